@@ -1,0 +1,38 @@
+//! `rolemine serve`.
+
+use anyhow::Context;
+use rolemine_api::AppState;
+use tokio::net::TcpListener;
+
+use crate::args::ServeArgs;
+use crate::commands::worker;
+use crate::database::Database;
+use crate::shutdown;
+
+/// Serves the API (and a worker) until SIGINT/SIGTERM, then stops everything it started.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let stop = shutdown::on_signal()?;
+    // Bind before touching the database so a taken port fails fast, before a cluster starts.
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let database = Database::open(&args.database).await?;
+    let worker = (!args.no_worker).then(|| {
+        let worker = worker::build(database.pool.clone(), &args.worker);
+        tokio::spawn(worker.run(stop.child_token()))
+    });
+    let app = rolemine_api::router(AppState::new(database.pool.clone()));
+    tracing::info!(address = %args.bind, "serving http://{}", args.bind);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .await
+        .context("the HTTP server failed");
+    stop.cancel();
+    if let Some(worker) = worker {
+        if let Err(err) = worker.await {
+            tracing::error!(error = %err, "the worker task failed");
+        }
+    }
+    database.close().await?;
+    served
+}

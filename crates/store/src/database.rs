@@ -1,0 +1,98 @@
+//! Connecting to PostgreSQL, applying migrations and reporting readiness.
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::error::StoreError;
+
+/// The schema migrations in the workspace's `migrations/` folder, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Opens a pool and proves the database answers, failing within `timeout` if it does not.
+pub async fn connect(
+    options: PgConnectOptions,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<PgPool, StoreError> {
+    let options = options.log_statements(tracing::log::LevelFilter::Debug);
+    let target = describe(&options);
+    // One direct attempt first: a pool's acquire timeout would hide the real reason
+    // (connection refused, unknown host, bad password) behind "pool timed out".
+    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await;
+    match probe {
+        Ok(Ok(conn)) => conn.close().await.map_err(StoreError::Database)?,
+        Ok(Err(source)) => return Err(StoreError::Connect { target, source }),
+        Err(_) => {
+            return Err(StoreError::Connect {
+                target,
+                source: sqlx::Error::PoolTimedOut,
+            })
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Connect { target, source })?;
+    Ok(pool)
+}
+
+/// Applies every pending migration; applying an up-to-date schema is a no-op.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Whether the database can serve requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Reachable, every migration applied.
+    Ready,
+    /// Reachable, but these migration versions are not applied yet.
+    PendingMigrations(Vec<i64>),
+}
+
+/// Checks that the database answers and that the schema is current.
+pub async fn readiness(pool: &PgPool) -> Result<Readiness, StoreError> {
+    let table_exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: Vec<i64> = if table_exists {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let pending: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    Ok(if pending.is_empty() {
+        Readiness::Ready
+    } else {
+        Readiness::PendingMigrations(pending)
+    })
+}
+
+/// A human-readable connection target without credentials.
+pub fn describe(options: &PgConnectOptions) -> String {
+    let host = options.get_socket().map_or_else(
+        || options.get_host().to_owned(),
+        |socket| socket.display().to_string(),
+    );
+    format!(
+        "{host}:{} (database {})",
+        options.get_port(),
+        options.get_database().unwrap_or("<default>")
+    )
+}
+
+/// How long a connection attempt may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

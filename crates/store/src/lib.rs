@@ -1,0 +1,15 @@
+//! Rolemine's persistence layer: the only crate that holds SQL.
+//!
+//! It owns the schema (`migrations/` at the workspace root, embedded here as [`MIGRATOR`]), the
+//! connection pool, the PostgreSQL-backed job queue and the embedded default cluster that lets
+//! `rolemine serve` run without any database configured.
+
+pub mod database;
+pub mod embedded;
+pub mod error;
+pub mod jobs;
+
+pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};
+pub use embedded::{EmbeddedError, EmbeddedPostgres};
+pub use error::StoreError;
+pub use sqlx::postgres::{PgConnectOptions, PgPool};

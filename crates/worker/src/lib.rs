@@ -1,0 +1,68 @@
+//! Rolemine's job runner.
+//!
+//! A [`Worker`] claims jobs from the PostgreSQL queue (`rolemine_store::jobs`), runs each with
+//! the [`JobHandler`] registered for its kind, renews the job's lease while it runs and records
+//! the outcome. Any number of workers, in the server process or in separate `rolemine worker`
+//! processes, can share one database.
+
+mod runner;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use runner::{Worker, WorkerConfig};
+
+/// What a handler gets for one attempt at a job.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The job's id.
+    pub id: Uuid,
+    /// The handler's input, as enqueued.
+    pub payload: Value,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    /// Fires when the job must stop: it was cancelled, its lease was lost, or the worker is
+    /// shutting down. Handlers check it between steps and return [`JobError::Cancelled`].
+    pub cancel: CancellationToken,
+}
+
+/// Why an attempt at a job did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt (a lost connection, a timeout).
+    #[error("{0}")]
+    Transient(String),
+    /// Another attempt would fail the same way (bad payload, missing object).
+    #[error("{0}")]
+    Permanent(String),
+    /// The job stopped because [`JobContext::cancel`] fired.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<rolemine_store::StoreError> for JobError {
+    fn from(err: rolemine_store::StoreError) -> Self {
+        JobError::Transient(err.to_string())
+    }
+}
+
+/// Runs the jobs of one kind.
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// The job kind this handler takes.
+    fn kind(&self) -> &'static str;
+
+    /// Runs one attempt.
+    async fn run(&self, job: JobContext) -> Result<(), JobError>;
+
+    /// Called once when the job has failed for good (no attempts left, or a permanent error), so
+    /// the object it was working on can be left in a readable failed state.
+    async fn on_failure(&self, _job_id: Uuid, _payload: &Value, _reason: &str) {}
+}
+
+/// A handler shared between the worker's tasks.
+pub type SharedHandler = Arc<dyn JobHandler>;

@@ -1,0 +1,243 @@
+//! The claim–run–record loop.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rolemine_store::jobs::{self, ClaimedJob, FailureOutcome, JobNotifications};
+use rolemine_store::PgPool;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{JobContext, JobError, JobHandler, SharedHandler};
+
+/// Tuning for a [`Worker`].
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// A name unique among running workers, recorded as the lease holder.
+    pub name: String,
+    /// Jobs run at once. Mining uses every core by itself, so the default is one.
+    pub concurrency: usize,
+    /// How long a claim holds a job without renewal.
+    pub lease: Duration,
+    /// The longest an idle worker sleeps before polling again (notifications usually wake it).
+    pub poll_interval: Duration,
+    /// Wait before a failed attempt is retried.
+    pub retry_delay: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(2),
+            retry_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Claims and runs jobs until shut down.
+pub struct Worker {
+    pool: PgPool,
+    config: WorkerConfig,
+    handlers: HashMap<&'static str, SharedHandler>,
+}
+
+impl Worker {
+    /// A worker with no handlers yet.
+    pub fn new(pool: PgPool, config: WorkerConfig) -> Self {
+        Self {
+            pool,
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Registers the handler for its job kind.
+    pub fn with_handler(mut self, handler: impl JobHandler) -> Self {
+        self.handlers.insert(handler.kind(), Arc::new(handler));
+        self
+    }
+
+    /// Runs until `shutdown` fires, then waits for (and cancels) the jobs in hand.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let kinds: Vec<String> = self.handlers.keys().map(|k| (*k).to_owned()).collect();
+        tracing::info!(worker = %self.config.name, ?kinds, "worker started");
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut running = JoinSet::new();
+        let mut listener = JobNotifications::new(self.pool.clone());
+        let this = Arc::new(self);
+        loop {
+            while running.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            this.reap().await;
+            match jobs::claim(&this.pool, &this.config.name, &kinds, this.config.lease).await {
+                Ok(Some(job)) => {
+                    let this = this.clone();
+                    let cancel = shutdown.child_token();
+                    running.spawn(async move {
+                        this.execute(job, cancel).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = listener.wait(this.config.poll_interval) => {}
+                    }
+                }
+                Err(err) => {
+                    drop(permit);
+                    tracing::warn!(error = %err, "cannot claim jobs; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(this.config.poll_interval) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %this.config.name, "worker stopping");
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Requeues jobs of dead workers and lets handlers record the ones that ran out of attempts.
+    async fn reap(&self) {
+        match jobs::reap_expired_leases(&self.pool).await {
+            Ok(abandoned) => {
+                for job in abandoned {
+                    if let Some(handler) = self.handlers.get(job.kind.as_str()) {
+                        handler
+                            .on_failure(
+                                job.id,
+                                &job.payload,
+                                "the worker running it stopped responding",
+                            )
+                            .await;
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot reap expired job leases"),
+        }
+    }
+
+    async fn execute(&self, job: ClaimedJob, cancel: CancellationToken) {
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            // Claims filter by kind, so this only happens if the table was edited by hand.
+            let reason = format!("no handler for job kind {}", job.kind);
+            self.record_failure(&job, None, &JobError::Permanent(reason))
+                .await;
+            return;
+        };
+        tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
+        let lease_keeper = self.keep_lease(&job, cancel.clone());
+        let context = JobContext {
+            id: job.id,
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+            cancel: cancel.clone(),
+        };
+        let outcome = handler.run(context).await;
+        lease_keeper.abort();
+        match outcome {
+            Ok(()) => match jobs::complete(&self.pool, job.id, &self.config.name).await {
+                Ok(true) => tracing::info!(job = %job.id, kind = %job.kind, "job succeeded"),
+                Ok(false) => tracing::warn!(job = %job.id, "job finished after its lease was lost"),
+                Err(err) => {
+                    tracing::error!(job = %job.id, error = %err, "cannot record job success")
+                }
+            },
+            Err(JobError::Cancelled) => {
+                tracing::info!(job = %job.id, kind = %job.kind, "job stopped: cancelled or lease lost");
+            }
+            Err(err) => self.record_failure(&job, Some(&handler), &err).await,
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        job: &ClaimedJob,
+        handler: Option<&SharedHandler>,
+        err: &JobError,
+    ) {
+        let permanent = matches!(err, JobError::Permanent(_));
+        let reason = err.to_string();
+        let outcome = jobs::fail(
+            &self.pool,
+            job.id,
+            &self.config.name,
+            &reason,
+            self.config.retry_delay,
+            permanent,
+        )
+        .await;
+        match outcome {
+            Ok(FailureOutcome::WillRetry) => {
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %reason, "job attempt failed; will retry");
+            }
+            Ok(FailureOutcome::GaveUp) => {
+                tracing::error!(job = %job.id, kind = %job.kind, error = %reason, "job failed");
+                if let Some(handler) = handler {
+                    handler.on_failure(job.id, &job.payload, &reason).await;
+                }
+            }
+            Ok(FailureOutcome::LeaseLost) => {
+                tracing::warn!(job = %job.id, "job failed after its lease was lost");
+            }
+            Err(store) => {
+                tracing::error!(job = %job.id, error = %store, "cannot record job failure")
+            }
+        }
+    }
+
+    /// Renews the lease every third of its length; if renewal is refused (the job was cancelled,
+    /// or the lease already ran out and someone else took it), fires `cancel`.
+    fn keep_lease(
+        &self,
+        job: &ClaimedJob,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        let worker = self.config.name.clone();
+        let lease = self.config.lease;
+        let id = job.id;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(lease / 3);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                match jobs::renew(&pool, id, &worker, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %id, "job lease lost or job cancelled; stopping it");
+                        cancel.cancel();
+                        return;
+                    }
+                    Err(err) => tracing::warn!(job = %id, error = %err, "cannot renew job lease"),
+                }
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,318 @@
+//! The foundation: migrations, health and readiness, the server process, the embedded default
+//! cluster, bad configuration, and the docker-compose wiring.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::process::Stdio;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use rolemine_store::{Readiness, MIGRATOR};
+use sqlx::PgPool;
+use support::{rolemine, Server, TestDatabase};
+use tower::ServiceExt;
+
+async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
+    let app = rolemine_api::router(rolemine_api::AppState::new(pool));
+    let response = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrations_apply_to_an_empty_database_and_reapply_as_a_no_op(pool: PgPool) {
+    assert!(matches!(
+        rolemine_store::readiness(&pool).await.unwrap(),
+        Readiness::PendingMigrations(_)
+    ));
+    rolemine_store::migrate(&pool).await.unwrap();
+    assert_eq!(
+        rolemine_store::readiness(&pool).await.unwrap(),
+        Readiness::Ready
+    );
+    let tables = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'public' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = tables(pool.clone()).await;
+    for expected in [
+        "identities",
+        "sources",
+        "entitlements",
+        "assignments",
+        "source_usage",
+        "roles",
+        "role_mining_sessions",
+        "potential_roles",
+        "potential_role_members",
+        "potential_role_entitlements",
+        "potential_role_exports",
+        "access_profiles",
+        "jobs",
+        "api_clients",
+    ] {
+        assert!(
+            before.iter().any(|t| t == expected),
+            "missing table {expected}"
+        );
+    }
+    let applied = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let applied_before = applied(pool.clone()).await;
+    assert_eq!(applied_before, MIGRATOR.iter().count() as i64);
+    rolemine_store::migrate(&pool).await.unwrap();
+    assert_eq!(applied(pool.clone()).await, applied_before);
+    assert_eq!(tables(pool).await, before);
+}
+
+#[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
+async fn health_ready_and_unknown_paths(pool: PgPool) {
+    let (status, body) = get(pool.clone(), "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "UP");
+
+    let (status, body) = get(pool.clone(), "/ready").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "READY");
+
+    let (status, body) = get(pool, "/no/such/thing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["messages"][0]["text"],
+        "no operation is served at /no/such/thing"
+    );
+    assert_eq!(body["messages"][0]["locale"], "en-US");
+    assert_eq!(body["messages"][0]["localeOrigin"], "DEFAULT");
+    assert_eq!(body["trackingId"].as_str().unwrap().len(), 32);
+}
+
+#[sqlx::test(migrations = false)]
+async fn ready_is_503_until_migrations_are_applied(pool: PgPool) {
+    let (status, body) = get(pool.clone(), "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let text = body["messages"][0]["text"].as_str().unwrap();
+    assert!(text.contains("migrations"), "{text}");
+    // /health does not depend on the database.
+    assert_eq!(get(pool, "/health").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn serve_on_database_url_migrates_becomes_ready_and_stops_on_sigterm() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = rolemine();
+    command.env("DATABASE_URL", &db.url);
+    let server = Server::start(command, &dir.path().join("serve.log"));
+    assert_eq!(
+        support::get_status(&format!("{}/health", server.base)),
+        Some(200)
+    );
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}");
+    let pool = db.pool().await;
+    assert_eq!(
+        rolemine_store::readiness(&pool).await.unwrap(),
+        Readiness::Ready
+    );
+    pool.close().await;
+    db.drop_database().await;
+}
+
+/// Whether any postgres process runs on `data_dir`'s cluster.
+fn postgres_running_on(data_dir: &std::path::Path) -> bool {
+    let needle = data_dir.join("pgdata");
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|cmdline| {
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                cmdline.contains("postgres") && cmdline.contains(&*needle.to_string_lossy())
+            })
+            .unwrap_or(false)
+    })
+}
+
+#[tokio::test]
+async fn embedded_default_starts_stops_cleanly_and_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let serve = |log: &str| {
+        let mut command = rolemine();
+        command.arg("--log-format=text");
+        command.env("ROLEMINE_DATA_DIR", &data_dir);
+        Server::start(command, &dir.path().join(log))
+    };
+
+    let first = serve("first.log");
+    assert!(postgres_running_on(&data_dir));
+    // Leave a mark in the database to find it again after a restart.
+    let url = format!(
+        "postgres://rolemine@localhost:5432/rolemine?host={}",
+        data_dir.canonicalize().unwrap().join("run").display()
+    );
+    let pool = PgPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO sources (ext_id, name) VALUES ('marker', 'survives restarts')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let log = first.log_text();
+    assert!(
+        log.contains("creating the embedded PostgreSQL cluster"),
+        "{log}"
+    );
+    assert!(first.terminate().success());
+    assert!(
+        !postgres_running_on(&data_dir),
+        "postgres still running after the server stopped"
+    );
+
+    let second = serve("second.log");
+    let log = second.log_text();
+    assert!(!log.contains("creating the embedded"), "{log}");
+    let pool = PgPool::connect(&url).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM sources WHERE ext_id = 'marker'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "survives restarts");
+    pool.close().await;
+    assert!(second.terminate().success());
+    assert!(!postgres_running_on(&data_dir));
+}
+
+/// Runs `rolemine` expecting failure; returns its stderr.
+fn run_failing(command: &mut std::process::Command) -> String {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
+    errors[0].to_owned()
+}
+
+#[test]
+fn bad_configuration_gives_one_clear_line_and_a_non_zero_exit() {
+    let unreachable = run_failing(
+        rolemine()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--db-connect-timeout",
+                "3",
+            ])
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing"),
+    );
+    assert!(
+        unreachable.contains("cannot connect to the database at 127.0.0.1:1")
+            && unreachable.contains("Connection refused"),
+        "{unreachable}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let in_use = run_failing(rolemine().args(["serve", "--bind", &address]));
+    assert!(
+        in_use.contains(&format!("cannot listen on {address}")) && in_use.contains("in use"),
+        "{in_use}"
+    );
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let below_a_file = file.path().join("data");
+    let unwritable = run_failing(
+        rolemine()
+            .args(["migrate", "--data-dir"])
+            .arg(&below_a_file),
+    );
+    assert!(
+        unwritable.contains(&format!(
+            "cannot use data directory {}",
+            below_a_file.display()
+        )),
+        "{unwritable}"
+    );
+
+    let not_postgres = run_failing(
+        rolemine()
+            .arg("migrate")
+            .env("DATABASE_URL", "mysql://root@localhost/db"),
+    );
+    assert!(not_postgres.contains("postgres://"), "{not_postgres}");
+}
+
+#[test]
+fn docker_compose_wires_postgres_server_and_worker() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let compose = &docs[0];
+    let services = &compose["services"];
+
+    let postgres = &services["postgres"];
+    assert!(postgres["image"].as_str().unwrap().starts_with("postgres:"));
+    let pg_test = format!("{:?}", postgres["healthcheck"]["test"]);
+    assert!(pg_test.contains("pg_isready"), "{pg_test}");
+    let pg_volume = postgres["volumes"][0].as_str().unwrap();
+    let volume_name = pg_volume.split(':').next().unwrap();
+    assert!(!compose["volumes"][volume_name].is_badvalue());
+
+    for name in ["rolemine", "worker"] {
+        let service = &services[name];
+        assert_eq!(service["build"]["context"].as_str(), Some("."), "{name}");
+        let dockerfile = service["build"]["dockerfile"]
+            .as_str()
+            .unwrap_or("Dockerfile");
+        assert!(root.join(dockerfile).is_file(), "{name}: {dockerfile}");
+        assert_eq!(
+            service["depends_on"]["postgres"]["condition"].as_str(),
+            Some("service_healthy"),
+            "{name}"
+        );
+        let url = service["environment"]["DATABASE_URL"].as_str().unwrap();
+        assert!(
+            url.starts_with("postgres://") && url.contains("@postgres:5432/"),
+            "{url}"
+        );
+    }
+    let server = &services["rolemine"];
+    assert_eq!(
+        server["command"][0].as_str(),
+        Some("serve"),
+        "the server service runs `rolemine serve`"
+    );
+    assert_eq!(services["worker"]["command"][0].as_str(), Some("worker"));
+    let bind = server["environment"]["ROLEMINE_BIND"].as_str().unwrap();
+    let port = bind.rsplit(':').next().unwrap();
+    let published = server["ports"][0].as_str().unwrap();
+    assert!(
+        published.ends_with(&format!(":{port}")),
+        "{published} vs {bind}"
+    );
+    let health = format!("{:?}", server["healthcheck"]["test"]);
+    assert!(health.contains(&format!("{port}/ready")), "{health}");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")));
+    assert!(
+        dockerfile.contains("curl"),
+        "the healthcheck needs curl in the image"
+    );
+}

@@ -1,0 +1,183 @@
+//! Helpers shared by the integration tests: databases, the `rolemine` binary, HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The server the tests create their databases on.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL is not set: run the suite with scripts/test, which starts a throwaway \
+         PostgreSQL, or point DATABASE_URL at a server where databases may be created",
+    )
+}
+
+/// A database created for one test and dropped by [`TestDatabase::drop_database`].
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A new empty database (no migrations applied).
+    pub async fn create() -> Self {
+        let base = database_url();
+        let name = format!("rolemine_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// A pool on this database.
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect_with(PgConnectOptions::from_str(&self.url).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Drops the database, closing whatever still uses it.
+    pub async fn drop_database(self) {
+        let mut conn = PgConnection::connect(&database_url()).await.unwrap();
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// The `rolemine` binary, with an environment free of the caller's rolemine settings.
+pub fn rolemine() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rolemine"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROLEMINE_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `rolemine serve` process, stopped with SIGTERM when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Server {
+    /// Starts `rolemine serve` with `args`, logging to `log`, and waits for `/ready`.
+    pub fn start(mut command: Command, log: &Path) -> Server {
+        let port = free_port();
+        let file = std::fs::File::create(log).unwrap();
+        let child = command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+        };
+        server.wait_ready(Duration::from_secs(60));
+        server
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "rolemine serve exited with {status} before it was ready:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if get_status(&format!("{}/ready", self.base)) == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "rolemine serve not ready after {limit:?}:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        signal(&self.child, nix::sys::signal::Signal::SIGTERM);
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(60));
+        std::mem::forget(self);
+        status
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        signal(&self.child, nix::sys::signal::Signal::SIGTERM);
+        let _ = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+    }
+}
+
+/// Sends `sig` to a child process.
+pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let _ = nix::sys::signal::kill(pid, sig);
+}
+
+/// Waits for a child, killing it if it outlives `limit`.
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("process {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The status code of a GET, or `None` when nothing answers.
+pub fn get_status(url: &str) -> Option<u16> {
+    match ureq::get(url).call() {
+        Ok(response) => Some(response.status().as_u16()),
+        Err(ureq::Error::StatusCode(code)) => Some(code),
+        Err(_) => None,
+    }
+}
