@@ -35,6 +35,86 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Mine potential roles from import files (no database) into a zip.
+    Mine(MineArgs),
+    /// Generate synthetic access data with planted roles, in the import format.
+    Generate(GenerateArgs),
+}
+
+/// Role types on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoleTypeArg {
+    /// Everything except common access.
+    Specialized,
+    /// Common access only.
+    Common,
+}
+
+/// Flags of `rolemine mine`.
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// An import directory or .zip (the access-data format).
+    pub input: PathBuf,
+    /// Where to write the result zip.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Similarity threshold in percent (0-100); the prescribed threshold when omitted.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub prune_threshold: Option<u8>,
+    /// Fewest identities in a potential role.
+    #[arg(long, default_value_t = 20)]
+    pub min_identities: u32,
+    /// Mine common access or everything else.
+    #[arg(long = "type", value_enum, default_value_t = RoleTypeArg::Specialized)]
+    pub role_type: RoleTypeArg,
+    /// Percent of the population at which an entitlement counts as common access.
+    #[arg(long, env = "ROLEMINE_COMMON_ACCESS_THRESHOLD", default_value_t = 80.0)]
+    pub common_access_threshold: f64,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "ROLEMINE_THREADS")]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Flags of `rolemine generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Identities to generate.
+    #[arg(long, default_value_t = 5_000)]
+    pub identities: u32,
+    /// Entitlements in all.
+    #[arg(long, default_value_t = 2_000)]
+    pub entitlements: u32,
+    /// Planted roles.
+    #[arg(long, default_value_t = 40)]
+    pub roles: u32,
+    /// Fewest entitlements in a planted role.
+    #[arg(long, default_value_t = 4)]
+    pub role_size_min: u32,
+    /// Most entitlements in a planted role.
+    #[arg(long, default_value_t = 12)]
+    pub role_size_max: u32,
+    /// Entitlements everyone holds.
+    #[arg(long, default_value_t = 3)]
+    pub birthright: u32,
+    /// Probability that a member lacks one of its role's entitlements.
+    #[arg(long, default_value_t = 0.03)]
+    pub drop_rate: f64,
+    /// Mean random extra entitlements per identity.
+    #[arg(long, default_value_t = 2.0)]
+    pub extra: f64,
+    /// Applications.
+    #[arg(long, default_value_t = 8)]
+    pub sources: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Where the database is.

@@ -1,1 +1,39 @@
-//! placeholder
+//! Rolemine's mining engine: from an identity × entitlement access matrix to potential roles.
+//!
+//! Pure: no I/O, no async, no SQL. The pipeline (see `ARCHITECTURE.md` and the contract's
+//! `semantics.md`):
+//!
+//! 1. [`AccessMatrix`]: identities and entitlements as dense `u32` indices, with per-identity and
+//!    per-entitlement roaring bitmaps.
+//! 2. [`population`]: the session's identities, the common-access split, and each identity's
+//!    *mined* entitlements.
+//! 3. [`compress`]: identities with identical clustering features become one weighted node.
+//! 4. [`similarity`]: all node pairs with Jaccard ≥ threshold, by prefix-filtered all-pairs search.
+//! 5. [`cluster`]: Louvain community detection on the weighted graph, with communities split into
+//!    their connected parts, deterministic for any thread count.
+//! 6. [`threshold`]: the prescribed prune threshold, by a cost sweep over thresholds.
+//! 7. [`metrics`]: popularity, density, freshness, quality and distributions of each role.
+//!
+//! [`mine`] runs the whole pipeline.
+
+pub mod cluster;
+pub mod compress;
+pub mod error;
+pub mod matrix;
+pub mod metrics;
+pub mod mine;
+pub mod observer;
+pub mod population;
+#[cfg(test)]
+mod properties;
+pub mod similarity;
+pub mod threshold;
+
+pub use error::EngineError;
+pub use matrix::{AccessMatrix, AccessMatrixBuilder};
+pub use metrics::{EntitlementStat, RoleMetrics};
+pub use mine::{
+    mine, Attribute, AttributeDistribution, Attributes, MiningInput, MiningParams, MiningResult,
+    PotentialRole, RoleType,
+};
+pub use observer::{Observer, Phase, Silent};

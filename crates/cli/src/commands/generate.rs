@@ -1,0 +1,59 @@
+//! `rolemine generate`.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rolemine_dataset::planted::{Planted, PlantedSpec};
+use serde_json::json;
+
+use crate::args::GenerateArgs;
+
+/// Writes planted data to `--out` and prints a one-line JSON summary.
+pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let spec = PlantedSpec {
+        identities: args.identities,
+        entitlements: args.entitlements,
+        roles: args.roles,
+        role_size_min: args.role_size_min,
+        role_size_max: args.role_size_max,
+        birthright: args.birthright,
+        drop_rate: args.drop_rate,
+        extra_per_identity: args.extra,
+        sources: args.sources,
+        seed: args.seed,
+        ..PlantedSpec::default()
+    };
+    let needed = u64::from(spec.birthright) + u64::from(spec.roles) * u64::from(spec.role_size_max);
+    if needed > u64::from(spec.entitlements) {
+        anyhow::bail!(
+            "--entitlements {} is too few for {} birthright entitlements and {} roles of up to {}",
+            spec.entitlements,
+            spec.birthright,
+            spec.roles,
+            spec.role_size_max
+        );
+    }
+    let started = Instant::now();
+    let planted = Planted::new(spec);
+    let bar = ProgressBar::new(u64::from(spec.identities)).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} identities ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("generating");
+    planted
+        .write(&args.out, |done| bar.set_position(u64::from(done)))
+        .with_context(|| format!("cannot write to {}", args.out.display()))?;
+    bar.finish_and_clear();
+    println!(
+        "{}",
+        json!({
+            "out": args.out.display().to_string(),
+            "identities": spec.identities,
+            "entitlements": spec.entitlements,
+            "plantedRoles": spec.roles,
+            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        })
+    );
+    Ok(())
+}

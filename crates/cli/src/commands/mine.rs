@@ -1,0 +1,125 @@
+//! `rolemine mine`: batch mining from files, no database.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rolemine_dataset::{output, AccessData};
+use rolemine_engine::{MiningParams, Observer, Phase, RoleType};
+use serde_json::json;
+
+use crate::args::{MineArgs, RoleTypeArg};
+
+/// Loads the input, mines it, writes the zip and prints a one-line JSON summary.
+pub fn run(args: MineArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let data = AccessData::load(&args.input).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    for warning in &data.warnings {
+        tracing::warn!("{warning}");
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let params = MiningParams {
+        role_type: match args.role_type {
+            RoleTypeArg::Specialized => RoleType::Specialized,
+            RoleTypeArg::Common => RoleType::Common,
+        },
+        prune_threshold: args.prune_threshold,
+        min_identities: args.min_identities,
+        common_access_threshold: args.common_access_threshold,
+    };
+    let bar = Bar::new(args.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .context("cannot start the mining threads")?;
+    let result = pool.install(|| data.mine(params, &bar))?;
+    bar.finish();
+    let write_started = Instant::now();
+    let mut summary = output::summary(&data, &params, &result, json!({}));
+    let write = |summary: &serde_json::Value| {
+        output::write_zip(&args.out, &data, &params, &result, summary)
+    };
+    write(&summary)?;
+    let extra = json!({
+        "loadSeconds": round3(load_seconds),
+        "writeSeconds": round3(write_started.elapsed().as_secs_f64()),
+        "totalSeconds": round3(started.elapsed().as_secs_f64()),
+        "peakMemoryMiB": peak_memory_mib(),
+        "threads": pool.current_num_threads(),
+        "out": args.out.display().to_string(),
+    });
+    if let (Some(object), serde_json::Value::Object(extra)) = (summary.as_object_mut(), extra) {
+        object.extend(extra);
+        object.remove("sweep");
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// A progress bar driven by the engine's observer callbacks.
+struct Bar {
+    bar: Option<ProgressBar>,
+    phase: Mutex<Option<(Phase, Instant)>>,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        let bar = (!quiet).then(|| {
+            ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        });
+        Self {
+            bar,
+            phase: Mutex::new(None),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Bar {
+    fn phase(&self, phase: Phase) {
+        if let Ok(mut current) = self.phase.lock() {
+            let now = Instant::now();
+            if let Some((previous, started)) = current.replace((phase, now)) {
+                tracing::info!(
+                    phase = previous.name(),
+                    seconds = (now - started).as_secs_f64(),
+                    "phase done"
+                );
+            }
+        }
+        tracing::debug!(phase = phase.name(), "phase started");
+        if let Some(bar) = &self.bar {
+            bar.set_message(phase.name());
+            bar.set_position(0);
+            bar.set_length(0);
+        }
+    }
+
+    fn progress(&self, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The access-data file format of `shared/contract/access-data-format.md`.
+//!
+//! - [`source`]: an import given as a directory or a `.zip`.
+//! - [`table`]: one CSV file read against its required and optional columns, row by row, with
+//!   errors that name file, line and column.
+//! - [`load`]: a whole import validated and loaded into memory as an engine [`AccessMatrix`]
+//!   with ids, names, attributes, usage and existing roles (for batch mining).
+//! - [`planted`]: a generator of synthetic access data with known (planted) roles.
+//! - [`output`]: the batch mining output zip.
+//!
+//! [`AccessMatrix`]: rolemine_engine::AccessMatrix
+
+pub mod error;
+pub mod load;
+pub mod output;
+pub mod planted;
+pub mod source;
+pub mod table;
+
+pub use error::{DataError, DataErrors};
+pub use load::AccessData;
+pub use source::DataSource;

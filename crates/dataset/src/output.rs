@@ -1,0 +1,233 @@
+//! The batch mining output: a zip with `potential_roles.csv`, `role_identities.csv`,
+//! `role_entitlements.csv` and `summary.json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use rolemine_engine::{MiningParams, MiningResult, RoleType};
+use serde_json::{json, Value};
+use zip::write::SimpleFileOptions;
+
+use crate::load::AccessData;
+
+/// Why the output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The file system refused.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The output file.
+        path: String,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The zip writer failed.
+    #[error("cannot write {path}: {source}")]
+    Zip {
+        /// The output file.
+        path: String,
+        /// The reason.
+        #[source]
+        source: zip::result::ZipError,
+    },
+    /// The CSV writer failed.
+    #[error("cannot write {path}: {source}")]
+    Csv {
+        /// The output file.
+        path: String,
+        /// The reason.
+        #[source]
+        source: csv::Error,
+    },
+}
+
+/// The contract's name for a role type.
+pub fn role_type_name(role_type: RoleType) -> &'static str {
+    match role_type {
+        RoleType::Specialized => "SPECIALIZED",
+        RoleType::Common => "COMMON",
+    }
+}
+
+/// The name given to the `index`-th (0-based) role of a batch run.
+pub fn role_name(index: usize) -> String {
+    format!("Potential Role {}", index + 1)
+}
+
+/// The `summary.json` document (also printed, on one line, by `rolemine mine`).
+pub fn summary(
+    data: &AccessData,
+    params: &MiningParams,
+    result: &MiningResult,
+    extra: Value,
+) -> Value {
+    let timings: serde_json::Map<String, Value> = result
+        .timings
+        .iter()
+        .map(|(phase, took)| (phase.name().to_owned(), json!(round3(took.as_secs_f64()))))
+        .collect();
+    let sweep: Vec<Value> = result
+        .sweep
+        .iter()
+        .map(|p| json!({"threshold": p.threshold, "roles": p.roles, "coveredIdentities": p.covered_identities, "cost": p.cost}))
+        .collect();
+    let mut summary = json!({
+        "pruneThreshold": params.prune_threshold,
+        "prescribedPruneThreshold": result.prescribed_threshold,
+        "usedPruneThreshold": result.threshold,
+        "minNumIdentitiesInPotentialRole": params.min_identities,
+        "type": role_type_name(params.role_type),
+        "input": {
+            "identities": data.matrix.identities(),
+            "entitlements": data.matrix.entitlements(),
+            "sources": data.sources.len(),
+            "assignments": data.matrix.assignments(),
+            "existingRoles": data.roles.len(),
+        },
+        "population": result.population,
+        "minedEntitlements": result.mined_entitlements,
+        "features": result.features,
+        "nodes": result.nodes,
+        "edges": result.edges,
+        "roleCount": result.roles.len(),
+        "coverage": round3(result.coverage),
+        "mineSeconds": timings,
+        "sweep": sweep,
+    });
+    if let (Some(summary), Value::Object(extra)) = (summary.as_object_mut(), extra) {
+        summary.extend(extra);
+    }
+    summary
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Writes the zip to `path`.
+pub fn write_zip(
+    path: &Path,
+    data: &AccessData,
+    params: &MiningParams,
+    result: &MiningResult,
+    summary: &Value,
+) -> Result<(), OutputError> {
+    let shown = path.display().to_string();
+    let io = |source| OutputError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let zip_err = |source| OutputError::Zip {
+        path: shown.clone(),
+        source,
+    };
+    let csv_err = |source| OutputError::Csv {
+        path: shown.clone(),
+        source,
+    };
+    let file = File::create(path).map_err(io)?;
+    let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+    // Fast deflate: the CSVs compress well at any level, and writing must not dominate a run.
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let kind = role_type_name(params.role_type);
+
+    zip.start_file("potential_roles.csv", options)
+        .map_err(zip_err)?;
+    {
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record([
+            "role_id",
+            "name",
+            "type",
+            "identity_count",
+            "entitlement_count",
+            "density",
+            "freshness",
+            "quality",
+        ])
+        .map_err(csv_err)?;
+        for (i, role) in result.roles.iter().enumerate() {
+            let m = role.metrics;
+            csv.write_record([
+                (i + 1).to_string(),
+                role_name(i),
+                kind.to_owned(),
+                role.members.len().to_string(),
+                m.entitlement_count.to_string(),
+                m.density.to_string(),
+                m.freshness.to_string(),
+                m.quality.to_string(),
+            ])
+            .map_err(csv_err)?;
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    zip.start_file("role_identities.csv", options)
+        .map_err(zip_err)?;
+    {
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record(["role_id", "identity_id"])
+            .map_err(csv_err)?;
+        for (i, role) in result.roles.iter().enumerate() {
+            let id = (i + 1).to_string();
+            for &member in &role.members {
+                let identity = data
+                    .identity_ids
+                    .get(member as usize)
+                    .map_or("", String::as_str);
+                csv.write_record([id.as_str(), identity]).map_err(csv_err)?;
+            }
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    zip.start_file("role_entitlements.csv", options)
+        .map_err(zip_err)?;
+    {
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record([
+            "role_id",
+            "entitlement_id",
+            "entitlement_name",
+            "source_id",
+            "source_name",
+            "identity_count",
+            "popularity",
+            "popularity_in_org",
+            "common_access",
+        ])
+        .map_err(csv_err)?;
+        for (i, role) in result.roles.iter().enumerate() {
+            let id = (i + 1).to_string();
+            for stat in &role.entitlements {
+                let entitlement = data.entitlements.get(stat.entitlement as usize);
+                let source = entitlement.and_then(|e| data.sources.get(e.source as usize));
+                csv.write_record([
+                    id.as_str(),
+                    entitlement.map_or("", |e| e.id.as_str()),
+                    entitlement.map_or("", |e| e.name.as_str()),
+                    source.map_or("", |s| s.id.as_str()),
+                    source.map_or("", |s| s.name.as_str()),
+                    &stat.identity_count.to_string(),
+                    &format!("{:.2}", stat.popularity),
+                    &format!("{:.2}", stat.popularity_in_org),
+                    if stat.common_access { "true" } else { "false" },
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    zip.start_file("summary.json", options).map_err(zip_err)?;
+    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
+    zip.write_all(text.as_bytes()).map_err(io)?;
+    let mut inner = zip.finish().map_err(zip_err)?;
+    inner.flush().map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! The whole pipeline: population → nodes → similarity → peer groups → potential roles.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::cluster::peer_groups;
+use crate::compress::{compress, Node};
+use crate::error::EngineError;
+use crate::matrix::AccessMatrix;
+use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
+use crate::observer::{Observer, Phase};
+use crate::population::{popularity, Population};
+use crate::similarity::similar_pairs;
+use crate::threshold::{self, SweepPoint};
+
+pub use crate::population::RoleType;
+
+/// Minimum identities in a potential role when the session leaves it null.
+pub const DEFAULT_MIN_IDENTITIES: u32 = 20;
+/// Default common-access threshold, in percent.
+pub const DEFAULT_COMMON_ACCESS_THRESHOLD: f64 = 80.0;
+
+/// One identity attribute across the matrix (department, location, ...).
+#[derive(Debug, Clone, Default)]
+pub struct Attribute {
+    /// The attribute's name.
+    pub name: String,
+    /// Distinct values; `codes` index into it.
+    pub values: Vec<String>,
+    /// Per identity index: its value's code, or `None` when missing.
+    pub codes: Vec<Option<u32>>,
+}
+
+/// All identity attributes.
+pub type Attributes = Vec<Attribute>;
+
+/// What to mine.
+#[derive(Debug, Clone, Copy)]
+pub struct MiningInput<'a> {
+    /// The access matrix.
+    pub matrix: &'a AccessMatrix,
+    /// The session's identities (indices into `matrix`).
+    pub population: &'a RoaringBitmap,
+    /// Entitlement sets of roles that exist already (for freshness).
+    pub existing_roles: &'a [RoaringBitmap],
+    /// Identity attributes, for the identity distribution.
+    pub attributes: &'a [Attribute],
+}
+
+/// How to mine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MiningParams {
+    /// Common access or everything else.
+    pub role_type: RoleType,
+    /// Similarity threshold in percent; `None` uses the prescribed one.
+    pub prune_threshold: Option<u8>,
+    /// Peer groups smaller than this are not roles.
+    pub min_identities: u32,
+    /// Percent of the population at which an entitlement is common access.
+    pub common_access_threshold: f64,
+}
+
+impl Default for MiningParams {
+    fn default() -> Self {
+        Self {
+            role_type: RoleType::Specialized,
+            prune_threshold: None,
+            min_identities: DEFAULT_MIN_IDENTITIES,
+            common_access_threshold: DEFAULT_COMMON_ACCESS_THRESHOLD,
+        }
+    }
+}
+
+/// Members per value of one attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDistribution {
+    /// The attribute.
+    pub name: String,
+    /// (value, members); `None` counts members without a value. Ordered by count descending,
+    /// then value.
+    pub counts: Vec<(Option<String>, u32)>,
+}
+
+/// A discovered role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PotentialRole {
+    /// Member identity indices, ascending.
+    pub members: Vec<u32>,
+    /// Every mined entitlement held by at least one member, by popularity descending, then index.
+    pub entitlements: Vec<EntitlementStat>,
+    /// Scores, with no exclusions.
+    pub metrics: RoleMetrics,
+    /// Members per attribute value.
+    pub identity_distribution: Vec<AttributeDistribution>,
+    /// Popularity percent → entitlements with it.
+    pub popularity_distribution: BTreeMap<u8, u32>,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct MiningResult {
+    /// The threshold the sweep chose.
+    pub prescribed_threshold: u8,
+    /// The threshold used: the session's, or the prescribed one.
+    pub threshold: u8,
+    /// The roles, largest first (ties by smallest member index).
+    pub roles: Vec<PotentialRole>,
+    /// The sweep behind the prescribed threshold.
+    pub sweep: Vec<SweepPoint>,
+    /// Population size.
+    pub population: u64,
+    /// Entitlements mined (after the common-access split).
+    pub mined_entitlements: u64,
+    /// Mined entitlements used as clustering features.
+    pub features: u64,
+    /// Weighted nodes after compression.
+    pub nodes: u64,
+    /// Similarity edges at the sweep's lowest threshold.
+    pub edges: u64,
+    /// Percent of the population in some role.
+    pub coverage: f64,
+    /// Wall time per phase, in pipeline order.
+    pub timings: Vec<(Phase, Duration)>,
+}
+
+/// Mines potential roles. Deterministic: the same input and parameters give the same roles in
+/// the same order on any number of threads. Never panics on odd input; bad parameters are errors.
+pub fn mine(
+    input: MiningInput<'_>,
+    params: MiningParams,
+    observer: &dyn Observer,
+) -> Result<MiningResult, EngineError> {
+    if let Some(t) = params.prune_threshold.filter(|t| *t > 100) {
+        return Err(EngineError::ThresholdOutOfRange(u32::from(t)));
+    }
+    for attribute in input.attributes {
+        if attribute.codes.len() != input.matrix.identities() as usize {
+            return Err(EngineError::AttributeLength {
+                name: attribute.name.clone(),
+                len: attribute.codes.len(),
+                identities: input.matrix.identities(),
+            });
+        }
+    }
+    let min_identities = params.min_identities.max(1);
+    let mut timings = Vec::new();
+    let mut clock = PhaseClock::new(observer, &mut timings);
+
+    clock.start(Phase::Population)?;
+    let population = Population::select(
+        input.matrix,
+        input.population.clone(),
+        params.role_type,
+        params.common_access_threshold,
+        min_identities,
+    )?;
+
+    clock.start(Phase::Compression)?;
+    let nodes = compress(input.matrix, &population);
+
+    clock.start(Phase::Similarity)?;
+    let lowest = params
+        .prune_threshold
+        .map_or(threshold::LOWEST, |t| t.min(threshold::LOWEST));
+    let edges = similar_pairs(&nodes, lowest, observer)?;
+
+    clock.start(Phase::ThresholdSweep)?;
+    let (prescribed, sweep) = threshold::prescribe(&nodes, &edges, min_identities);
+    let chosen = params.prune_threshold.unwrap_or(prescribed);
+
+    clock.start(Phase::Clustering)?;
+    let mut groups: Vec<Vec<u32>> = peer_groups(&nodes, &edges, f32::from(chosen) / 100.0)
+        .into_iter()
+        .map(|group| identities_of(&nodes, &group))
+        .filter(|members| members.len() >= min_identities as usize)
+        .collect();
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a.first().cmp(&b.first())));
+
+    clock.start(Phase::Metrics)?;
+    let total = groups.len() as u64;
+    let done = AtomicU64::new(0);
+    let roles: Vec<PotentialRole> = groups
+        .into_par_iter()
+        .map(|members| {
+            if observer.cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let role = build_role(&input, &population, members);
+            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            Ok(role)
+        })
+        .collect::<Result<_, _>>()?;
+    clock.finish();
+
+    let covered: u64 = roles.iter().map(|r| r.members.len() as u64).sum();
+    Ok(MiningResult {
+        prescribed_threshold: prescribed,
+        threshold: chosen,
+        coverage: popularity(
+            u32::try_from(covered).unwrap_or(u32::MAX),
+            population.size(),
+        ),
+        population: population.size(),
+        mined_entitlements: population.mined.len(),
+        features: population.features.len(),
+        nodes: nodes.len() as u64,
+        edges: edges.len() as u64,
+        roles,
+        sweep,
+        timings,
+    })
+}
+
+/// The identities of a group of nodes, ascending.
+fn identities_of(nodes: &[Node], group: &[u32]) -> Vec<u32> {
+    let mut members: Vec<u32> = group
+        .iter()
+        .flat_map(|&n| nodes[n as usize].identities.iter().copied())
+        .collect();
+    members.sort_unstable();
+    members
+}
+
+fn build_role(
+    input: &MiningInput<'_>,
+    population: &Population,
+    members: Vec<u32>,
+) -> PotentialRole {
+    let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+    for &m in &members {
+        for e in input.matrix.of_identity(m) & &population.mined {
+            *counts.entry(e).or_insert(0) += 1;
+        }
+    }
+    let mut entitlements: Vec<EntitlementStat> = counts
+        .into_iter()
+        .map(|(entitlement, identity_count)| EntitlementStat {
+            entitlement,
+            identity_count,
+            popularity: popularity(identity_count, u64::from(member_count)),
+            popularity_in_org: population.popularity_in_org(entitlement),
+            common_access: population.common.contains(entitlement),
+        })
+        .collect();
+    entitlements.sort_by(|a, b| {
+        b.identity_count
+            .cmp(&a.identity_count)
+            .then(a.entitlement.cmp(&b.entitlement))
+    });
+    let metrics = RoleMetrics::compute(
+        member_count,
+        &entitlements,
+        &RoaringBitmap::new(),
+        input.existing_roles,
+    );
+    PotentialRole {
+        identity_distribution: distribution(input.attributes, &members),
+        popularity_distribution: popularity_distribution(entitlements.iter()),
+        members,
+        entitlements,
+        metrics,
+    }
+}
+
+fn distribution(attributes: &[Attribute], members: &[u32]) -> Vec<AttributeDistribution> {
+    attributes
+        .iter()
+        .map(|attribute| {
+            let mut counts: BTreeMap<Option<u32>, u32> = BTreeMap::new();
+            for &m in members {
+                let code = attribute.codes.get(m as usize).copied().flatten();
+                *counts.entry(code).or_insert(0) += 1;
+            }
+            let mut counts: Vec<(Option<String>, u32)> = counts
+                .into_iter()
+                .map(|(code, n)| {
+                    let value = code.and_then(|c| attribute.values.get(c as usize).cloned());
+                    (value, n)
+                })
+                .collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            AttributeDistribution {
+                name: attribute.name.clone(),
+                counts,
+            }
+        })
+        .collect()
+}
+
+/// Times phases, tells the observer, and checks for cancellation between them.
+struct PhaseClock<'a> {
+    observer: &'a dyn Observer,
+    timings: &'a mut Vec<(Phase, Duration)>,
+    current: Option<(Phase, Instant)>,
+}
+
+impl<'a> PhaseClock<'a> {
+    fn new(observer: &'a dyn Observer, timings: &'a mut Vec<(Phase, Duration)>) -> Self {
+        Self {
+            observer,
+            timings,
+            current: None,
+        }
+    }
+
+    fn start(&mut self, phase: Phase) -> Result<(), EngineError> {
+        self.finish();
+        if self.observer.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        self.observer.phase(phase);
+        self.current = Some((phase, Instant::now()));
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        if let Some((phase, started)) = self.current.take() {
+            self.timings.push((phase, started.elapsed()));
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Property tests of the whole pipeline's invariants, on arbitrary small inputs.
+
+use proptest::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::matrix::AccessMatrixBuilder;
+use crate::metrics::RoleMetrics;
+use crate::mine::{mine, Attribute, MiningInput, MiningParams, MiningResult, RoleType};
+use crate::observer::Silent;
+use crate::AccessMatrix;
+
+/// A matrix of `identities` rows drawn from a few "profiles" (so groups exist) plus noise.
+fn matrix_strategy() -> impl Strategy<Value = AccessMatrix> {
+    (
+        1u32..60,
+        prop::collection::vec(prop::collection::btree_set(0u32..25, 0..8), 1..5),
+        prop::collection::vec((0u32..60, 0u32..25), 0..40),
+        any::<u64>(),
+    )
+        .prop_map(|(identities, profiles, noise, seed)| {
+            let mut builder = AccessMatrixBuilder::new(identities, 25);
+            for i in 0..identities {
+                let profile = &profiles[((u64::from(i) ^ seed) % profiles.len() as u64) as usize];
+                for &e in profile {
+                    builder.push(i, e);
+                }
+            }
+            for (i, e) in noise {
+                if i < identities {
+                    builder.push(i, e);
+                }
+            }
+            builder.build()
+        })
+}
+
+fn params_strategy() -> impl Strategy<Value = MiningParams> {
+    (
+        prop::option::of(0u8..=100),
+        0u32..30,
+        prop::bool::ANY,
+        0.0f64..=100.0,
+    )
+        .prop_map(
+            |(prune_threshold, min_identities, common, common_access_threshold)| MiningParams {
+                role_type: if common {
+                    RoleType::Common
+                } else {
+                    RoleType::Specialized
+                },
+                prune_threshold,
+                min_identities,
+                common_access_threshold,
+            },
+        )
+}
+
+fn run(
+    matrix: &AccessMatrix,
+    population: &RoaringBitmap,
+    params: MiningParams,
+    threads: usize,
+) -> MiningResult {
+    let attributes = vec![Attribute {
+        name: "department".to_owned(),
+        values: vec!["A".to_owned(), "B".to_owned()],
+        codes: (0..matrix.identities())
+            .map(|i| (i % 3 != 0).then_some(i % 2))
+            .collect(),
+    }];
+    let existing = vec![(0..4).collect::<RoaringBitmap>()];
+    let input = MiningInput {
+        matrix,
+        population,
+        existing_roles: &existing,
+        attributes: &attributes,
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| mine(input, params, &Silent))
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn results_are_identical_on_one_thread_and_many(
+        matrix in matrix_strategy(),
+        params in params_strategy(),
+    ) {
+        let population: RoaringBitmap = (0..matrix.identities()).collect();
+        let one = run(&matrix, &population, params, 1);
+        let many = run(&matrix, &population, params, 4);
+        prop_assert_eq!(one.prescribed_threshold, many.prescribed_threshold);
+        prop_assert_eq!(one.roles, many.roles);
+    }
+
+    #[test]
+    fn roles_satisfy_the_documented_invariants(
+        matrix in matrix_strategy(),
+        params in params_strategy(),
+        keep in prop::collection::vec(prop::bool::ANY, 60),
+    ) {
+        let population: RoaringBitmap = (0..matrix.identities()).filter(|i| keep[*i as usize]).collect();
+        let result = run(&matrix, &population, params, 2);
+        let min = params.min_identities.max(1) as usize;
+        let mut seen = RoaringBitmap::new();
+        for role in &result.roles {
+            prop_assert!(role.members.len() >= min);
+            for &m in &role.members {
+                prop_assert!(population.contains(m), "member {} outside the population", m);
+                prop_assert!(seen.insert(m), "identity {} in two roles", m);
+            }
+            let members = role.members.len() as f64;
+            for stat in &role.entitlements {
+                prop_assert!(stat.identity_count >= 1);
+                let expected = f64::from(stat.identity_count) / members * 100.0;
+                prop_assert!((stat.popularity - expected).abs() < 1e-9);
+                prop_assert!((0.0..=100.0).contains(&stat.popularity_in_org));
+                let holders = role.members.iter().filter(|&&m| matrix.of_identity(m).contains(stat.entitlement)).count();
+                prop_assert_eq!(holders as u32, stat.identity_count);
+            }
+            let m = role.metrics;
+            for metric in [m.density, m.freshness, m.quality] {
+                prop_assert!(metric <= 100);
+            }
+            prop_assert_eq!(m.entitlement_count as usize, role.entitlements.len());
+            let distribution_total: u32 = role.identity_distribution[0].counts.iter().map(|(_, n)| n).sum();
+            prop_assert_eq!(distribution_total as usize, role.members.len());
+            let buckets: u32 = role.popularity_distribution.values().sum();
+            prop_assert_eq!(buckets as usize, role.entitlements.len());
+        }
+        prop_assert!((0.0..=100.0).contains(&result.coverage));
+        prop_assert!(result.prescribed_threshold <= 100);
+    }
+
+    #[test]
+    fn excluded_entitlements_are_never_counted(
+        matrix in matrix_strategy(),
+        excluded in prop::collection::btree_set(0u32..25, 0..10),
+    ) {
+        let population: RoaringBitmap = (0..matrix.identities()).collect();
+        let params = MiningParams { min_identities: 1, ..MiningParams::default() };
+        let result = run(&matrix, &population, params, 2);
+        let excluded: RoaringBitmap = excluded.into_iter().collect();
+        for role in &result.roles {
+            let with = RoleMetrics::compute(role.members.len() as u32, &role.entitlements, &excluded, &[]);
+            let kept: Vec<_> = role.entitlements.iter().filter(|s| !excluded.contains(s.entitlement)).cloned().collect();
+            let without = RoleMetrics::compute(role.members.len() as u32, &kept, &RoaringBitmap::new(), &[]);
+            prop_assert_eq!(with, without);
+            prop_assert_eq!(with.entitlement_count as usize, kept.len());
+        }
+    }
+}
+
+#[test]
+fn degenerate_inputs_give_empty_results_or_errors_never_panics() {
+    let empty = AccessMatrix::default();
+    let none = RoaringBitmap::new();
+    for params in [
+        MiningParams::default(),
+        MiningParams {
+            prune_threshold: Some(0),
+            ..MiningParams::default()
+        },
+        MiningParams {
+            prune_threshold: Some(100),
+            ..MiningParams::default()
+        },
+    ] {
+        assert!(run(&empty, &none, params, 1).roles.is_empty());
+    }
+
+    // One identity; everyone identical; one entitlement held by everyone.
+    let mut one = AccessMatrixBuilder::new(1, 3);
+    one.push(0, 1);
+    let one = one.build();
+    let all: RoaringBitmap = [0].into_iter().collect();
+    assert!(run(&one, &all, MiningParams::default(), 1).roles.is_empty());
+
+    let mut same = AccessMatrixBuilder::new(50, 4);
+    for i in 0..50 {
+        for e in [0, 1, 2] {
+            same.push(i, e);
+        }
+        if i < 30 {
+            same.push(i, 3);
+        }
+    }
+    let same = same.build();
+    let all: RoaringBitmap = (0..50).collect();
+    for threshold in [Some(0), Some(100), None] {
+        let params = MiningParams {
+            prune_threshold: threshold,
+            min_identities: 5,
+            ..MiningParams::default()
+        };
+        let specialized = run(&same, &all, params, 2);
+        // 0-2 are held by everyone (common access); 3 by 60 % is the only mined entitlement.
+        assert_eq!(specialized.roles.len(), 1, "{threshold:?}");
+        assert_eq!(specialized.roles[0].members.len(), 30);
+        let common = run(
+            &same,
+            &all,
+            MiningParams {
+                role_type: RoleType::Common,
+                ..params
+            },
+            2,
+        );
+        assert_eq!(common.roles.len(), 1);
+        assert_eq!(common.roles[0].members.len(), 50);
+    }
+
+    // More required members than the population has.
+    let params = MiningParams {
+        min_identities: 1_000,
+        ..MiningParams::default()
+    };
+    assert!(run(&same, &all, params, 2).roles.is_empty());
+
+    // Bad parameters are errors, not panics.
+    let input = MiningInput {
+        matrix: &same,
+        population: &all,
+        existing_roles: &[],
+        attributes: &[],
+    };
+    let bad_threshold = MiningParams {
+        prune_threshold: Some(101),
+        ..MiningParams::default()
+    };
+    assert!(mine(input, bad_threshold, &Silent).is_err());
+    let bad_common = MiningParams {
+        common_access_threshold: f64::NAN,
+        ..MiningParams::default()
+    };
+    assert!(mine(input, bad_common, &Silent).is_err());
+    let outside: RoaringBitmap = [500].into_iter().collect();
+    let input = MiningInput {
+        population: &outside,
+        ..input
+    };
+    assert!(mine(input, MiningParams::default(), &Silent).is_err());
+}
+
+#[test]
+fn cancellation_stops_mining() {
+    struct Stop;
+    impl crate::Observer for Stop {
+        fn cancelled(&self) -> bool {
+            true
+        }
+    }
+    let mut builder = AccessMatrixBuilder::new(10, 2);
+    builder.push(0, 0);
+    let matrix = builder.build();
+    let all: RoaringBitmap = (0..10).collect();
+    let input = MiningInput {
+        matrix: &matrix,
+        population: &all,
+        existing_roles: &[],
+        attributes: &[],
+    };
+    assert_eq!(
+        mine(input, MiningParams::default(), &Stop).unwrap_err(),
+        crate::EngineError::Cancelled
+    );
+}

@@ -1,0 +1,202 @@
+//! The prescribed prune threshold.
+//!
+//! The rule: cluster at each threshold of a sweep and keep the one whose roles describe the
+//! population's access most economically, the *weighted structural complexity* view of role
+//! mining (Molloy et al., "Evaluating role mining algorithms", SACMAT 2009). For a set of roles,
+//!
+//! ```text
+//! cost = Σ_roles ( members + core entitlements + over-granted cells )  +  uncovered cells
+//! ```
+//!
+//! where a role's *core* entitlements are those at least half of its members hold, over-granted
+//! cells are (member, core entitlement) pairs the member does not hold, and uncovered cells are
+//! population (identity, entitlement) assignments no role's core explains. Only roles with at
+//! least the minimum number of identities count. Too low a threshold merges unlike groups (their
+//! distinct entitlements fall out of the core, or are over-granted); too high a threshold
+//! splits groups into pieces that each cost their own definition or fall below the minimum
+//! size. The lowest cost wins; ties go to the lower threshold.
+//!
+//! The sweep runs [`COARSE`] first, then the thresholds 5 either side of the best. Similarity
+//! edges are computed once, at the lowest threshold, and filtered for each run.
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+use crate::cluster::peer_groups;
+use crate::compress::Node;
+use crate::similarity::Edge;
+
+/// The thresholds of the first sweep, in percent.
+pub const COARSE: [u8; 5] = [30, 45, 60, 75, 90];
+/// The lowest threshold the sweep can visit; similarity edges must be computed at or below it.
+pub const LOWEST: u8 = 25;
+
+/// One threshold's outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SweepPoint {
+    /// Threshold in percent.
+    pub threshold: u8,
+    /// Roles with at least the minimum identities.
+    pub roles: u32,
+    /// Identities in those roles.
+    pub covered_identities: u64,
+    /// The structural cost (lower is better).
+    pub cost: f64,
+}
+
+/// Columns of the sweep's score table.
+const COLUMNS: usize = 4;
+
+/// Sweeps thresholds over `nodes` and `edges` (computed at [`LOWEST`] or lower) and returns the
+/// prescribed threshold with the sweep, ordered by threshold.
+pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> (u8, Vec<SweepPoint>) {
+    let total_cells: u64 = nodes
+        .iter()
+        .map(|n| u64::from(n.weight()) * n.features.len() as u64)
+        .sum();
+    let score = |thresholds: &[u8]| -> Array2<f64> {
+        let rows: Vec<[f64; COLUMNS]> = thresholds
+            .par_iter()
+            .map(|&t| {
+                let point = evaluate(nodes, edges, t, min_identities, total_cells);
+                [
+                    f64::from(point.threshold),
+                    f64::from(point.roles),
+                    point.covered_identities as f64,
+                    point.cost,
+                ]
+            })
+            .collect();
+        let mut table = Array2::zeros((rows.len(), COLUMNS));
+        for (mut row, values) in table.axis_iter_mut(Axis(0)).zip(rows) {
+            row.assign(&ndarray::arr1(&values));
+        }
+        table
+    };
+    let coarse = score(&COARSE);
+    let best = best_threshold(&coarse);
+    let fine: Vec<u8> = [best.saturating_sub(5), best.saturating_add(5).min(95)]
+        .into_iter()
+        .filter(|t| *t >= LOWEST && !COARSE.contains(t))
+        .collect();
+    let fine = score(&fine);
+    let table = ndarray::concatenate(Axis(0), &[coarse.view(), fine.view()])
+        .unwrap_or_else(|_| coarse.clone());
+    let mut sweep: Vec<SweepPoint> = table
+        .axis_iter(Axis(0))
+        .map(|row| SweepPoint {
+            threshold: row[0] as u8,
+            roles: row[1] as u32,
+            covered_identities: row[2] as u64,
+            cost: row[3],
+        })
+        .collect();
+    sweep.sort_by_key(|p| p.threshold);
+    (best_threshold(&table), sweep)
+}
+
+/// The lowest-cost row's threshold; ties to the lower threshold.
+fn best_threshold(table: &Array2<f64>) -> u8 {
+    table
+        .axis_iter(Axis(0))
+        .min_by(|a, b| a[3].total_cmp(&b[3]).then(a[0].total_cmp(&b[0])))
+        .map_or(COARSE[3], |row| row[0] as u8)
+}
+
+/// Clusters at `threshold` and prices the result.
+pub fn evaluate(
+    nodes: &[Node],
+    edges: &[Edge],
+    threshold: u8,
+    min_identities: u32,
+    total_cells: u64,
+) -> SweepPoint {
+    let groups = peer_groups(nodes, edges, f32::from(threshold) / 100.0);
+    let mut counts: Vec<u64> = Vec::new();
+    let mut touched: Vec<u32> = Vec::new();
+    let (mut roles, mut covered_identities, mut cost, mut covered_cells) = (0u32, 0u64, 0f64, 0u64);
+    for group in &groups {
+        let members: u64 = group
+            .iter()
+            .map(|&n| u64::from(nodes[n as usize].weight()))
+            .sum();
+        if members < u64::from(min_identities.max(1)) {
+            continue;
+        }
+        touched.clear();
+        for &n in group {
+            let node = &nodes[n as usize];
+            for &f in &node.features {
+                let f = f as usize;
+                if f >= counts.len() {
+                    counts.resize(f + 1, 0);
+                }
+                if counts[f] == 0 {
+                    touched.push(f as u32);
+                }
+                counts[f] += u64::from(node.weight());
+            }
+        }
+        let (mut core, mut held) = (0u64, 0u64);
+        for &f in &touched {
+            let count = counts[f as usize];
+            if count * 2 >= members {
+                core += 1;
+                held += count;
+            }
+            counts[f as usize] = 0;
+        }
+        roles += 1;
+        covered_identities += members;
+        covered_cells += held;
+        cost += (members + core + (members * core - held)) as f64;
+    }
+    cost += total_cells.saturating_sub(covered_cells) as f64;
+    SweepPoint {
+        threshold,
+        roles,
+        covered_identities,
+        cost,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::Silent;
+    use crate::similarity::similar_pairs;
+
+    fn group(features: &[u32], copies: u32, first_id: u32) -> Vec<Node> {
+        // Each identity also holds a feature of its own, so nodes are not all identical.
+        (0..copies)
+            .map(|i| {
+                let mut f = features.to_vec();
+                f.push(1000 + first_id + i);
+                f.sort_unstable();
+                Node {
+                    features: f,
+                    identities: vec![first_id + i],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_two_group_population_prescribes_a_threshold_that_separates_them() {
+        let mut nodes = group(&[1, 2, 3, 4, 5], 30, 0);
+        nodes.extend(group(&[1, 2, 6, 7, 8], 30, 100));
+        let edges = similar_pairs(&nodes, LOWEST, &Silent).unwrap();
+        let (best, sweep) = prescribe(&nodes, &edges, 20);
+        let at_best = sweep.iter().find(|p| p.threshold == best).unwrap();
+        assert_eq!(at_best.roles, 2, "{sweep:?}");
+        assert_eq!(at_best.covered_identities, 60);
+        assert!(sweep.windows(2).all(|w| w[0].threshold < w[1].threshold));
+    }
+
+    #[test]
+    fn empty_input_gives_a_defined_answer() {
+        let (best, sweep) = prescribe(&[], &[], 20);
+        assert!(sweep.iter().any(|p| p.threshold == best));
+        assert!(sweep.iter().all(|p| p.roles == 0 && p.cost == 0.0));
+    }
+}
