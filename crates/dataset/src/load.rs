@@ -289,7 +289,8 @@ impl AccessData {
             })?
             .is_some();
 
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        // Sizes grow as assignments.csv creates identities and entitlements; the builder follows.
+        let mut builder = AccessMatrixBuilder::new(0, 0);
         let ensure_default_source = |sources: &mut Interner, data_sources: &mut Vec<Source>| {
             let (index, new) = sources.get_or_insert(DEFAULT_SOURCE);
             if new {
@@ -341,7 +342,7 @@ impl AccessData {
                                 source,
                             });
                         }
-                        pairs.push((identity, entitlement));
+                        builder.push(identity, entitlement);
                     }
                     (identity, entitlement) => {
                         for err in [identity.err(), entitlement.err()].into_iter().flatten() {
@@ -421,13 +422,11 @@ impl AccessData {
         })?;
 
         errors.into_result()?;
-        let mut builder = AccessMatrixBuilder::new(
+        // Identities and entitlements without any assignment still get a (empty) row/column.
+        builder.push_size(
             u32::try_from(data.identity_ids.len()).unwrap_or(u32::MAX),
             u32::try_from(data.entitlements.len()).unwrap_or(u32::MAX),
         );
-        for (identity, entitlement) in pairs {
-            builder.push(identity, entitlement);
-        }
         data.matrix = builder.build();
         attributes.resize_with(extra_columns.len(), Attribute::default);
         for (attribute, name) in attributes.iter_mut().zip(extra_columns) {

@@ -45,12 +45,14 @@ fn len_u32(len: usize) -> u32 {
 
 /// Builds an [`AccessMatrix`] from a stream of (identity, entitlement) pairs.
 ///
-/// Memory is linear in the number of pairs: pairs are appended to per-identity lists, which are
-/// sorted and turned into bitmaps once; the per-entitlement side is the transpose, built with
-/// in-order pushes. Duplicate pairs are harmless. Indices beyond the declared sizes grow them.
+/// Memory is linear in the number of pairs: they are kept as one flat list of `u64` keys,
+/// sorted in parallel; each identity's row is then a contiguous run, and the per-entitlement
+/// side is a counting sort of the same keys. Duplicate pairs are harmless. Indices beyond the
+/// declared sizes grow them.
 #[derive(Debug, Default)]
 pub struct AccessMatrixBuilder {
-    rows: Vec<Vec<u32>>,
+    keys: Vec<u64>,
+    identities: u32,
     entitlements: u32,
 }
 
@@ -58,40 +60,78 @@ impl AccessMatrixBuilder {
     /// A builder for at least `identities` × `entitlements`.
     pub fn new(identities: u32, entitlements: u32) -> Self {
         Self {
-            rows: vec![Vec::new(); identities as usize],
+            keys: Vec::new(),
+            identities,
             entitlements,
         }
     }
 
+    /// Makes the matrix at least `identities` × `entitlements`.
+    pub fn push_size(&mut self, identities: u32, entitlements: u32) {
+        self.identities = self.identities.max(identities);
+        self.entitlements = self.entitlements.max(entitlements);
+    }
+
     /// Records that `identity` holds `entitlement`.
     pub fn push(&mut self, identity: u32, entitlement: u32) {
-        let row = identity as usize;
-        if row >= self.rows.len() {
-            self.rows.resize_with(row + 1, Vec::new);
-        }
-        self.rows[row].push(entitlement);
+        self.keys
+            .push((u64::from(identity) << 32) | u64::from(entitlement));
+        self.identities = self.identities.max(identity.saturating_add(1));
         self.entitlements = self.entitlements.max(entitlement.saturating_add(1));
     }
 
     /// Finishes the matrix.
     pub fn build(self) -> AccessMatrix {
         use rayon::prelude::*;
-        let by_identity: Vec<RoaringBitmap> = self
-            .rows
+        let mut keys = self.keys;
+        keys.par_sort_unstable();
+        keys.dedup();
+        let identity_of = |key: u64| (key >> 32) as u32;
+        let entitlement_of = |key: u64| key as u32;
+
+        // Row starts: identity i's keys are keys[starts[i]..starts[i + 1]].
+        let mut starts = vec![0usize; self.identities as usize + 1];
+        for &key in &keys {
+            starts[identity_of(key) as usize + 1] += 1;
+        }
+        for i in 0..self.identities as usize {
+            starts[i + 1] += starts[i];
+        }
+        let by_identity: Vec<RoaringBitmap> = (0..self.identities as usize)
             .into_par_iter()
-            .map(|mut row| {
-                row.sort_unstable();
-                row.dedup();
+            .map(|i| {
+                let row = keys[starts[i]..starts[i + 1]]
+                    .iter()
+                    .map(|&k| entitlement_of(k));
                 RoaringBitmap::from_sorted_iter(row).unwrap_or_default()
             })
             .collect();
-        let mut by_entitlement = vec![RoaringBitmap::new(); self.entitlements as usize];
-        // Identities are visited in increasing order, so every push appends at the end.
-        for (identity, row) in by_identity.iter().enumerate() {
-            for e in row {
-                by_entitlement[e as usize].push(len_u32(identity));
-            }
+
+        // Counting sort by entitlement; identities stay ascending within each column.
+        let mut column_starts = vec![0usize; self.entitlements as usize + 1];
+        for &key in &keys {
+            column_starts[entitlement_of(key) as usize + 1] += 1;
         }
+        for e in 0..self.entitlements as usize {
+            column_starts[e + 1] += column_starts[e];
+        }
+        let mut fill = column_starts.clone();
+        let mut columns = vec![0u32; keys.len()];
+        for &key in &keys {
+            let e = entitlement_of(key) as usize;
+            columns[fill[e]] = identity_of(key);
+            fill[e] += 1;
+        }
+        drop(keys);
+        let by_entitlement: Vec<RoaringBitmap> = (0..self.entitlements as usize)
+            .into_par_iter()
+            .map(|e| {
+                let column = columns[column_starts[e]..column_starts[e + 1]]
+                    .iter()
+                    .copied();
+                RoaringBitmap::from_sorted_iter(column).unwrap_or_default()
+            })
+            .collect();
         AccessMatrix {
             by_identity,
             by_entitlement,

@@ -101,7 +101,7 @@ impl Observer for Bar {
         if let Ok(mut current) = self.phase.lock() {
             let now = Instant::now();
             if let Some((previous, started)) = current.replace((phase, now)) {
-                tracing::info!(
+                tracing::debug!(
                     phase = previous.name(),
                     seconds = (now - started).as_secs_f64(),
                     "phase done"
