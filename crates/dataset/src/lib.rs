@@ -3,6 +3,7 @@
 //! - [`source`]: an import given as a directory or a `.zip`.
 //! - [`table`]: one CSV file read against its required and optional columns, row by row, with
 //!   errors that name file, line and column.
+//! - [`reader`]: a whole import validated file by file, its records streamed to a sink.
 //! - [`load`]: a whole import validated and loaded into memory as an engine [`AccessMatrix`]
 //!   with ids, names, attributes, usage and existing roles (for batch mining).
 //! - [`planted`]: a generator of synthetic access data with known (planted) roles.
@@ -14,6 +15,7 @@ pub mod error;
 pub mod load;
 pub mod output;
 pub mod planted;
+pub mod reader;
 pub mod source;
 pub mod table;
 

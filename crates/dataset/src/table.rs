@@ -62,6 +62,11 @@ impl<'a> Row<'a> {
         })
     }
 
+    /// The names of the extra columns, in the order [`Row::extra_values`] numbers them.
+    pub fn extra_names(&self) -> Vec<String> {
+        self.extra.iter().map(|(_, name)| name.clone()).collect()
+    }
+
     /// Extra columns with a non-empty value on this row, as (name, value).
     pub fn extra(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
         self.extra.iter().filter_map(|(i, name)| {
