@@ -35,6 +35,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Load access data files (a directory or .zip) into the database, all or nothing.
+    Import(ImportArgs),
     /// Mine potential roles from import files (no database) into a zip.
     Mine(MineArgs),
     /// Generate synthetic access data with planted roles, in the import format.
@@ -49,6 +51,18 @@ pub enum RoleTypeArg {
     Specialized,
     /// Common access only.
     Common,
+}
+
+/// Flags of `rolemine import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An import directory or .zip (the access-data format).
+    pub input: PathBuf,
+    /// No progress display.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// Flags of `rolemine mine`.

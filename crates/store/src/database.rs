@@ -17,7 +17,13 @@ pub async fn connect(
     max_connections: u32,
     timeout: Duration,
 ) -> Result<PgPool, StoreError> {
-    let options = options.log_statements(tracing::log::LevelFilter::Debug);
+    let options = options
+        .log_statements(tracing::log::LevelFilter::Debug)
+        // Bulk imports and mining loads are legitimately slow statements.
+        .log_slow_statements(
+            tracing::log::LevelFilter::Debug,
+            std::time::Duration::from_secs(1),
+        );
     let target = describe(&options);
     // One direct attempt first: a pool's acquire timeout would hide the real reason
     // (connection refused, unknown host, bad password) behind "pool timed out".

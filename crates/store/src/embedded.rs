@@ -208,6 +208,11 @@ impl EmbeddedPostgres {
             .port(PORT)
             .username(DATABASE)
             .log_statements(tracing::log::LevelFilter::Debug)
+            // Bulk imports and mining loads are legitimately slow statements.
+            .log_slow_statements(
+                tracing::log::LevelFilter::Debug,
+                std::time::Duration::from_secs(1),
+            )
     }
 
     async fn init(&self, data_dir: &Path) -> Result<(), EmbeddedError> {

@@ -7,6 +7,7 @@
 pub mod database;
 pub mod embedded;
 pub mod error;
+pub mod import;
 pub mod jobs;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod generate;
+mod import;
 mod migrate;
 mod mine;
 mod serve;
@@ -14,6 +15,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Migrate(args) => migrate::run(args).await,
+        Command::Import(args) => import::run(args).await,
         Command::Mine(args) => tokio::task::spawn_blocking(move || mine::run(args)).await?,
         Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(args)).await?,
     }

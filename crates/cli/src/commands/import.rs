@@ -1,0 +1,54 @@
+//! `rolemine import`.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rolemine_store::import::{import_path, ImportError};
+use serde_json::json;
+
+use crate::args::ImportArgs;
+use crate::database::Database;
+
+/// Imports the files and prints the database totals as one JSON line.
+pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args.database).await?;
+    let started = Instant::now();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} assignment rows read ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        )
+    };
+    let ticker = bar.clone();
+    let outcome = import_path(&database.pool, &args.input, move |rows| {
+        ticker.set_position(rows)
+    })
+    .await;
+    bar.finish_and_clear();
+    let result = match outcome {
+        Ok((counts, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "import committed"
+            );
+            println!("{}", json!(counts));
+            Ok(())
+        }
+        Err(ImportError::Invalid(errors)) => {
+            eprintln!("{errors}");
+            Err(anyhow::anyhow!(
+                "import rejected: {} error{} in the input; nothing was changed",
+                errors.total,
+                if errors.total == 1 { "" } else { "s" }
+            ))
+        }
+        Err(err) => Err(anyhow::anyhow!("import failed; nothing was changed: {err}")),
+    };
+    database.close().await?;
+    result
+}
