@@ -114,11 +114,13 @@ async fn ready_is_503_until_migrations_are_applied(pool: PgPool) {
 }
 
 #[tokio::test]
-async fn serve_on_database_url_migrates_becomes_ready_and_stops_on_sigterm() {
+async fn serve_on_database_url_migrates_loads_demo_data_and_stops_on_sigterm() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let mut command = rolemine();
-    command.env("DATABASE_URL", &db.url);
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_DEMO", "true");
     let server = Server::start(command, &dir.path().join("serve.log"));
     assert_eq!(
         support::get_status(&format!("{}/health", server.base)),
@@ -131,6 +133,9 @@ async fn serve_on_database_url_migrates_becomes_ready_and_stops_on_sigterm() {
         rolemine_store::readiness(&pool).await.unwrap(),
         Readiness::Ready
     );
+    let totals = rolemine_store::import::counts(&pool).await.unwrap();
+    assert_eq!(totals.identities, 2_000, "demo data loaded");
+    assert!(totals.assignments > 20_000);
     pool.close().await;
     db.drop_database().await;
 }

@@ -154,6 +154,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ROLEMINE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Load generated demo access data (planted roles) when the database has no identities yet.
+    #[arg(long, env = "ROLEMINE_DEMO")]
+    pub demo: bool,
     /// Do not run a job worker inside the server (run `rolemine worker` processes instead).
     #[arg(long, env = "ROLEMINE_NO_WORKER")]
     pub no_worker: bool,

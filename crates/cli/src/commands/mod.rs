@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod demo;
 mod generate;
 mod import;
 mod migrate;

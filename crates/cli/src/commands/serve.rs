@@ -5,7 +5,7 @@ use rolemine_api::AppState;
 use tokio::net::TcpListener;
 
 use crate::args::ServeArgs;
-use crate::commands::worker;
+use crate::commands::{demo, worker};
 use crate::database::Database;
 use crate::shutdown;
 
@@ -17,6 +17,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let database = Database::open(&args.database).await?;
+    if args.demo {
+        if let Err(err) = demo::load_if_empty(&database.pool).await {
+            database.close().await?;
+            return Err(err);
+        }
+    }
     let worker = (!args.no_worker).then(|| {
         let worker = worker::build(database.pool.clone(), &args.worker);
         tokio::spawn(worker.run(stop.child_token()))

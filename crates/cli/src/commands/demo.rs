@@ -1,0 +1,43 @@
+//! Demo data for `rolemine serve --demo`.
+
+use anyhow::Context;
+use rolemine_dataset::planted::{Planted, PlantedSpec};
+use rolemine_store::import::{counts, import_path};
+use rolemine_store::PgPool;
+
+/// The demo population: small enough to load in seconds, large enough for real roles.
+const DEMO: PlantedSpec = PlantedSpec {
+    identities: 2_000,
+    entitlements: 600,
+    roles: 15,
+    role_size_min: 4,
+    role_size_max: 12,
+    birthright: 3,
+    drop_rate: 0.03,
+    extra_per_identity: 2.0,
+    sources: 6,
+    existing_role_share: 0.2,
+    seed: 7,
+};
+
+/// Generates and imports the demo data unless the database already holds identities.
+pub async fn load_if_empty(pool: &PgPool) -> anyhow::Result<()> {
+    if counts(pool).await?.identities > 0 {
+        tracing::info!("database already holds access data; demo data not loaded");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir().context("cannot create a directory for the demo data")?;
+    Planted::new(DEMO)
+        .write(dir.path(), |_| {})
+        .context("cannot write the demo data")?;
+    let (totals, _) = import_path(pool, dir.path(), |_| {})
+        .await
+        .context("cannot import the demo data")?;
+    tracing::info!(
+        identities = totals.identities,
+        entitlements = totals.entitlements,
+        assignments = totals.assignments,
+        "demo access data loaded"
+    );
+    Ok(())
+}
