@@ -132,8 +132,13 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        signal(&self.child, nix::sys::signal::Signal::SIGTERM);
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop_with(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// Sends `sig` and waits for the exit status.
+    pub fn stop_with(mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        signal(&self.child, sig);
         let status = wait_with_timeout(&mut self.child, Duration::from_secs(60));
         std::mem::forget(self);
         status
