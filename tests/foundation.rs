@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::process::Stdio;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use rolemine_store::{Readiness, MIGRATOR};
@@ -203,16 +201,14 @@ async fn embedded_default_starts_stops_cleanly_and_is_reused() {
     assert!(!postgres_running_on(&data_dir));
 }
 
-/// Runs `rolemine` expecting failure; returns its stderr.
+/// Runs `rolemine` expecting failure; returns its one `error:` line.
 fn run_failing(command: &mut std::process::Command) -> String {
-    let output = command.stdin(Stdio::null()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
-    errors[0].to_owned()
+    let stderr = support::fail(command);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    line.to_owned()
 }
 
 #[test]

@@ -293,16 +293,11 @@ async fn bad_input_is_rejected_with_positions_and_changes_nothing(pool: PgPool) 
 async fn the_cli_prints_totals_and_rejects_bad_input_with_exit_code_1() {
     let db = TestDatabase::create().await;
     let data = valid();
-    let output = rolemine()
-        .args(["import", "--quiet"])
-        .arg(data.path())
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = support::succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data.path())
+            .env("DATABASE_URL", &db.url),
     );
     let totals: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(

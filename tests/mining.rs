@@ -72,17 +72,15 @@ fn zip_file(zip: &Path, name: &str) -> String {
 }
 
 fn mine_cli(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
-    let output = rolemine()
-        .arg("mine")
-        .arg(input)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{}: {stderr}", input.display());
+    let output = support::succeed(
+        rolemine()
+            .arg("mine")
+            .arg(input)
+            .arg("--out")
+            .arg(out)
+            .arg("--quiet")
+            .args(extra),
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one summary line: {stdout}");
     serde_json::from_str(&stdout).unwrap()
@@ -144,15 +142,10 @@ fn mine_succeeds_on_every_hp_dataset_and_writes_the_documented_zip() {
 fn generate_then_mine_with_explicit_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let output = rolemine()
-        .args(["generate", "--identities", "800", "--roles", "8", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    support::succeed(
+        rolemine()
+            .args(["generate", "--identities", "800", "--roles", "8", "--out"])
+            .arg(&data),
     );
     for file in [
         "identities.csv",
@@ -186,16 +179,13 @@ fn generate_then_mine_with_explicit_parameters() {
 /// Runs `rolemine mine` expecting failure; returns stderr.
 fn mine_fails(input: &Path) -> String {
     let out = tempfile::tempdir().unwrap();
-    let output = rolemine()
-        .arg("mine")
-        .arg(input)
-        .arg("--out")
-        .arg(out.path().join("x.zip"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stderr = support::fail(
+        rolemine()
+            .arg("mine")
+            .arg(input)
+            .arg("--out")
+            .arg(out.path().join("x.zip")),
+    );
     assert!(!out.path().join("x.zip").exists(), "no output on error");
     stderr
 }

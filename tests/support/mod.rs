@@ -75,6 +75,31 @@ pub fn rolemine() -> Command {
     command
 }
 
+/// Runs `command`, expecting success; returns its output (stderr is shown on failure).
+pub fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "exit {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs `command`, expecting exit code 1 with exactly one `error:` line and no panic; returns
+/// the whole stderr.
+pub fn fail(command: &mut Command) -> String {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    let errors = stderr.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(errors, 1, "expected one error line in: {stderr}");
+    stderr
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
