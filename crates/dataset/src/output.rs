@@ -102,7 +102,8 @@ pub fn summary(
     summary
 }
 
-fn round3(x: f64) -> f64 {
+/// Rounds seconds (or percents) to three decimals for reports.
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -80,14 +80,13 @@ pub async fn counts(pool: &PgPool) -> Result<AccessCounts, StoreError> {
     .await?)
 }
 
-/// What the reader thread hands back once the files are read.
+/// The encoded non-assignment tables the reader thread hands back once the files are read.
 struct Buffers {
     sources: Vec<u8>,
     identities: Vec<u8>,
     entitlements: Vec<u8>,
     usage: Vec<u8>,
     roles: Vec<u8>,
-    warnings: Vec<String>,
 }
 
 /// Encodes records as CSV for `COPY ... (FORMAT csv)`; assignments go out in chunks.
@@ -142,7 +141,6 @@ impl CopySink {
             entitlements: into(self.entitlements)?,
             usage: into(self.usage)?,
             roles: into(self.roles)?,
-            warnings: Vec::new(),
         })
     }
 }
@@ -258,11 +256,10 @@ pub async fn import_path_with(
             assignment_count: 0,
         };
         let summary = reader::read(&mut source, &mut sink)?;
-        let mut buffers = sink.finish().map_err(|message| {
+        let buffers = sink.finish().map_err(|message| {
             DataErrors::from(rolemine_dataset::DataError::file("import", message))
         })?;
-        buffers.warnings = summary.warnings;
-        Ok::<Buffers, DataErrors>(buffers)
+        Ok::<(Buffers, Vec<String>), DataErrors>((buffers, summary.warnings))
     });
 
     let mut tx = pool.begin().await?;
@@ -288,7 +285,7 @@ pub async fn import_path_with(
         .map_err(|err| ImportError::Reader(err.to_string()))?;
     // A database failure also makes the reader fail ("stopped accepting rows"): report the cause.
     streamed?;
-    let buffers = read.map_err(ImportError::Invalid)?;
+    let (buffers, warnings) = read.map_err(ImportError::Invalid)?;
 
     for (table, columns, data) in [
         ("st_sources", "idx, ext_id, name", &buffers.sources),
@@ -323,7 +320,7 @@ pub async fn import_path_with(
     }
     merge(conn, bulk_rows).await?;
     tx.commit().await?;
-    Ok((counts(pool).await?, buffers.warnings))
+    Ok((counts(pool).await?, warnings))
 }
 
 async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {

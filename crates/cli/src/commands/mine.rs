@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rolemine_dataset::{output, AccessData};
+use rolemine_dataset::output::{self, round3};
+use rolemine_dataset::AccessData;
 use rolemine_engine::{MiningParams, Observer, Phase, RoleType};
 use serde_json::json;
 
@@ -37,10 +38,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     bar.finish();
     let write_started = Instant::now();
     let mut summary = output::summary(&data, &params, &result, json!({}));
-    let write = |summary: &serde_json::Value| {
-        output::write_zip(&args.out, &data, &params, &result, summary)
-    };
-    write(&summary)?;
+    output::write_zip(&args.out, &data, &params, &result, &summary)?;
     let extra = json!({
         "loadSeconds": round3(load_seconds),
         "writeSeconds": round3(write_started.elapsed().as_secs_f64()),
@@ -55,10 +53,6 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     }
     println!("{summary}");
     Ok(())
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.
