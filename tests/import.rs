@@ -50,15 +50,24 @@ const AFTER_VALID: AccessCounts = AccessCounts {
 };
 
 async fn import(pool: &PgPool, path: &Path) -> Result<AccessCounts, ImportError> {
-    import_path(pool, path, |_| {}).await.map(|(c, _)| c)
+    import_path(pool, path, |_| {})
+        .await
+        .map(|report| report.counts)
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn a_full_import_loads_every_file_and_reimport_updates_in_place(pool: PgPool) {
     let data = valid();
     assert_eq!(import(&pool, data.path()).await.unwrap(), AFTER_VALID);
-    // The same files again: nothing duplicated.
+    // The same files again: nothing duplicated, and no key values used up.
     assert_eq!(import(&pool, data.path()).await.unwrap(), AFTER_VALID);
+    let highest: (i32, i32) = sqlx::query_as(
+        "SELECT (SELECT max(id) FROM identities), (SELECT max(id) FROM entitlements)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(highest, (3, 3));
 
     let (name, attributes): (String, serde_json::Value) =
         sqlx::query_as("SELECT name, attributes FROM identities WHERE ext_id = 'u1'")
@@ -97,7 +106,7 @@ async fn the_bulk_path_rebuilds_every_key_and_constraint(pool: PgPool) {
     let constraints = |pool: PgPool| async move {
         sqlx::query_scalar::<_, String>(
             "SELECT conname::text FROM pg_constraint
-              WHERE conrelid IN ('assignments'::regclass, 'source_usage'::regclass)
+              WHERE conrelid IN ('identity_access'::regclass, 'source_usage'::regclass)
                 AND convalidated ORDER BY 1",
         )
         .fetch_all(&pool)
@@ -106,29 +115,21 @@ async fn the_bulk_path_rebuilds_every_key_and_constraint(pool: PgPool) {
     };
     let before = constraints(pool.clone()).await;
     assert_eq!(before.len(), 7, "{before:?}");
-    let (totals, _) = import_path_with(&pool, valid().path(), 1, |_| {})
+    let totals = import_path_with(&pool, valid().path(), 1, |_| {})
         .await
-        .unwrap();
+        .unwrap()
+        .counts;
     assert_eq!(totals, AFTER_VALID);
     assert_eq!(constraints(pool.clone()).await, before);
-    // The rebuilt keys work: a duplicate pair and a dangling identity are refused.
-    let duplicate = sqlx::query(
-        "INSERT INTO assignments SELECT identity_id, entitlement_id FROM assignments LIMIT 1",
-    )
-    .execute(&pool)
-    .await;
-    assert!(duplicate.is_err());
-    let dangling =
-        sqlx::query("INSERT INTO assignments VALUES (999999, (SELECT min(id) FROM entitlements))")
-            .execute(&pool)
-            .await;
-    assert!(dangling.is_err());
-    let index: bool =
-        sqlx::query_scalar("SELECT to_regclass('assignments_entitlement_idx') IS NOT NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(index);
+    // The rebuilt keys work: a second row for an identity and a dangling identity are refused.
+    for refused in [
+        "INSERT INTO identity_access SELECT identity_id, entitlement_ids FROM identity_access LIMIT 1",
+        "INSERT INTO identity_access VALUES (999999, '{1}')",
+        "INSERT INTO source_usage SELECT identity_id, source_id, usage_days FROM source_usage LIMIT 1",
+        "INSERT INTO source_usage VALUES (999999, (SELECT min(id) FROM sources), 1)",
+    ] {
+        assert!(sqlx::query(refused).execute(&pool).await.is_err(), "{refused}");
+    }
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
@@ -145,6 +146,55 @@ async fn the_two_column_benchmark_files_import_as_they_are(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(source, "default");
+}
+
+#[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
+async fn usage_may_name_identities_and_the_default_source_that_assignments_introduce(pool: PgPool) {
+    let data = dir_with(&[
+        (
+            "assignments.csv",
+            b"identity_id,entitlement_id\nu1,e1\nu2,e1\nu1,e2\n",
+        ),
+        (
+            "usage.csv",
+            b"identity_id,source_id,usage_days\nu2,default,7\n",
+        ),
+    ]);
+    let totals = import(&pool, data.path()).await.unwrap();
+    assert_eq!(
+        (
+            totals.identities,
+            totals.sources,
+            totals.assignments,
+            totals.usage
+        ),
+        (2, 1, 3, 1)
+    );
+    let (identity, source, days): (String, String, i16) = sqlx::query_as(
+        "SELECT i.ext_id, s.ext_id, u.usage_days FROM source_usage u
+           JOIN identities i ON i.id = u.identity_id JOIN sources s ON s.id = u.source_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (identity.as_str(), source.as_str(), days),
+        ("u2", "default", 7)
+    );
+    let access: Vec<i32> = sqlx::query_scalar(
+        "SELECT a.entitlement_ids FROM identity_access a JOIN identities i ON i.id = a.identity_id
+          WHERE i.ext_id = 'u1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut sorted = access.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        (access.len(), access),
+        (2, sorted),
+        "sorted entitlement ids"
+    );
 }
 
 fn zip_of(files: &[(&str, &[u8])], folder: &str) -> tempfile::NamedTempFile {
@@ -177,9 +227,28 @@ async fn a_zip_imports_like_a_directory(pool: PgPool) {
     assert_eq!(import(&pool, zip.path()).await.unwrap(), AFTER_VALID);
 }
 
+/// A digest of every access-data row: equal digests, identical data.
+async fn snapshot(pool: &PgPool) -> String {
+    sqlx::query_scalar(
+        "SELECT md5(concat_ws('|',
+            (SELECT string_agg(concat_ws(',', id, ext_id, name), ';' ORDER BY id) FROM sources),
+            (SELECT string_agg(concat_ws(',', id, ext_id, name, email, attributes), ';' ORDER BY id) FROM identities),
+            (SELECT string_agg(concat_ws(',', id, ext_id, source_id, name, attribute, description), ';' ORDER BY id) FROM entitlements),
+            (SELECT string_agg(concat_ws(',', identity_id, entitlement_ids), ';' ORDER BY identity_id) FROM identity_access),
+            (SELECT string_agg(concat_ws(',', identity_id, source_id, usage_days), ';' ORDER BY identity_id, source_id) FROM source_usage),
+            (SELECT string_agg(concat_ws(',', r.ext_id, r.name, e.entitlement_id), ';' ORDER BY r.ext_id, e.entitlement_id)
+               FROM roles r JOIN role_entitlements e ON e.role_id = r.id)))",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 /// Imports `path` over a database holding the valid data, expects rejection, and checks that
-/// every expected message is listed and that nothing changed.
+/// every expected message is listed and that nothing changed, neither the row counts nor a
+/// single value.
 async fn rejected(pool: &PgPool, path: &Path, expected: &[&str]) {
+    let before_digest = snapshot(pool).await;
     let before = counts(pool).await.unwrap();
     let err = import(pool, path).await.unwrap_err();
     let ImportError::Invalid(errors) = &err else {
@@ -189,7 +258,12 @@ async fn rejected(pool: &PgPool, path: &Path, expected: &[&str]) {
     for message in expected {
         assert!(text.contains(message), "missing {message:?} in:\n{text}");
     }
-    assert_eq!(counts(pool).await.unwrap(), before, "the database changed");
+    assert_eq!(
+        counts(pool).await.unwrap(),
+        before,
+        "the row counts changed"
+    );
+    assert_eq!(snapshot(pool).await, before_digest, "the data changed");
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
@@ -207,6 +281,21 @@ async fn bad_input_is_rejected_with_positions_and_changes_nothing(pool: PgPool) 
         ),
     ]);
     rejected(&pool, unknown.path(), &["assignments.csv, line 3, column identity_id: unknown identity \"u9\" (not in identities.csv)"]).await;
+
+    // usage.csv is loaded while assignments.csv is still being read; a later error must undo it.
+    let late = dir_with(&[
+        ("identities.csv", IDENTITIES),
+        ("entitlements.csv", ENTITLEMENTS),
+        (
+            "usage.csv",
+            b"identity_id,source_id,usage_days\nu1,ad,1\nu3,sap,2\n",
+        ),
+        (
+            "assignments.csv",
+            b"identity_id,entitlement_id\nu1,e1\nu1,e9\n",
+        ),
+    ]);
+    rejected(&pool, late.path(), &["assignments.csv, line 3, column entitlement_id: unknown entitlement \"e9\" (not in entitlements.csv)"]).await;
 
     let duplicates = dir_with(&[
         ("identities.csv", b"id\nu1\nu2\nu1\n"),

@@ -159,6 +159,10 @@ pub trait ImportSink {
     fn usage(&mut self, record: UsageRecord<'_>) -> Result<(), String>;
     /// A role entitlement.
     fn role(&mut self, record: RoleRecord<'_>) -> Result<(), String>;
+    /// Every record of `file` has been handed over (also called for an absent optional file).
+    fn file_read(&mut self, _file: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Rows read per file, and non-fatal notes.
@@ -235,35 +239,92 @@ impl Gate<'_> {
 }
 
 /// Validates the import and streams its records to `sink`.
+///
+/// usage.csv is read before assignments.csv when identities.csv and entitlements.csv are both
+/// given (every identity and source it may name is known by then), so that a database sink can
+/// store usage while the large assignments file is still being read; otherwise after it, as it
+/// may name identities and the default source that assignments.csv introduces.
 pub fn read(input: &mut DataSource, sink: &mut dyn ImportSink) -> Result<ReadSummary, DataErrors> {
-    let mut errors = DataErrors::default();
     if !input.has("assignments.csv") {
-        errors.push(DataError::file(
+        return Err(DataErrors::from(DataError::file(
             "assignments.csv",
             "the file is required but missing from the input",
-        ));
-        return Err(errors);
+        )));
     }
-    let mut summary = ReadSummary::default();
-    let mut gate = Gate {
-        sink,
-        failed: false,
+    let mut reading = Reading {
+        gate: Gate {
+            sink,
+            failed: false,
+        },
+        errors: DataErrors::default(),
+        summary: ReadSummary::default(),
+        identities: Interner::default(),
+        entitlements: Interner::default(),
+        sources: Interner::default(),
+        identities_given: false,
+        entitlements_given: false,
     };
-    let mut identities = Interner::default();
-    let mut entitlements = Interner::default();
-    let mut sources = Interner::default();
-    let warnings = &mut summary.warnings;
+    reading.identities(input)?;
+    reading.entitlements(input)?;
+    let usage_first = reading.identities_given && reading.entitlements_given;
+    if usage_first {
+        reading.usage(input)?;
+    }
+    reading.assignments(input)?;
+    if !usage_first {
+        reading.usage(input)?;
+    }
+    reading.roles(input)?;
 
-    let mut identity_rows = 0;
-    let identities_given = input
-        .with_file("identities.csv", |file| {
-            let mut columns_sent = false;
+    let Reading {
+        errors,
+        mut summary,
+        identities,
+        entitlements,
+        sources,
+        ..
+    } = reading;
+    errors.into_result()?;
+    summary.identities = identities.len();
+    summary.entitlements = entitlements.len();
+    summary.sources = sources.len();
+    Ok(summary)
+}
+
+/// The state of one [`read`]: what is known so far, the errors, the sink.
+struct Reading<'s> {
+    gate: Gate<'s>,
+    errors: DataErrors,
+    summary: ReadSummary,
+    identities: Interner,
+    entitlements: Interner,
+    sources: Interner,
+    identities_given: bool,
+    entitlements_given: bool,
+}
+
+impl Reading<'_> {
+    fn file_read(&mut self, file: &str) {
+        self.gate
+            .send(&mut self.errors, |sink| sink.file_read(file));
+    }
+
+    fn identities(&mut self, input: &mut DataSource) -> Result<(), DataError> {
+        let Reading {
+            gate,
+            errors,
+            summary,
+            identities,
+            ..
+        } = self;
+        let mut columns_sent = false;
+        let rows = input.with_file("identities.csv", |file| {
             let header = table::read(
                 "identities.csv",
                 file,
                 spec::IDENTITIES,
-                &mut errors,
-                warnings,
+                errors,
+                &mut summary.warnings,
                 |row, errors| {
                     if !columns_sent {
                         let names = row.extra_names();
@@ -288,21 +349,30 @@ pub fn read(input: &mut DataSource, sink: &mut dyn ImportSink) -> Result<ReadSum
                     }
                 },
             );
-            identity_rows = header.rows;
-            Ok(())
-        })?
-        .is_some();
-    summary.identity_rows = identity_rows;
+            Ok(header.rows)
+        })?;
+        self.identities_given = rows.is_some();
+        self.summary.identity_rows = rows.unwrap_or(0);
+        self.file_read("identities.csv");
+        Ok(())
+    }
 
-    let mut entitlement_rows = 0;
-    let entitlements_given = input
-        .with_file("entitlements.csv", |file| {
+    fn entitlements(&mut self, input: &mut DataSource) -> Result<(), DataError> {
+        let Reading {
+            gate,
+            errors,
+            summary,
+            entitlements,
+            sources,
+            ..
+        } = self;
+        let rows = input.with_file("entitlements.csv", |file| {
             let header = table::read(
                 "entitlements.csv",
                 file,
                 spec::ENTITLEMENTS,
-                &mut errors,
-                warnings,
+                errors,
+                &mut summary.warnings,
                 |row, errors| {
                     let id = row.required("id");
                     let source_id = row.required("source_id");
@@ -339,226 +409,257 @@ pub fn read(input: &mut DataSource, sink: &mut dyn ImportSink) -> Result<ReadSum
                     }
                 },
             );
-            entitlement_rows = header.rows;
-            Ok(())
-        })?
-        .is_some();
-    summary.entitlement_rows = entitlement_rows;
-
-    let mut assignment_rows = 0;
-    // Exports list an identity's rows together: remembering the previous row's identity saves
-    // most hash lookups.
-    let mut previous: Option<(String, u32)> = None;
-    input.with_file("assignments.csv", |file| {
-        let header = table::read(
-            "assignments.csv",
-            file,
-            spec::ASSIGNMENTS,
-            &mut errors,
-            warnings,
-            |row, errors| {
-                let identity_id = row.required("identity_id");
-                let entitlement_id = row.required("entitlement_id");
-                let cached = previous
-                    .as_ref()
-                    .filter(|(id, _)| id == identity_id)
-                    .map(|(_, index)| *index);
-                let identity = match cached.or_else(|| identities.get(identity_id)) {
-                    Some(index) => Some(index),
-                    None if identities_given => {
-                        errors.push(DataError::at(
-                            "assignments.csv",
-                            row.line,
-                            Some("identity_id"),
-                            format!("unknown identity {identity_id:?} (not in identities.csv)"),
-                        ));
-                        None
-                    }
-                    None => {
-                        let index = identities.insert(identity_id, row.line).unwrap_or(0);
-                        let record = IdentityRecord {
-                            index,
-                            id: identity_id,
-                            name: identity_id,
-                            email: None,
-                            attributes: &[],
-                            implicit: true,
-                        };
-                        gate.send(errors, |sink| sink.identity(record));
-                        Some(index)
-                    }
-                };
-                if cached.is_none() {
-                    if let Some(index) = identity {
-                        previous = Some((identity_id.to_owned(), index));
-                    }
-                }
-                let entitlement = match entitlements.get(entitlement_id) {
-                    Some(index) => Some(index),
-                    None if entitlements_given => {
-                        errors.push(DataError::at(
-                            "assignments.csv",
-                            row.line,
-                            Some("entitlement_id"),
-                            format!(
-                                "unknown entitlement {entitlement_id:?} (not in entitlements.csv)"
-                            ),
-                        ));
-                        None
-                    }
-                    None => {
-                        let source = match sources.get(DEFAULT_SOURCE) {
-                            Some(source) => source,
-                            None => {
-                                let index = sources.insert(DEFAULT_SOURCE, row.line).unwrap_or(0);
-                                let record = SourceRecord {
-                                    index,
-                                    id: DEFAULT_SOURCE,
-                                    name: DEFAULT_SOURCE,
-                                };
-                                gate.send(errors, |sink| sink.source(record));
-                                index
-                            }
-                        };
-                        let index = entitlements.insert(entitlement_id, row.line).unwrap_or(0);
-                        let record = EntitlementRecord {
-                            index,
-                            id: entitlement_id,
-                            name: entitlement_id,
-                            attribute: "groups",
-                            description: None,
-                            source,
-                            source_id: DEFAULT_SOURCE,
-                            implicit: true,
-                        };
-                        gate.send(errors, |sink| sink.entitlement(record));
-                        Some(index)
-                    }
-                };
-                if let (Some(identity), Some(entitlement)) = (identity, entitlement) {
-                    let record = AssignmentRecord {
-                        identity,
-                        entitlement,
-                        identity_id,
-                        entitlement_id,
-                    };
-                    gate.send(errors, |sink| sink.assignment(record));
-                }
-            },
-        );
-        assignment_rows = header.rows;
+            Ok(header.rows)
+        })?;
+        self.entitlements_given = rows.is_some();
+        self.summary.entitlement_rows = rows.unwrap_or(0);
+        self.file_read("entitlements.csv");
         Ok(())
-    })?;
-    summary.assignment_rows = assignment_rows;
+    }
 
-    let mut usage_rows = 0;
-    let mut usage_seen: HashMap<(u32, u32), u64> = HashMap::default();
-    input.with_file("usage.csv", |file| {
-        let header = table::read(
-            "usage.csv",
-            file,
-            spec::USAGE,
-            &mut errors,
-            warnings,
-            |row, errors| {
-                let identity_id = row.required("identity_id");
-                let source_id = row.required("source_id");
-                let raw_days = row.required("usage_days");
-                let Some(identity) = identities.get(identity_id) else {
-                    errors.push(DataError::at(
-                        "usage.csv",
-                        row.line,
-                        Some("identity_id"),
-                        format!("unknown identity {identity_id:?}"),
-                    ));
-                    return;
-                };
-                let Some(source) = sources.get(source_id) else {
-                    errors.push(DataError::at(
-                        "usage.csv",
-                        row.line,
-                        Some("source_id"),
-                        format!("unknown source {source_id:?} (no entitlement belongs to it)"),
-                    ));
-                    return;
-                };
-                let days = match raw_days.parse::<u8>() {
-                    Ok(days) if days <= 90 => days,
-                    _ => {
+    fn assignments(&mut self, input: &mut DataSource) -> Result<(), DataError> {
+        let Reading {
+            gate,
+            errors,
+            summary,
+            identities,
+            entitlements,
+            sources,
+            identities_given,
+            entitlements_given,
+        } = self;
+        let (identities_given, entitlements_given) = (*identities_given, *entitlements_given);
+        // Exports list an identity's rows together: remembering the previous row's identity
+        // saves most hash lookups.
+        let mut previous: Option<(String, u32)> = None;
+        let rows = input.with_file("assignments.csv", |file| {
+            let header = table::read(
+                "assignments.csv",
+                file,
+                spec::ASSIGNMENTS,
+                errors,
+                &mut summary.warnings,
+                |row, errors| {
+                    let identity_id = row.required("identity_id");
+                    let entitlement_id = row.required("entitlement_id");
+                    let cached = previous
+                        .as_ref()
+                        .filter(|(id, _)| id == identity_id)
+                        .map(|(_, index)| *index);
+                    let identity = match cached.or_else(|| identities.get(identity_id)) {
+                        Some(index) => Some(index),
+                        None if identities_given => {
+                            errors.push(DataError::at(
+                                "assignments.csv",
+                                row.line,
+                                Some("identity_id"),
+                                format!("unknown identity {identity_id:?} (not in identities.csv)"),
+                            ));
+                            None
+                        }
+                        None => {
+                            let index = identities.insert(identity_id, row.line).unwrap_or(0);
+                            let record = IdentityRecord {
+                                index,
+                                id: identity_id,
+                                name: identity_id,
+                                email: None,
+                                attributes: &[],
+                                implicit: true,
+                            };
+                            gate.send(errors, |sink| sink.identity(record));
+                            Some(index)
+                        }
+                    };
+                    if cached.is_none() {
+                        if let Some(index) = identity {
+                            previous = Some((identity_id.to_owned(), index));
+                        }
+                    }
+                    let entitlement = match entitlements.get(entitlement_id) {
+                        Some(index) => Some(index),
+                        None if entitlements_given => {
+                            errors.push(DataError::at(
+                                "assignments.csv",
+                                row.line,
+                                Some("entitlement_id"),
+                                format!(
+                                    "unknown entitlement {entitlement_id:?} (not in entitlements.csv)"
+                                ),
+                            ));
+                            None
+                        }
+                        None => {
+                            let source = match sources.get(DEFAULT_SOURCE) {
+                                Some(source) => source,
+                                None => {
+                                    let index =
+                                        sources.insert(DEFAULT_SOURCE, row.line).unwrap_or(0);
+                                    let record = SourceRecord {
+                                        index,
+                                        id: DEFAULT_SOURCE,
+                                        name: DEFAULT_SOURCE,
+                                    };
+                                    gate.send(errors, |sink| sink.source(record));
+                                    index
+                                }
+                            };
+                            let index = entitlements.insert(entitlement_id, row.line).unwrap_or(0);
+                            let record = EntitlementRecord {
+                                index,
+                                id: entitlement_id,
+                                name: entitlement_id,
+                                attribute: "groups",
+                                description: None,
+                                source,
+                                source_id: DEFAULT_SOURCE,
+                                implicit: true,
+                            };
+                            gate.send(errors, |sink| sink.entitlement(record));
+                            Some(index)
+                        }
+                    };
+                    if let (Some(identity), Some(entitlement)) = (identity, entitlement) {
+                        let record = AssignmentRecord {
+                            identity,
+                            entitlement,
+                            identity_id,
+                            entitlement_id,
+                        };
+                        gate.send(errors, |sink| sink.assignment(record));
+                    }
+                },
+            );
+            Ok(header.rows)
+        })?;
+        self.summary.assignment_rows = rows.unwrap_or(0);
+        self.file_read("assignments.csv");
+        Ok(())
+    }
+
+    fn usage(&mut self, input: &mut DataSource) -> Result<(), DataError> {
+        let Reading {
+            gate,
+            errors,
+            summary,
+            identities,
+            sources,
+            ..
+        } = self;
+        // Pairs seen, as one identity bitmap per source: a few bytes per row where a hash map
+        // of first lines took over a hundred megabytes at a million identities.
+        let mut seen: HashMap<u32, roaring::RoaringBitmap> = HashMap::default();
+        let rows = input.with_file("usage.csv", |file| {
+            let header = table::read(
+                "usage.csv",
+                file,
+                spec::USAGE,
+                errors,
+                &mut summary.warnings,
+                |row, errors| {
+                    let identity_id = row.required("identity_id");
+                    let source_id = row.required("source_id");
+                    let raw_days = row.required("usage_days");
+                    let Some(identity) = identities.get(identity_id) else {
                         errors.push(DataError::at(
                             "usage.csv",
                             row.line,
-                            Some("usage_days"),
-                            format!("must be a whole number from 0 to 90, got {raw_days:?}"),
+                            Some("identity_id"),
+                            format!("unknown identity {identity_id:?}"),
+                        ));
+                        return;
+                    };
+                    let Some(source) = sources.get(source_id) else {
+                        errors.push(DataError::at(
+                            "usage.csv",
+                            row.line,
+                            Some("source_id"),
+                            format!("unknown source {source_id:?} (no entitlement belongs to it)"),
+                        ));
+                        return;
+                    };
+                    let days = match raw_days.parse::<u8>() {
+                        Ok(days) if days <= 90 => days,
+                        _ => {
+                            errors.push(DataError::at(
+                                "usage.csv",
+                                row.line,
+                                Some("usage_days"),
+                                format!("must be a whole number from 0 to 90, got {raw_days:?}"),
+                            ));
+                            return;
+                        }
+                    };
+                    if !seen.entry(source).or_default().insert(identity) {
+                        errors.push(DataError::at(
+                            "usage.csv",
+                            row.line,
+                            None,
+                            format!(
+                                "duplicate usage for identity {identity_id:?} on source {source_id:?} (an earlier row has the same pair)"
+                            ),
                         ));
                         return;
                     }
-                };
-                if let Some(first) = usage_seen.insert((identity, source), row.line) {
-                    errors.push(DataError::at(
-                        "usage.csv",
-                        row.line,
-                        None,
-                        format!(
-                            "duplicate usage for identity {identity_id:?} on source {source_id:?} (first on line {first})"
-                        ),
-                    ));
-                    return;
-                }
-                let record = UsageRecord {
-                    identity,
-                    source,
-                    identity_id,
-                    source_id,
-                    days,
-                };
-                gate.send(errors, |sink| sink.usage(record));
-            },
-        );
-        usage_rows = header.rows;
+                    let record = UsageRecord {
+                        identity,
+                        source,
+                        identity_id,
+                        source_id,
+                        days,
+                    };
+                    gate.send(errors, |sink| sink.usage(record));
+                },
+            );
+            Ok(header.rows)
+        })?;
+        self.summary.usage_rows = rows.unwrap_or(0);
+        self.file_read("usage.csv");
         Ok(())
-    })?;
-    summary.usage_rows = usage_rows;
+    }
 
-    let mut role_rows = 0;
-    input.with_file("roles.csv", |file| {
-        let header = table::read(
-            "roles.csv",
-            file,
-            spec::ROLES,
-            &mut errors,
-            warnings,
-            |row, errors| {
-                let role_id = row.required("role_id");
-                let entitlement_id = row.required("entitlement_id");
-                let Some(entitlement) = entitlements.get(entitlement_id) else {
-                    errors.push(DataError::at(
-                        "roles.csv",
-                        row.line,
-                        Some("entitlement_id"),
-                        format!("unknown entitlement {entitlement_id:?}"),
-                    ));
-                    return;
-                };
-                let record = RoleRecord {
-                    role_id,
-                    role_name: row.get("role_name").unwrap_or(role_id),
-                    entitlement,
-                    entitlement_id,
-                };
-                gate.send(errors, |sink| sink.role(record));
-            },
-        );
-        role_rows = header.rows;
+    fn roles(&mut self, input: &mut DataSource) -> Result<(), DataError> {
+        let Reading {
+            gate,
+            errors,
+            summary,
+            entitlements,
+            ..
+        } = self;
+        let rows = input.with_file("roles.csv", |file| {
+            let header = table::read(
+                "roles.csv",
+                file,
+                spec::ROLES,
+                errors,
+                &mut summary.warnings,
+                |row, errors| {
+                    let role_id = row.required("role_id");
+                    let entitlement_id = row.required("entitlement_id");
+                    let Some(entitlement) = entitlements.get(entitlement_id) else {
+                        errors.push(DataError::at(
+                            "roles.csv",
+                            row.line,
+                            Some("entitlement_id"),
+                            format!("unknown entitlement {entitlement_id:?}"),
+                        ));
+                        return;
+                    };
+                    let record = RoleRecord {
+                        role_id,
+                        role_name: row.get("role_name").unwrap_or(role_id),
+                        entitlement,
+                        entitlement_id,
+                    };
+                    gate.send(errors, |sink| sink.role(record));
+                },
+            );
+            Ok(header.rows)
+        })?;
+        self.summary.role_rows = rows.unwrap_or(0);
+        self.file_read("roles.csv");
         Ok(())
-    })?;
-    summary.role_rows = role_rows;
-
-    errors.into_result()?;
-    summary.identities = identities.len();
-    summary.entitlements = entitlements.len();
-    summary.sources = sources.len();
-    Ok(summary)
+    }
 }
 
 fn duplicate(file: &str, line: u64, id: &str, first: u64) -> DataError {

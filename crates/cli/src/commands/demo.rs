@@ -30,9 +30,10 @@ pub async fn load_if_empty(pool: &PgPool) -> anyhow::Result<()> {
     Planted::new(DEMO)
         .write(dir.path(), |_| {})
         .context("cannot write the demo data")?;
-    let (totals, _) = import_path(pool, dir.path(), |_| {})
+    let totals = import_path(pool, dir.path(), |_| {})
         .await
-        .context("cannot import the demo data")?;
+        .context("cannot import the demo data")?
+        .counts;
     tracing::info!(
         identities = totals.identities,
         entitlements = totals.entitlements,

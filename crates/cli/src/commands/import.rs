@@ -28,15 +28,21 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     .await;
     bar.finish_and_clear();
     let result = match outcome {
-        Ok((counts, warnings)) => {
-            for warning in warnings {
+        Ok(report) => {
+            for warning in &report.warnings {
                 tracing::warn!("{warning}");
             }
+            let seconds = started.elapsed().as_secs_f64();
+            // The figure the import is measured by: assignment rows read per second, end to end.
+            let rate = report.assignment_rows as f64 / seconds.max(1e-9);
             tracing::info!(
-                seconds = started.elapsed().as_secs_f64(),
+                seconds,
+                assignment_rows = report.assignment_rows,
+                assignment_rows_per_second = rate.round(),
+                peak_memory_mib = super::peak_memory_mib(),
                 "import committed"
             );
-            println!("{}", json!(counts));
+            println!("{}", json!(report.counts));
             Ok(())
         }
         Err(ImportError::Invalid(errors)) => {

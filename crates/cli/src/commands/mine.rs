@@ -43,7 +43,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         "loadSeconds": round3(load_seconds),
         "writeSeconds": round3(write_started.elapsed().as_secs_f64()),
         "totalSeconds": round3(started.elapsed().as_secs_f64()),
-        "peakMemoryMiB": peak_memory_mib(),
+        "peakMemoryMiB": super::peak_memory_mib(),
         "threads": pool.current_num_threads(),
         "out": args.out.display().to_string(),
     });
@@ -53,14 +53,6 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     }
     println!("{summary}");
     Ok(())
-}
-
-/// The process's peak resident memory (VmHWM), in MiB.
-fn peak_memory_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }
 
 /// A progress bar driven by the engine's observer callbacks.

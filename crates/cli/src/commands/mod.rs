@@ -10,6 +10,15 @@ mod worker;
 
 use crate::args::Command;
 
+/// The process's peak resident memory (VmHWM), in MiB: printed by the commands whose memory
+/// is a target.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 /// Runs a parsed command to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
