@@ -11,7 +11,10 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/rolemine rolemine
+ && useradd --system --create-home --home-dir /var/lib/rolemine rolemine \
+ && install -d -o rolemine -g rolemine /var/lib/rolemine/uploads
+# The uploads directory exists in the image so that a named volume mounted there (compose)
+# starts out owned by the rolemine user.
 COPY --from=build /usr/local/bin/rolemine /usr/local/bin/rolemine
 USER rolemine
 WORKDIR /var/lib/rolemine

@@ -13,7 +13,11 @@ use support::{rolemine, Server, TestDatabase};
 use tower::ServiceExt;
 
 async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
-    let app = rolemine_api::router(rolemine_api::AppState::new(pool));
+    let uploads = rolemine_api::Uploads {
+        dir: std::env::temp_dir(),
+        max_bytes: 1 << 20,
+    };
+    let app = rolemine_api::router(rolemine_api::AppState::new(pool, uploads));
     let response = app
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
@@ -303,6 +307,20 @@ fn docker_compose_wires_postgres_server_and_worker() {
         "the server service runs `rolemine serve`"
     );
     assert_eq!(services["worker"]["command"][0].as_str(), Some("worker"));
+    // Uploaded imports are read by whichever worker claims them: one shared volume, mounted at
+    // the upload directory the server writes to.
+    let upload_dir = server["environment"]["ROLEMINE_UPLOAD_DIR"]
+        .as_str()
+        .unwrap();
+    for name in ["rolemine", "worker"] {
+        let mount = services[name]["volumes"][0].as_str().unwrap();
+        let (volume, path) = mount.split_once(':').unwrap();
+        assert_eq!(path, upload_dir, "{name}");
+        assert!(
+            !compose["volumes"][volume].is_badvalue(),
+            "{name}: {volume}"
+        );
+    }
     let bind = server["environment"]["ROLEMINE_BIND"].as_str().unwrap();
     let port = bind.rsplit(':').next().unwrap();
     let published = server["ports"][0].as_str().unwrap();

@@ -211,3 +211,44 @@ pub fn get_status(url: &str) -> Option<u16> {
         Err(_) => None,
     }
 }
+
+/// An HTTP client that returns 4xx/5xx responses instead of failing on them.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Reads a response's status, one header and JSON body (`null` when the body is not JSON).
+pub fn json_response(
+    mut response: ureq::http::Response<ureq::Body>,
+    header: &str,
+) -> (u16, Option<String>, serde_json::Value) {
+    let status = response.status().as_u16();
+    let value = response
+        .headers()
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.body_mut().read_to_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, value, body)
+}
+
+/// Asserts that `body` is the contract's ErrorResponseDto with `code` and a message holding
+/// `text`.
+pub fn assert_error_body(body: &serde_json::Value, code: &str, text: &str) {
+    assert_eq!(body["detailCode"], code, "{body}");
+    assert!(
+        body["trackingId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{body}"
+    );
+    let message = &body["messages"][0];
+    assert_eq!(message["locale"], "en-US", "{body}");
+    assert_eq!(message["localeOrigin"], "DEFAULT", "{body}");
+    assert!(
+        message["text"].as_str().is_some_and(|m| m.contains(text)),
+        "expected {text:?} in {body}"
+    );
+}

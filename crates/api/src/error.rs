@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The addressed object does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request body is over the configured size limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A dependency (the database) cannot serve the request now.
     #[error("{0}")]
     Unavailable(String),
@@ -74,6 +77,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "400.1 Bad request content"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "404 Not found"),
+            ApiError::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "413 Payload too large")
+            }
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "503 Service unavailable")
             }

@@ -160,6 +160,13 @@ pub struct ServeArgs {
     /// Do not run a job worker inside the server (run `rolemine worker` processes instead).
     #[arg(long, env = "ROLEMINE_NO_WORKER")]
     pub no_worker: bool,
+    /// Where uploaded imports wait for a worker; workers in other processes must see the same
+    /// path (a shared volume). Default: `<data-dir>/uploads`.
+    #[arg(long, env = "ROLEMINE_UPLOAD_DIR")]
+    pub upload_dir: Option<PathBuf>,
+    /// The largest import upload accepted, in bytes.
+    #[arg(long, env = "ROLEMINE_MAX_IMPORT_BYTES", default_value_t = 1 << 30)]
+    pub max_import_bytes: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

@@ -8,6 +8,7 @@ pub mod database;
 pub mod embedded;
 pub mod error;
 pub mod import;
+pub mod imports;
 pub mod jobs;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

@@ -5,6 +5,7 @@
 //! the outcome. Any number of workers, in the server process or in separate `rolemine worker`
 //! processes, can share one database.
 
+mod import;
 mod runner;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use import::ImportHandler;
 pub use runner::{Worker, WorkerConfig};
 
 /// What a handler gets for one attempt at a job.

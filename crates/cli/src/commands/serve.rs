@@ -1,7 +1,7 @@
 //! `rolemine serve`.
 
 use anyhow::Context;
-use rolemine_api::AppState;
+use rolemine_api::{AppState, Uploads};
 use tokio::net::TcpListener;
 
 use crate::args::ServeArgs;
@@ -16,6 +16,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let uploads = upload_settings(&args)?;
     let database = Database::open(&args.database).await?;
     if args.demo {
         if let Err(err) = demo::load_if_empty(&database.pool).await {
@@ -27,7 +28,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let worker = worker::build(database.pool.clone(), &args.worker);
         tokio::spawn(worker.run(stop.child_token()))
     });
-    let app = rolemine_api::router(AppState::new(database.pool.clone()));
+    let app = rolemine_api::router(AppState::new(database.pool.clone(), uploads));
     tracing::info!(address = %args.bind, "serving http://{}", args.bind);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -41,4 +42,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     database.close().await?;
     served
+}
+
+/// Creates the upload directory and makes its path absolute: the path is recorded with each
+/// import and read by workers in other processes.
+fn upload_settings(args: &ServeArgs) -> anyhow::Result<Uploads> {
+    let dir = args
+        .upload_dir
+        .clone()
+        .unwrap_or_else(|| args.database.data_dir.join("uploads"));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the upload directory {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the upload directory {}", dir.display()))?;
+    Ok(Uploads {
+        dir,
+        max_bytes: args.max_import_bytes,
+    })
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rolemine_store::PgPool;
-use rolemine_worker::{Worker, WorkerConfig};
+use rolemine_worker::{ImportHandler, Worker, WorkerConfig};
 
 use crate::args::{WorkerArgs, WorkerTuning};
 use crate::database::Database;
@@ -24,5 +24,5 @@ pub fn build(pool: PgPool, tuning: &WorkerTuning) -> Worker {
         lease: Duration::from_secs(tuning.job_lease.max(3)),
         ..WorkerConfig::default()
     };
-    Worker::new(pool, config)
+    Worker::new(pool.clone(), config).with_handler(ImportHandler::new(pool))
 }

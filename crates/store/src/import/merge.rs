@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use sqlx::PgConnection;
+use sqlx::{Executor, PgConnection};
 
 /// Runs one merge statement, logging how long it took: the import's phase timings.
 pub(super) async fn step(
@@ -11,7 +11,7 @@ pub(super) async fn step(
     sql: &str,
 ) -> Result<(), sqlx::Error> {
     let started = Instant::now();
-    sqlx::raw_sql(sql).execute(conn).await?;
+    conn.execute(sql).await?;
     tracing::debug!(
         step = label,
         seconds = started.elapsed().as_secs_f64(),

@@ -24,7 +24,7 @@ use std::time::Instant;
 use rolemine_dataset::reader;
 use rolemine_dataset::{DataError, DataErrors, DataSource};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Executor, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
 pub use merge::BULK_ROWS;
@@ -136,8 +136,7 @@ pub async fn import_path_with(
         .execute(&mut *conn)
         .await?;
     // Sorting and key builds over millions of rows want memory, for this transaction only.
-    sqlx::raw_sql("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '1GB';")
-        .execute(&mut *conn)
+    conn.execute("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '1GB';")
         .await?;
     staging::create(&mut *conn).await?;
     let received = staging::receive(&mut *conn, &mut receiver, bulk_rows).await;

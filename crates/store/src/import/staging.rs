@@ -10,7 +10,7 @@ use rolemine_dataset::reader::{
     AssignmentRecord, EntitlementRecord, IdentityRecord, ImportSink, RoleRecord, SourceRecord,
     UsageRecord,
 };
-use sqlx::PgConnection;
+use sqlx::{Executor, PgConnection};
 use tokio::sync::mpsc;
 
 use super::{direct, merge, ImportError};
@@ -57,7 +57,7 @@ impl Staged {
 
 /// Creates the staging tables and the index → id maps, all dropped at commit.
 pub(super) async fn create(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(
+    conn.execute(
         "CREATE TEMP TABLE st_sources (idx int NOT NULL, ext_id text NOT NULL, name text NOT NULL) ON COMMIT DROP;
          CREATE TEMP TABLE st_identities (idx int NOT NULL, ext_id text NOT NULL, name text NOT NULL,
              email text, attributes jsonb NOT NULL, implicit boolean NOT NULL) ON COMMIT DROP;
@@ -68,7 +68,6 @@ pub(super) async fn create(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
          CREATE TEMP TABLE map_identities (idx int NOT NULL, id int NOT NULL) ON COMMIT DROP;
          CREATE TEMP TABLE map_entitlements (idx int NOT NULL, id int NOT NULL) ON COMMIT DROP;",
     )
-    .execute(conn)
     .await?;
     Ok(())
 }

@@ -1,0 +1,218 @@
+//! `POST /rolemine/v1/imports` and `GET /rolemine/v1/imports/{id}`: access data uploaded as a
+//! zip, loaded by an `import` job.
+//!
+//! The body is streamed to a file in the upload directory, never held in memory, and counted
+//! as it arrives so an upload over the limit is cut off at the limit (or refused before a byte
+//! is read when its `Content-Length` says so). The zip's directory is checked before the job is
+//! queued, so a truncated or foreign file is a 400 at once rather than a failed job later.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rolemine_dataset::DataSource;
+use rolemine_store::import::AccessCounts;
+use rolemine_store::imports::{self, ImportRecord};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The collection's path.
+pub const PATH: &str = "/rolemine/v1/imports";
+
+/// An import as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportDto {
+    /// Its id.
+    pub id: Uuid,
+    /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
+    pub state: String,
+    /// Upload size in bytes.
+    pub size_bytes: i64,
+    /// Totals in the database after the import (on `SUCCESS`).
+    pub counts: Option<AccessCounts>,
+    /// On `ERROR`: the problems, each naming file, line and column (at most 100).
+    pub errors: Vec<String>,
+    /// On `ERROR`: how many problems there were in all.
+    pub error_total: i32,
+    /// Notes such as ignored columns.
+    pub warnings: Vec<String>,
+    /// When it was uploaded.
+    pub created: DateTime<Utc>,
+    /// When a worker started it.
+    pub started: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished: Option<DateTime<Utc>>,
+}
+
+impl From<ImportRecord> for ImportDto {
+    fn from(record: ImportRecord) -> Self {
+        Self {
+            id: record.id,
+            state: record.state,
+            size_bytes: record.size_bytes,
+            counts: record.counts.map(|counts| counts.0),
+            errors: record.errors,
+            error_total: record.error_total,
+            warnings: record.warnings,
+            created: record.created_at,
+            started: record.started_at,
+            finished: record.finished_at,
+        }
+    }
+}
+
+/// Removes a partial or rejected upload when dropped, unless kept.
+struct UploadFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for UploadFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            if let Err(err) = std::fs::remove_file(&self.path) {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.path.display(), error = %err, "cannot remove a rejected upload");
+                }
+            }
+        }
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the upload is larger than the limit of {limit} bytes (ROLEMINE_MAX_IMPORT_BYTES)"
+    ))
+}
+
+/// `POST /rolemine/v1/imports`: stores the zip and queues its import; 202 with the import.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/zip") {
+        return Err(ApiError::BadRequest(format!(
+            "Content-Type must be application/zip (the access data files in one zip), not {:?}",
+            content_type
+        )));
+    }
+    let limit = state.uploads.max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large(limit));
+    }
+
+    let id = Uuid::new_v4();
+    let mut upload = UploadFile {
+        path: state.uploads.dir.join(format!("{id}.zip")),
+        keep: false,
+    };
+    let size = receive(body, &upload.path, limit).await?;
+    if size == 0 {
+        return Err(ApiError::BadRequest(
+            "the request body is empty; send the access data files as one zip".to_owned(),
+        ));
+    }
+    check_zip(&upload.path).await?;
+
+    let path = upload.path.to_string_lossy().into_owned();
+    let record = imports::create(
+        &state.pool,
+        id,
+        &path,
+        i64::try_from(size).unwrap_or(i64::MAX),
+        None,
+    )
+    .await?;
+    upload.keep = true;
+    tracing::info!(import = %id, bytes = size, "import uploaded and queued");
+    let location = format!("{PATH}/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(ImportDto::from(record)),
+    )
+        .into_response())
+}
+
+/// Streams `body` into a new file at `path`, stopping at `limit` bytes. Returns the size.
+async fn receive(body: Body, path: &Path, limit: u64) -> Result<u64, ApiError> {
+    let mut file = tokio::fs::File::create(path).await.map_err(|err| {
+        ApiError::Unavailable(format!(
+            "cannot store the upload in {}: {err}",
+            path.display()
+        ))
+    })?;
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| {
+            ApiError::BadRequest(format!(
+                "the upload was interrupted after {size} bytes: {err}"
+            ))
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|err| ApiError::Unavailable(format!("cannot store the upload: {err}")))?;
+    }
+    file.flush()
+        .await
+        .map_err(|err| ApiError::Unavailable(format!("cannot store the upload: {err}")))?;
+    Ok(size)
+}
+
+/// Checks that the upload is a zip whose directory can be read and that holds assignments.csv.
+async fn check_zip(path: &Path) -> Result<(), ApiError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let source = DataSource::open(&path)
+            // The message, not the error: its file name is the server's path of the upload.
+            .map_err(|err| ApiError::BadRequest(format!("the upload is rejected: {}", err.message)))?;
+        if !source.has("assignments.csv") {
+            return Err(ApiError::BadRequest(
+                "the upload is rejected: the zip holds no assignments.csv (at its top level or in one folder)"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|err| ApiError::Unavailable(format!("cannot check the upload: {err}")))?
+}
+
+/// `GET /rolemine/v1/imports/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<ImportDto>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("import {id} not found"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    match imports::get(&state.pool, uuid).await {
+        Ok(record) => Ok(Json(record.into())),
+        Err(rolemine_store::StoreError::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
