@@ -320,10 +320,6 @@ fn sorters_parse_and_name_what_is_not_allowed() {
         ),
     ] {
         let err = parse_sorters(text, &allowed).expect_err(text);
-        assert_eq!(
-            err.to_string(),
-            message.to_owned() + &err.to_string()[message.len()..]
-        );
         assert!(err.to_string().starts_with(message), "{err}");
     }
 }
