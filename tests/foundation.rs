@@ -13,11 +13,23 @@ use support::{rolemine, Server, TestDatabase};
 use tower::ServiceExt;
 
 async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
-    let uploads = rolemine_api::Uploads {
-        dir: std::env::temp_dir(),
-        max_bytes: 1 << 20,
+    let state = rolemine_api::AppState {
+        pool,
+        uploads: rolemine_api::Uploads {
+            dir: std::env::temp_dir(),
+            max_bytes: 1 << 20,
+        },
+        auth: rolemine_api::Auth::new(rolemine_api::AuthSettings {
+            signing_key: b"test key".to_vec(),
+            issuer: "test".to_owned(),
+            token_ttl: std::time::Duration::from_secs(60),
+            rate_per_second: std::num::NonZeroU32::MIN,
+            burst: std::num::NonZeroU32::MIN,
+        }),
+        request_timeout: std::time::Duration::from_secs(5),
+        max_body_bytes: 1 << 20,
     };
-    let app = rolemine_api::router(rolemine_api::AppState::new(pool, uploads));
+    let app = rolemine_api::router(state);
     let response = app
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use rolemine_store::import::{counts, AccessCounts};
 use serde_json::Value;
-use support::{assert_error_body, http, json_response, rolemine, Server, TestDatabase};
+use support::{
+    assert_error_body, create_client, http, json_response, rolemine, token, Server, TestDatabase,
+    MANAGE, READ,
+};
 
 /// Upload limit of the test server: small, so the over-limit stream stops early.
 const LIMIT: u64 = 64 << 20;
@@ -32,9 +35,15 @@ const IDENTITIES: &[u8] = b"id,name,department\nu1,Ann,Finance\nu2,Bob,Sales\n";
 const ENTITLEMENTS: &[u8] = b"id,source_id\ne1,ad\ne2,ad\ne3,sap\n";
 const ASSIGNMENTS: &[u8] = b"identity_id,entitlement_id\nu1,e1\nu1,e2\nu2,e1\nu2,e3\n";
 
-fn upload(server: &Server, content_type: &str, body: &[u8]) -> (u16, Option<String>, Value) {
+fn upload(
+    server: &Server,
+    bearer: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Option<String>, Value) {
     let response = http()
         .post(format!("{}/rolemine/v1/imports", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
         .header("Content-Type", content_type)
         .send(body)
         .unwrap();
@@ -42,11 +51,12 @@ fn upload(server: &Server, content_type: &str, body: &[u8]) -> (u16, Option<Stri
 }
 
 /// Polls the import until it leaves QUEUED/IN_PROGRESS.
-fn finished(server: &Server, location: &str) -> Value {
+fn finished(server: &Server, bearer: &str, location: &str) -> Value {
     let started = Instant::now();
     loop {
         let response = http()
             .get(format!("{}{location}", server.base))
+            .header("Authorization", format!("Bearer {bearer}"))
             .call()
             .unwrap();
         let (status, _, body) = json_response(response, "Location");
@@ -143,6 +153,20 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         .env("ROLEMINE_MAX_IMPORT_BYTES", LIMIT.to_string());
     let server = Server::start(command, log.path());
     let pool = db.pool().await;
+    let (id, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &id, &secret);
+    let auth = format!("Authorization: Bearer {bearer}\r\n");
+
+    // Uploading needs the manage scope.
+    let (reader_id, reader_secret) = create_client(&db.url, &[READ]);
+    let reader = token(&server.base, &reader_id, &reader_secret);
+    let (status, _, body) = upload(&server, &reader, "application/zip", b"PK");
+    assert_eq!(status, 403, "{body}");
+    assert_error_body(
+        &body,
+        "403 Forbidden",
+        "needs the scope iai:access-modeling:manage",
+    );
 
     // A good upload: 202 with a Location, then SUCCESS with the totals; the file is removed.
     let good = zip_of(&[
@@ -150,7 +174,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         ("entitlements.csv", ENTITLEMENTS),
         ("assignments.csv", ASSIGNMENTS),
     ]);
-    let (status, location, body) = upload(&server, "application/zip", &good);
+    let (status, location, body) = upload(&server, &bearer, "application/zip", &good);
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["state"], "QUEUED");
     assert_eq!(body["sizeBytes"], good.len());
@@ -159,7 +183,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         location,
         format!("/rolemine/v1/imports/{}", body["id"].as_str().unwrap())
     );
-    let done = finished(&server, &location);
+    let done = finished(&server, &bearer, &location);
     assert_eq!(done["state"], "SUCCESS", "{done}");
     let expected = AccessCounts {
         identities: 2,
@@ -189,9 +213,10 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
             b"identity_id,source_id,usage_days\nu1,default,abc\nu3,default,91\n",
         ),
     ]);
-    let (status, location, body) = upload(&server, "application/zip; charset=binary", &bad);
+    let (status, location, body) =
+        upload(&server, &bearer, "application/zip; charset=binary", &bad);
     assert_eq!(status, 202, "{body}");
-    let done = finished(&server, &location.unwrap());
+    let done = finished(&server, &bearer, &location.unwrap());
     assert_eq!(done["state"], "ERROR", "{done}");
     assert_eq!(done["errorTotal"], 2);
     assert_eq!(
@@ -206,21 +231,21 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     assert_eq!(uploads_left(uploads.path()), 0);
 
     // Refused at once, with nothing queued or kept.
-    let (status, _, body) = upload(&server, "text/csv", ASSIGNMENTS);
+    let (status, _, body) = upload(&server, &bearer, "text/csv", ASSIGNMENTS);
     assert_eq!(status, 400);
     assert_error_body(
         &body,
         "400.1 Bad request content",
         "Content-Type must be application/zip",
     );
-    let (status, _, body) = upload(&server, "application/zip", b"");
+    let (status, _, body) = upload(&server, &bearer, "application/zip", b"");
     assert_eq!(status, 400);
     assert_error_body(
         &body,
         "400.1 Bad request content",
         "the request body is empty",
     );
-    let (status, _, body) = upload(&server, "application/zip", &good[..good.len() / 2]);
+    let (status, _, body) = upload(&server, &bearer, "application/zip", &good[..good.len() / 2]);
     assert_eq!(status, 400);
     assert_error_body(
         &body,
@@ -228,7 +253,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         "not a readable zip archive",
     );
     let no_assignments = zip_of(&[("identities.csv", IDENTITIES)]);
-    let (status, _, body) = upload(&server, "application/zip", &no_assignments);
+    let (status, _, body) = upload(&server, &bearer, "application/zip", &no_assignments);
     assert_eq!(status, 400);
     assert_error_body(
         &body,
@@ -239,8 +264,10 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     // 2 GB declared: refused before a byte of the body is read.
     let (status, body) = raw_request(
         &server,
-        "POST /rolemine/v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/zip\r\n\
-         Content-Length: 2147483648\r\n\r\n",
+        &format!(
+            "POST /rolemine/v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/zip\r\n\
+             {auth}Content-Length: 2147483648\r\n\r\n"
+        ),
         None,
     );
     assert_eq!(status, 413);
@@ -252,8 +279,10 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     // 2 GB streamed without a length: cut off at the limit.
     let (status, body) = raw_request(
         &server,
-        "POST /rolemine/v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/zip\r\n\
-         Transfer-Encoding: chunked\r\n\r\n",
+        &format!(
+            "POST /rolemine/v1/imports HTTP/1.1\r\nHost: test\r\nContent-Type: application/zip\r\n\
+             {auth}Transfer-Encoding: chunked\r\n\r\n"
+        ),
         Some((2 << 30, 1 << 20)),
     );
     assert_eq!(status, 413);
@@ -273,6 +302,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     for id in [uuid::Uuid::new_v4().to_string(), "not-an-id".to_owned()] {
         let response = http()
             .get(format!("{}/rolemine/v1/imports/{id}", server.base))
+            .header("Authorization", format!("Bearer {bearer}"))
             .call()
             .unwrap();
         let (status, _, body) = json_response(response, "Location");

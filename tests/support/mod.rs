@@ -252,3 +252,40 @@ pub fn assert_error_body(body: &serde_json::Value, code: &str, text: &str) {
         "expected {text:?} in {body}"
     );
 }
+
+/// Creates an API client with `scopes` through the CLI; returns (client_id, client_secret).
+pub fn create_client(database_url: &str, scopes: &[&str]) -> (String, String) {
+    let mut command = rolemine();
+    command
+        .args(["client", "create", "--name", "test client"])
+        .env("DATABASE_URL", database_url);
+    for scope in scopes {
+        command.args(["--scope", scope]);
+    }
+    let output = succeed(&mut command);
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// An access token from the server's `POST /oauth/token`.
+pub fn token(base: &str, client_id: &str, secret: &str) -> String {
+    let response = http()
+        .post(format!("{base}/oauth/token"))
+        .send_form([
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
+        .unwrap();
+    let (status, _, body) = json_response(response, "Location");
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The read and manage scopes.
+pub const READ: &str = "iai:access-modeling:read";
+/// The manage scope.
+pub const MANAGE: &str = "iai:access-modeling:manage";

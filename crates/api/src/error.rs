@@ -1,14 +1,20 @@
 //! The API's error type and its mapping to the contract's error bodies.
 //!
-//! Every failure a handler can meet is an [`ApiError`]; this module is the only place that
-//! turns one into a status code and a body.
+//! Every failure a handler or middleware can meet is an [`ApiError`]; this module is the only
+//! place that turns one into a status code and a body: `ErrorResponseDto` for 400, 403, 404,
+//! 413 and 5xx, `{"error": ...}` for 401 and `{"message": ...}` with `Retry-After` for 429, as
+//! the contract's responses are shaped.
 
-use axum::http::{StatusCode, Uri};
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rolemine_store::StoreError;
 use serde::Serialize;
-use uuid::Uuid;
+use serde_json::json;
+
+use crate::request;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -16,12 +22,27 @@ pub enum ApiError {
     /// The request is malformed; the text says which part and why.
     #[error("{0}")]
     BadRequest(String),
+    /// No valid bearer token: missing, malformed, expired, forged or of a revoked client.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token is valid but lacks the operation's scope.
+    #[error("{0}")]
+    Forbidden(String),
     /// The addressed object does not exist.
     #[error("{0}")]
     NotFound(String),
     /// The request body is over the configured size limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client exceeded its request rate; it may retry after the delay.
+    #[error("rate limit exceeded; retry after {} s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// How long until a request would be admitted.
+        retry_after: Duration,
+    },
+    /// The request took longer than the configured timeout.
+    #[error("the request did not complete within {} s", .0.as_secs())]
+    Timeout(Duration),
     /// A dependency (the database) cannot serve the request now.
     #[error("{0}")]
     Unavailable(String),
@@ -57,11 +78,11 @@ pub struct ErrorMessageDto {
 }
 
 impl ErrorResponseDto {
-    /// A body with one message and a fresh tracking id.
+    /// A body with one message and the current request's tracking id.
     pub fn new(detail_code: &str, text: String) -> Self {
         Self {
             detail_code: detail_code.to_owned(),
-            tracking_id: Uuid::new_v4().simple().to_string(),
+            tracking_id: request::tracking_id(),
             messages: vec![ErrorMessageDto {
                 locale: "en-US",
                 locale_origin: "DEFAULT",
@@ -76,17 +97,23 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "400.1 Bad request content"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "404 Not found"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "403 Forbidden"),
+            ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "404 Not found")
+            }
             ApiError::PayloadTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "413 Payload too large")
+            }
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "429 Too many requests")
             }
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "503 Service unavailable")
             }
-            ApiError::Store(StoreError::NotFound { .. }) => {
-                (StatusCode::NOT_FOUND, "404 Not found")
+            ApiError::Timeout(_) | ApiError::Store(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault")
             }
-            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault"),
         }
     }
 }
@@ -94,19 +121,44 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        // Internal details go to the log, not to the client.
-        let text = if status.is_server_error() && !matches!(self, ApiError::Unavailable(_)) {
-            "an internal error occurred; quote the tracking id when reporting it".to_owned()
-        } else {
-            self.to_string()
-        };
-        let body = ErrorResponseDto::new(code, text);
+        let tracking_id = request::tracking_id();
         if status.is_server_error() {
-            tracing::error!(tracking_id = %body.tracking_id, error = %self, "request failed");
+            tracing::error!(%tracking_id, error = %self, "request failed");
         } else {
-            tracing::info!(tracking_id = %body.tracking_id, error = %self, "request rejected");
+            tracing::info!(%tracking_id, error = %self, "request rejected");
         }
-        (status, Json(body)).into_response()
+        match self {
+            ApiError::Unauthorized(message) => {
+                let mut response = (status, Json(json!({ "error": message }))).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let mut response = (
+                    status,
+                    Json(json!({
+                        "message": format!("Rate limit exceeded; retry after {seconds} s")
+                    })),
+                )
+                    .into_response();
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
+            other => {
+                // Internal details go to the log, not to the client.
+                let text = if matches!(other, ApiError::Store(_)) {
+                    "an internal error occurred; quote the tracking id when reporting it".to_owned()
+                } else {
+                    other.to_string()
+                };
+                (status, Json(ErrorResponseDto::new(code, text))).into_response()
+            }
+        }
     }
 }
 

@@ -1,8 +1,12 @@
 //! What every handler can reach.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rolemine_store::PgPool;
+
+use crate::auth::Auth;
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone, Debug)]
@@ -11,6 +15,12 @@ pub struct AppState {
     pub pool: PgPool,
     /// Where uploaded imports wait for a worker, and how large they may be.
     pub uploads: Uploads,
+    /// Token keys and the rate limiter.
+    pub auth: Arc<Auth>,
+    /// The longest a contract operation may run.
+    pub request_timeout: Duration,
+    /// The largest JSON request body accepted.
+    pub max_body_bytes: usize,
 }
 
 /// Upload settings for `POST /rolemine/v1/imports`.
@@ -20,11 +30,4 @@ pub struct Uploads {
     pub dir: PathBuf,
     /// The largest accepted upload, in bytes.
     pub max_bytes: u64,
-}
-
-impl AppState {
-    /// State over an open pool.
-    pub fn new(pool: PgPool, uploads: Uploads) -> Self {
-        Self { pool, uploads }
-    }
 }

@@ -41,6 +41,38 @@ pub enum Command {
     Mine(MineArgs),
     /// Generate synthetic access data with planted roles, in the import format.
     Generate(GenerateArgs),
+    /// Manage the API clients that obtain tokens from `POST /oauth/token`.
+    Client(ClientArgs),
+}
+
+/// `rolemine client ...`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(subcommand)]
+    pub action: ClientAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// What to do with API clients.
+#[derive(Debug, Subcommand)]
+pub enum ClientAction {
+    /// Create a client; prints {client_id, client_secret, scopes} as JSON (the secret only now).
+    Create {
+        /// Display name (shown as `createdBy.displayName` on what it creates).
+        #[arg(long)]
+        name: String,
+        /// Scopes to grant: iai:access-modeling:read and/or iai:access-modeling:manage.
+        #[arg(long = "scope", required = true, num_args = 1..)]
+        scopes: Vec<String>,
+    },
+    /// List clients as JSON lines (no secrets).
+    List,
+    /// Revoke a client: its tokens stop working at once.
+    Revoke {
+        /// The client_id to revoke.
+        client_id: String,
+    },
 }
 
 /// Role types on the command line.
@@ -167,6 +199,24 @@ pub struct ServeArgs {
     /// The largest import upload accepted, in bytes.
     #[arg(long, env = "ROLEMINE_MAX_IMPORT_BYTES", default_value_t = 1 << 30)]
     pub max_import_bytes: u64,
+    /// The largest JSON request body accepted, in bytes.
+    #[arg(long, env = "ROLEMINE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds a contract operation may run before it fails.
+    #[arg(long, env = "ROLEMINE_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Seconds an access token from `POST /oauth/token` lives.
+    #[arg(long, env = "ROLEMINE_TOKEN_TTL", default_value_t = 3600)]
+    pub token_ttl: u64,
+    /// The issuer (`iss`) of access tokens; every server on one database must agree.
+    #[arg(long, env = "ROLEMINE_TOKEN_ISSUER", default_value = "rolemine")]
+    pub token_issuer: String,
+    /// Sustained requests per second each API client may send.
+    #[arg(long, env = "ROLEMINE_RATE_LIMIT", default_value_t = 50)]
+    pub rate_limit: u32,
+    /// Requests a client may send at once above the sustained rate.
+    #[arg(long, env = "ROLEMINE_RATE_BURST", default_value_t = 100)]
+    pub rate_burst: u32,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

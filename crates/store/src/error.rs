@@ -26,4 +26,10 @@ pub enum StoreError {
         /// The id the caller gave.
         id: String,
     },
+    /// Hashing or checking a client secret failed.
+    #[error("cannot process a client secret: {0}")]
+    Secret(String),
+    /// A query could not be built (a caller passed something unchecked).
+    #[error("cannot build the query: {0}")]
+    Query(String),
 }

@@ -4,12 +4,15 @@
 //! connection pool, the PostgreSQL-backed job queue and the embedded default cluster that lets
 //! `rolemine serve` run without any database configured.
 
+pub mod clients;
 pub mod database;
 pub mod embedded;
 pub mod error;
 pub mod import;
 pub mod imports;
 pub mod jobs;
+pub mod listing;
+pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};
 pub use embedded::{EmbeddedError, EmbeddedPostgres};

@@ -42,3 +42,22 @@ pub async fn load_if_empty(pool: &PgPool) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Creates a demo API client with both scopes when there is no client at all, and logs its
+/// credentials: the README's first command should leave the API usable.
+pub async fn client_if_none(pool: &PgPool) -> anyhow::Result<()> {
+    if rolemine_store::clients::any(pool).await? {
+        return Ok(());
+    }
+    let scopes = ["iai:access-modeling:read", "iai:access-modeling:manage"].map(str::to_owned);
+    let (client, secret) = rolemine_store::clients::create(pool, "demo", &scopes)
+        .await
+        .context("cannot create the demo API client")?;
+    tracing::warn!(
+        client_id = %client.client_id,
+        client_secret = %secret,
+        "demo API client created; get a token with: curl -d grant_type=client_credentials \
+         -d client_id=<client_id> -d client_secret=<client_secret> http://<bind>/oauth/token"
+    );
+    Ok(())
+}

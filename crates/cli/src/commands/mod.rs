@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod client;
 mod demo;
 mod generate;
 mod import;
@@ -27,6 +28,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(args).await,
         Command::Import(args) => import::run(args).await,
         Command::Mine(args) => tokio::task::spawn_blocking(move || mine::run(args)).await?,
+        Command::Client(args) => client::run(args).await,
         Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(args)).await?,
     }
 }

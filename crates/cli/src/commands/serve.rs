@@ -1,7 +1,10 @@
 //! `rolemine serve`.
 
 use anyhow::Context;
-use rolemine_api::{AppState, Uploads};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use rolemine_api::{AppState, Auth, AuthSettings, Uploads};
 use tokio::net::TcpListener;
 
 use crate::args::ServeArgs;
@@ -23,12 +26,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             database.close().await?;
             return Err(err);
         }
+        if let Err(err) = demo::client_if_none(&database.pool).await {
+            database.close().await?;
+            return Err(err);
+        }
     }
     let worker = (!args.no_worker).then(|| {
         let worker = worker::build(database.pool.clone(), &args.worker);
         tokio::spawn(worker.run(stop.child_token()))
     });
-    let app = rolemine_api::router(AppState::new(database.pool.clone(), uploads));
+    let state = match app_state(&args, &database, uploads).await {
+        Ok(state) => state,
+        Err(err) => {
+            database.close().await?;
+            return Err(err);
+        }
+    };
+    let app = rolemine_api::router(state);
     tracing::info!(address = %args.bind, "serving http://{}", args.bind);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -59,5 +73,33 @@ fn upload_settings(args: &ServeArgs) -> anyhow::Result<Uploads> {
     Ok(Uploads {
         dir,
         max_bytes: args.max_import_bytes,
+    })
+}
+
+/// The API's state: the pool, limits, and token settings with the database's signing key.
+async fn app_state(
+    args: &ServeArgs,
+    database: &Database,
+    uploads: Uploads,
+) -> anyhow::Result<AppState> {
+    let signing_key = rolemine_store::clients::signing_key(&database.pool)
+        .await
+        .context("cannot load the token signing key")?;
+    let positive = |value: u32, flag: &str| {
+        NonZeroU32::new(value).with_context(|| format!("{flag} must be at least 1"))
+    };
+    let auth = Auth::new(AuthSettings {
+        signing_key,
+        issuer: args.token_issuer.clone(),
+        token_ttl: Duration::from_secs(args.token_ttl.max(1)),
+        rate_per_second: positive(args.rate_limit, "--rate-limit")?,
+        burst: positive(args.rate_burst, "--rate-burst")?,
+    });
+    Ok(AppState {
+        pool: database.pool.clone(),
+        uploads,
+        auth,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        max_body_bytes: args.max_body_bytes,
     })
 }

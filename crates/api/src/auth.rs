@@ -1,0 +1,325 @@
+//! OAuth2 client credentials: `POST /oauth/token` issues signed JWTs; every contract operation
+//! requires one with the scope its `security` lists, and is rate limited per client.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rolemine_store::clients;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The read scope: every read operation.
+pub const READ_SCOPE: &str = "iai:access-modeling:read";
+/// The manage scope: every operation, reads included.
+pub const MANAGE_SCOPE: &str = "iai:access-modeling:manage";
+/// Every scope a client can be granted.
+pub const SCOPES: [&str; 2] = [READ_SCOPE, MANAGE_SCOPE];
+
+/// What an operation needs, as its contract `security` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `iai:access-modeling:read` or `iai:access-modeling:manage`.
+    Read,
+    /// `iai:access-modeling:manage`.
+    Manage,
+}
+
+impl Access {
+    fn allows(self, scopes: &[String]) -> bool {
+        let has = |scope: &str| scopes.iter().any(|s| s == scope);
+        match self {
+            Access::Read => has(READ_SCOPE) || has(MANAGE_SCOPE),
+            Access::Manage => has(MANAGE_SCOPE),
+        }
+    }
+
+    fn needed(self) -> &'static str {
+        match self {
+            Access::Read => "iai:access-modeling:read or iai:access-modeling:manage",
+            Access::Manage => MANAGE_SCOPE,
+        }
+    }
+}
+
+/// The authenticated client of a request (handlers record it as `createdBy`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Its client id.
+    pub client_id: String,
+    /// Its display name.
+    pub name: String,
+}
+
+/// Token settings and the per-client rate limiter.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    issuer: String,
+    token_ttl: Duration,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("issuer", &self.issuer)
+            .field("token_ttl", &self.token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of [`Auth`].
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The HMAC key tokens are signed with (shared by every server on the database).
+    pub signing_key: Vec<u8>,
+    /// The `iss` of issued tokens, checked on every request.
+    pub issuer: String,
+    /// How long an access token lives.
+    pub token_ttl: Duration,
+    /// Sustained requests per second per client.
+    pub rate_per_second: NonZeroU32,
+    /// Requests a client may send at once above the sustained rate.
+    pub burst: NonZeroU32,
+}
+
+impl Auth {
+    /// Keys and limiter from `settings`.
+    pub fn new(settings: AuthSettings) -> Arc<Self> {
+        let quota = Quota::per_second(settings.rate_per_second).allow_burst(settings.burst);
+        Arc::new(Self {
+            encoding: EncodingKey::from_secret(&settings.signing_key),
+            decoding: DecodingKey::from_secret(&settings.signing_key),
+            issuer: settings.issuer,
+            token_ttl: settings.token_ttl,
+            limiter: RateLimiter::keyed(quota),
+        })
+    }
+
+    /// Admits one request for `key`, or says how long to wait.
+    fn admit(&self, key: &str) -> Result<(), ApiError> {
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| ApiError::TooManyRequests {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    client_id: String,
+    client_name: String,
+    scope: Vec<String>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An OAuth2 error response (RFC 6749 section 5.2).
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/token` with `grant_type=client_credentials`, `client_id` and `client_secret`
+/// form-encoded (or the credentials in HTTP Basic), as the official SDKs send them.
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(err) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("the body must be form-encoded: {err}"),
+            )
+        }
+    };
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                &format!("grant_type {other:?} is not supported; use client_credentials"),
+            )
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing; use client_credentials",
+            )
+        }
+    }
+    let Some((client_id, secret)) = credentials(&form, &headers) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id and client_secret are required",
+        );
+    };
+    if let Err(err) = state.auth.admit(&format!("token:{client_id}")) {
+        return err.into_response();
+    }
+    let client = match clients::authenticate(&state.pool, &client_id, &secret).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown client, wrong secret, or a revoked client",
+            )
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let issued = now();
+    let ttl = state.auth.token_ttl.as_secs();
+    let claims = Claims {
+        iss: state.auth.issuer.clone(),
+        sub: client.client_id.clone(),
+        iat: issued,
+        exp: issued + ttl,
+        jti: Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        client_name: client.name.clone(),
+        scope: client.scopes.clone(),
+    };
+    match jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &state.auth.encoding,
+    ) {
+        Ok(access_token) => Json(json!({
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": ttl,
+            "scope": client.scopes.join(" "),
+            "jti": claims.jti,
+        }))
+        .into_response(),
+        Err(err) => {
+            ApiError::Unavailable(format!("cannot sign the access token: {err}")).into_response()
+        }
+    }
+}
+
+/// The client credentials from the form or from HTTP Basic authentication.
+fn credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<(String, String)> {
+    if let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret")) {
+        return Some((id.clone(), secret.clone()));
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64_decode(basic.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Standard base64 (the alphabet of HTTP Basic).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// Middleware: a valid bearer token of an active client with `access`, within its rate.
+pub async fn require(
+    State((state, access)): State<(AppState, Access)>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "no bearer token: send Authorization: Bearer <access_token> from POST /oauth/token"
+                    .to_owned(),
+            )
+        })?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[&state.auth.issuer]);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    let claims = jsonwebtoken::decode::<Claims>(token, &state.auth.decoding, &validation)
+        .map_err(|err| {
+            ApiError::Unauthorized(match err.kind() {
+                ErrorKind::ExpiredSignature => {
+                    "JWT validation failed: the access token has expired".to_owned()
+                }
+                ErrorKind::InvalidSignature => {
+                    "JWT validation failed: the access token's signature is not valid".to_owned()
+                }
+                ErrorKind::InvalidIssuer => {
+                    "JWT validation failed: the access token was issued by another server"
+                        .to_owned()
+                }
+                _ => format!("JWT validation failed: the access token is malformed ({err})"),
+            })
+        })?
+        .claims;
+    let client = clients::active(&state.pool, &claims.client_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "JWT validation failed: the access token's client has been revoked".to_owned(),
+            )
+        })?;
+    if !access.allows(&claims.scope) {
+        return Err(ApiError::Forbidden(format!(
+            "this operation needs the scope {}; the access token has: {}",
+            access.needed(),
+            if claims.scope.is_empty() {
+                "no scopes".to_owned()
+            } else {
+                claims.scope.join(", ")
+            }
+        )));
+    }
+    state.auth.admit(&client.client_id)?;
+    request.extensions_mut().insert(Caller {
+        client_id: client.client_id,
+        name: client.name,
+    });
+    Ok(next.run(request).await)
+}

@@ -1,0 +1,126 @@
+//! The standard collection parameters: `limit`, `offset`, `count`, `sorters` and `filters`.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rolemine_filter::{parse_sorters, FieldSpec, SorterSpec};
+use rolemine_store::listing::Listing;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// The largest page a client may ask for, and the default.
+pub const MAX_LIMIT: i64 = 250;
+
+/// The raw collection parameters of a list request, with `limit`, `offset` and `count`
+/// already checked.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
+    /// `count=true`: send `X-Total-Count`.
+    pub count: bool,
+    sorters: Option<String>,
+    filters: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Collection {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!(
+                    "the query string is malformed: {}",
+                    rejection.body_text()
+                ))
+            })?;
+        let number = |name: &str, default: i64, max: Option<i64>| -> Result<i64, ApiError> {
+            let Some(raw) = params.get(name) else {
+                return Ok(default);
+            };
+            let range = match max {
+                Some(max) => format!("from 0 to {max}"),
+                None => "of 0 or more".to_owned(),
+            };
+            raw.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0 && max.is_none_or(|max| *n <= max))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "{name}: must be a whole number {range}, got {raw:?}"
+                    ))
+                })
+        };
+        let limit = number("limit", MAX_LIMIT, Some(MAX_LIMIT))?;
+        let offset = number("offset", 0, None)?;
+        let count = match params.get("count").map(|c| c.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(c) if c == "true" => true,
+            Some(c) if c == "false" => false,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "count: must be true or false, got {other:?}"
+                )))
+            }
+        };
+        let present = |name: &str| params.get(name).filter(|v| !v.trim().is_empty()).cloned();
+        Ok(Collection {
+            limit,
+            offset,
+            count,
+            sorters: present("sorters"),
+            filters: present("filters"),
+        })
+    }
+}
+
+impl Collection {
+    /// Checks `filters` and `sorters` against what the endpoint allows.
+    pub fn listing(
+        &self,
+        fields: &[FieldSpec],
+        sorters: &[SorterSpec],
+    ) -> Result<Listing, ApiError> {
+        let filter = match &self.filters {
+            Some(text) => Some(
+                rolemine_filter::parse(text)
+                    .and_then(|filter| filter.check(fields))
+                    .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+            ),
+            None => None,
+        };
+        let sorts = match &self.sorters {
+            Some(text) => {
+                parse_sorters(text, sorters).map_err(|err| ApiError::BadRequest(err.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        Ok(Listing {
+            filter,
+            sorts,
+            limit: self.limit,
+            offset: self.offset,
+            count: self.count,
+        })
+    }
+}
+
+/// A JSON array response, with `X-Total-Count` when the total was asked for.
+pub fn page<T: Serialize>(items: Vec<T>, total: Option<i64>) -> Response {
+    let mut response = Json(items).into_response();
+    if let Some(total) = total {
+        if let Ok(value) = HeaderValue::from_str(&total.to_string()) {
+            response.headers_mut().insert("X-Total-Count", value);
+        }
+    }
+    response
+}

@@ -1,0 +1,141 @@
+//! The JSON body extractor: every way a body can be wrong becomes a 400 naming the field.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body (`application/json`, or any `+json` type such as
+/// `application/json-patch+json`).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::BadRequest(format!(
+                "Content-Type must be application/json, not {content_type:?}"
+            )));
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection {
+                    BytesRejection::FailedToBufferBody(_) => ApiError::BadRequest(format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    )),
+                    other => ApiError::BadRequest(other.body_text()),
+                })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserializes `bytes`, naming the field at fault.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {inner}"))
+        } else if path == "." {
+            ApiError::BadRequest(format!("the request body: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("the request body's field `{path}`: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde::Deserialize;
+
+    use super::parse;
+    use crate::error::ApiError;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Body {
+        #[allow(dead_code)]
+        prune_threshold: Option<i32>,
+        #[allow(dead_code)]
+        r#type: Option<Kind>,
+        #[allow(dead_code)]
+        scope: Option<Scope>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    enum Kind {
+        Specialized,
+        Common,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Scope {
+        #[allow(dead_code)]
+        identity_ids: Vec<String>,
+    }
+
+    fn message(json: &str) -> String {
+        match parse::<Body>(json.as_bytes()) {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("expected a 400 for {json}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_body_names_its_field() {
+        assert!(parse::<Body>(br#"{"pruneThreshold": 50, "type": "COMMON"}"#).is_ok());
+        let cases = [
+            ("{", "the request body is not valid JSON"),
+            ("", "the request body is not valid JSON"),
+            (
+                r#"{"pruneThreshold": "high"}"#,
+                "field `pruneThreshold`: invalid type: string \"high\", expected i32",
+            ),
+            (
+                r#"{"type": "RARE"}"#,
+                "field `type`: unknown variant `RARE`, expected `SPECIALIZED` or `COMMON`",
+            ),
+            (
+                r#"{"scope": {"identityIds": [1]}}"#,
+                "field `scope.identityIds[0]`: invalid type: integer `1`, expected a string",
+            ),
+            (r#"{"pruneThresold": 5}"#, "unknown field `pruneThresold`"),
+            ("[]", "the request body: invalid length 0"),
+        ];
+        for (json, expected) in cases {
+            let text = message(json);
+            assert!(
+                text.contains(expected),
+                "{json}: {text:?} lacks {expected:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Which operation is served where, with which scope.
+//!
+//! The contract's operations are declared once, in [`operations`], and mounted under every
+//! version prefix the SDKs use (`/beta`, `/v2024`, `/v2025`, `/v2026`) and under the newest
+//! SDK's resource-versioned paths (`/role-mining-sessions/v1/...`).
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, MethodRouter};
+
+use crate::auth::{self, Access};
+use crate::sessions;
+use crate::state::AppState;
+
+/// The version prefixes every operation is served under.
+pub const VERSION_PREFIXES: [&str; 4] = ["/beta", "/v2024", "/v2025", "/v2026"];
+
+/// One contract operation.
+pub struct Operation {
+    /// Its path in the contract, e.g. `/role-mining-sessions/{sessionId}`.
+    pub path: &'static str,
+    /// The scope it needs.
+    pub access: Access,
+    /// The handler, for its one method.
+    pub handler: MethodRouter<AppState>,
+}
+
+/// Every contract operation served so far.
+pub fn operations() -> Vec<Operation> {
+    vec![Operation {
+        path: "/role-mining-sessions",
+        access: Access::Read,
+        handler: get(sessions::list),
+    }]
+}
+
+/// The handler with its authentication and scope check.
+pub fn guarded(
+    state: &AppState,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    handler.layer(from_fn_with_state((state.clone(), access), auth::require))
+}
+
+/// Every path `path` is served at.
+pub fn mounted(path: &str) -> Vec<String> {
+    let mut paths: Vec<String> = VERSION_PREFIXES
+        .iter()
+        .map(|prefix| format!("{prefix}{path}"))
+        .collect();
+    let rest = path.trim_start_matches('/');
+    paths.push(match rest.split_once('/') {
+        Some((resource, tail)) => format!("/{resource}/v1/{tail}"),
+        None => format!("/{rest}/v1"),
+    });
+    paths
+}

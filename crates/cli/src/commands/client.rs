@@ -1,0 +1,59 @@
+//! `rolemine client create|list|revoke`.
+
+use rolemine_api::auth::SCOPES;
+use rolemine_store::clients;
+use serde_json::json;
+
+use crate::args::{ClientAction, ClientArgs};
+use crate::database::Database;
+
+/// Runs one client action, printing JSON on stdout.
+pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
+    // Check the flags before any database is started.
+    if let ClientAction::Create { scopes, name } = &args.action {
+        if name.trim().is_empty() {
+            anyhow::bail!("--name must not be empty");
+        }
+        if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+            anyhow::bail!(
+                "unknown scope {unknown:?}; the scopes are {}",
+                SCOPES.join(" and ")
+            );
+        }
+    }
+    let database = Database::open(&args.database).await?;
+    let outcome = act(&database, args.action).await;
+    database.close().await?;
+    outcome
+}
+
+async fn act(database: &Database, action: ClientAction) -> anyhow::Result<()> {
+    match action {
+        ClientAction::Create { name, mut scopes } => {
+            scopes.sort();
+            scopes.dedup();
+            let (client, secret) = clients::create(&database.pool, name.trim(), &scopes).await?;
+            println!(
+                "{}",
+                json!({
+                    "client_id": client.client_id,
+                    "client_secret": secret,
+                    "scopes": client.scopes,
+                    "name": client.name,
+                })
+            );
+        }
+        ClientAction::List => {
+            for client in clients::list(&database.pool).await? {
+                println!("{}", serde_json::to_string(&client)?);
+            }
+        }
+        ClientAction::Revoke { client_id } => {
+            let client = clients::revoke(&database.pool, &client_id)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            println!("{}", serde_json::to_string(&client)?);
+        }
+    }
+    Ok(())
+}

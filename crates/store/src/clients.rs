@@ -1,0 +1,170 @@
+//! API clients (OAuth2 client credentials) and the shared token-signing key.
+//!
+//! Secrets are stored as argon2 hashes (PHC strings) and shown once, at creation.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// An API client, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ApiClient {
+    /// Internal id.
+    #[serde(skip)]
+    pub id: Uuid,
+    /// The `client_id` of the client-credentials grant.
+    pub client_id: String,
+    /// Display name (recorded as `createdBy.displayName`).
+    pub name: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked; its tokens stop working at once.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, client_id, name, scopes, created_at, revoked_at";
+
+/// `n` random bytes as lowercase hex.
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates a client; returns it with its secret, which is not stored and cannot be shown again.
+pub async fn create(
+    pool: &PgPool,
+    name: &str,
+    scopes: &[String],
+) -> Result<(ApiClient, String), StoreError> {
+    let client_id = random_hex(16);
+    let secret = random_hex(32);
+    let hash = hash_secret(secret.clone()).await?;
+    let client = sqlx::query_as::<_, ApiClient>(&format!(
+        "INSERT INTO api_clients (id, client_id, name, secret_hash, scopes)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(&client_id)
+    .bind(name)
+    .bind(&hash)
+    .bind(scopes)
+    .fetch_one(pool)
+    .await?;
+    Ok((client, secret))
+}
+
+/// Every client, oldest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<ApiClient>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiClient>(&format!(
+        "SELECT {COLUMNS} FROM api_clients ORDER BY created_at, client_id"
+    ))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes a client (idempotent); its existing tokens are refused from now on.
+pub async fn revoke(pool: &PgPool, client_id: &str) -> Result<ApiClient, StoreError> {
+    sqlx::query_as::<_, ApiClient>(&format!(
+        "UPDATE api_clients SET revoked_at = coalesce(revoked_at, now())
+          WHERE client_id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "API client",
+        id: client_id.to_owned(),
+    })
+}
+
+/// The client with this id, if it exists and is not revoked.
+pub async fn active(pool: &PgPool, client_id: &str) -> Result<Option<ApiClient>, StoreError> {
+    Ok(sqlx::query_as::<_, ApiClient>(&format!(
+        "SELECT {COLUMNS} FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL"
+    ))
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The active client these credentials belong to, or `None` (unknown, revoked or wrong secret).
+pub async fn authenticate(
+    pool: &PgPool,
+    client_id: &str,
+    secret: &str,
+) -> Result<Option<ApiClient>, StoreError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT secret_hash FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((hash,)) = row else {
+        return Ok(None);
+    };
+    if !verify_secret(secret.to_owned(), hash).await? {
+        return Ok(None);
+    }
+    active(pool, client_id).await
+}
+
+/// Whether any client exists (revoked ones included).
+pub async fn any(pool: &PgPool) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM api_clients)")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+// argon2 is deliberately slow: keep it off the async runtime's threads.
+async fn hash_secret(secret: String) -> Result<String, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|err| StoreError::Secret(err.to_string()))
+    })
+    .await
+    .map_err(|err| StoreError::Secret(err.to_string()))?
+}
+
+async fn verify_secret(secret: String, hash: String) -> Result<bool, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|err| StoreError::Secret(err.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|err| StoreError::Secret(err.to_string()))?
+}
+
+/// The token-signing key shared by every server on this database, created on first use.
+pub async fn signing_key(pool: &PgPool) -> Result<Vec<u8>, StoreError> {
+    let mut fresh = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut fresh);
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value) VALUES ('jwt_signing_key', $1)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&fresh)
+    .execute(pool)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'")
+            .fetch_one(pool)
+            .await?,
+    )
+}

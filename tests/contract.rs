@@ -1,0 +1,464 @@
+//! What every contract operation shares, proven on `getRoleMiningSessions`: base paths, OAuth2
+//! tokens and scopes, 401/403/429 bodies, the collection parameters, and the `client` CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{
+    assert_error_body, create_client, fail, http, json_response, rolemine, succeed, token, Server,
+    TestDatabase, MANAGE, READ,
+};
+
+fn start(db: &TestDatabase, log: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_NO_WORKER", "true")
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    Server::start(command, log)
+}
+
+/// GET `path` with an optional bearer token: (status, named header, JSON body).
+fn get(
+    server: &Server,
+    path: &str,
+    bearer: Option<&str>,
+    header: &str,
+) -> (u16, Option<String>, Value) {
+    let mut request = http().get(format!("{}{path}", server.base));
+    if let Some(bearer) = bearer {
+        request = request.header("Authorization", format!("Bearer {bearer}"));
+    }
+    json_response(
+        request
+            .header("X-SailPoint-Experimental", "true")
+            .call()
+            .unwrap(),
+        header,
+    )
+}
+
+fn names(body: &Value) -> Vec<String> {
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sessions_list_under_every_base_path_with_collection_parameters() {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = start(&db, log.path(), &[]);
+    let pool = db.pool().await;
+    sqlx::query(
+        "INSERT INTO role_mining_sessions (id, name, saved, created_by_id, created_by_name, created_at, scope)
+         SELECT gen_random_uuid(), n, s, 'c-' || b, b, timestamptz '2026-01-01' + d * interval '1 day', '{}'
+           FROM (VALUES ('RM Session 1', true, 'carol', 1), ('RM Session 2', false, 'alice', 2),
+                        ('RM Session 3', true, 'bob', 3), ('Other', true, 'dave', 4),
+                        ('rm session lower', true, 'erin', 5), ('100% _odd_', false, 'frank', 6))
+                AS t(n, s, b, d)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (id, secret) = create_client(&db.url, &[READ]);
+    let bearer = token(&server.base, &id, &secret);
+
+    // One operation, every base path.
+    for base in ["/beta", "/v2024", "/v2025", "/v2026"] {
+        let (status, _, body) = get(
+            &server,
+            &format!("{base}/role-mining-sessions"),
+            Some(&bearer),
+            "X",
+        );
+        assert_eq!(status, 200, "{base}: {body}");
+        assert_eq!(body.as_array().unwrap().len(), 6, "{base}");
+    }
+    let (status, _, body) = get(&server, "/role-mining-sessions/v1", Some(&bearer), "X");
+    assert_eq!((status, body.as_array().map(Vec::len)), (200, Some(6)));
+    let (status, _, _) = get(&server, "/role-mining-sessions", Some(&bearer), "X");
+    assert_eq!(status, 404, "no unversioned path");
+
+    // Default order: newest first. Shape: the contract's RoleMiningSessionResponse.
+    let (_, _, body) = get(&server, "/beta/role-mining-sessions", Some(&bearer), "X");
+    assert_eq!(names(&body)[0], "100% _odd_");
+    let first = &body[0];
+    for field in [
+        "scope",
+        "minNumIdentitiesInPotentialRole",
+        "scopingMethod",
+        "prescribedPruneThreshold",
+        "pruneThreshold",
+        "potentialRoleCount",
+        "potentialRolesReadyCount",
+        "status",
+        "emailRecipientId",
+        "createdBy",
+        "identityCount",
+        "saved",
+        "name",
+        "dataFilePath",
+        "id",
+        "createdDate",
+        "modifiedDate",
+        "type",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field} in {first}");
+    }
+    assert_eq!(
+        first["createdBy"],
+        serde_json::json!({"id": "c-frank", "displayName": "frank"})
+    );
+    assert_eq!(first["status"], serde_json::json!({"state": "CREATED"}));
+
+    let query = |q: &str| {
+        let encoded: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        encoded
+    };
+    let list = |params: &str| {
+        get(
+            &server,
+            &format!("/beta/role-mining-sessions?{params}"),
+            Some(&bearer),
+            "X-Total-Count",
+        )
+    };
+
+    // Filters as the contract lists them; sw is case-insensitive, LIKE characters are literal.
+    let (_, _, body) = list(&format!(
+        "filters={}&sorters=createdDate",
+        query("saved eq \"true\" and name sw \"RM Session\"")
+    ));
+    assert_eq!(
+        names(&body),
+        ["RM Session 1", "RM Session 3", "rm session lower"]
+    );
+    let (_, _, body) = list(&format!("filters={}", query("name eq \"Other\"")));
+    assert_eq!(names(&body), ["Other"]);
+    let (_, _, body) = list(&format!("filters={}", query("name sw \"100% _\"")));
+    assert_eq!(names(&body), ["100% _odd_"]);
+    let (_, _, body) = list(&format!(
+        "filters={}&sorters=createdDate",
+        query("not (saved eq false) and not name sw \"rm\"")
+    ));
+    assert_eq!(names(&body), ["Other"]);
+    let (_, _, body) = list(&format!(
+        "filters={}&sorters=createdDate",
+        query("saved eq false or name eq \"Other\"")
+    ));
+    assert_eq!(names(&body), ["RM Session 2", "Other", "100% _odd_"]);
+
+    // Sorters, paging and the total.
+    let (_, _, body) = list("sorters=createdBy");
+    assert_eq!(
+        names(&body)[..3],
+        ["RM Session 2", "RM Session 3", "RM Session 1"]
+    );
+    let (_, _, body) = list("sorters=-createdDate");
+    assert_eq!(names(&body)[0], "100% _odd_");
+    let (status, total, body) = list("sorters=createdDate&limit=2&offset=1&count=true");
+    assert_eq!(status, 200);
+    assert_eq!(names(&body), ["RM Session 2", "RM Session 3"]);
+    assert_eq!(total.as_deref(), Some("6"));
+    let (_, total, body) = list(&format!(
+        "limit=0&count=true&filters={}",
+        query("saved eq true")
+    ));
+    assert_eq!(
+        (body.as_array().unwrap().len(), total.as_deref()),
+        (0, Some("4"))
+    );
+    let (_, total, _) = list("limit=1");
+    assert_eq!(total, None, "X-Total-Count only with count=true");
+
+    // Bad parameters: 400 with the contract body and a pointed message.
+    let mut tracking = HashSet::new();
+    for (params, message) in [
+        ("limit=251".to_owned(), "limit: must be a whole number from 0 to 250, got \"251\""),
+        ("limit=-1".to_owned(), "limit: must be a whole number from 0 to 250"),
+        ("limit=ten".to_owned(), "limit: must be a whole number"),
+        ("offset=-5".to_owned(), "offset: must be a whole number of 0 or more, got \"-5\""),
+        ("count=yes".to_owned(), "count: must be true or false, got \"yes\""),
+        ("sorters=name".to_owned(), "sorters: `name` cannot be sorted on here; sortable fields: createdBy, createdDate"),
+        ("sorters=createdBy,,createdDate".to_owned(), "sorters: sort field 2 is empty"),
+        (format!("filters={}", query("name co \"x\"")), "filters: `name` does not support `co`; it supports eq, sw"),
+        (format!("filters={}", query("type eq \"COMMON\"")), "filters: `type` cannot be filtered on here; filterable fields: saved (eq); name (eq, sw)"),
+        (format!("filters={}", query("saved eq \"maybe\"")), "filters: `saved` takes true or false"),
+        (format!("filters={}", query("name eq \"x\" and")), "filters: expected a field name, `not` or `(` at position 15, found the end of the filter"),
+        (format!("filters={}", query("name eq \"unterminated")), "the closing `\"` of the string"),
+    ] {
+        let (status, _, body) = list(&params);
+        assert_eq!(status, 400, "{params}: {body}");
+        assert_error_body(&body, "400.1 Bad request content", message);
+        assert!(tracking.insert(body["trackingId"].as_str().unwrap().to_owned()), "tracking ids are unique");
+    }
+    // The tracking id of an error is in the server log, to find the request from a report.
+    let (_, _, body) = list("limit=999");
+    let id = body["trackingId"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.log_text().contains(&id),
+        "tracking id {id} not logged"
+    );
+
+    assert!(server.terminate().success());
+    pool.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn tokens_scopes_and_their_failures() {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = start(&db, log.path(), &[("ROLEMINE_TOKEN_TTL", "2")]);
+    let (reader_id, reader_secret) = create_client(&db.url, &[READ]);
+    let (manager_id, manager_secret) = create_client(&db.url, &[MANAGE]);
+
+    // The token endpoint, as the SDKs call it.
+    let response = http()
+        .post(format!("{}/oauth/token", server.base))
+        .send_form([
+            ("grant_type", "client_credentials"),
+            ("client_id", &reader_id),
+            ("client_secret", &reader_secret),
+        ])
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 2);
+    assert_eq!(body["scope"], READ);
+    let reader = body["access_token"].as_str().unwrap().to_owned();
+    // HTTP Basic credentials work too.
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{manager_id}:{manager_secret}"));
+    let response = http()
+        .post(format!("{}/oauth/token", server.base))
+        .header("Authorization", format!("Basic {basic}"))
+        .send_form([("grant_type", "client_credentials")])
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    assert_eq!(status, 200, "{body}");
+    let manager = body["access_token"].as_str().unwrap().to_owned();
+    for (form, status, error) in [
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", reader_id.as_str()),
+                ("client_secret", "wrong"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("client_id", reader_id.as_str()),
+                ("client_secret", reader_secret.as_str()),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("client_id", reader_id.as_str())],
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let response = http()
+            .post(format!("{}/oauth/token", server.base))
+            .send_form(form)
+            .unwrap();
+        let (got, _, body) = json_response(response, "X");
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{body}"
+        );
+    }
+
+    // Both scopes read; only manage may upload.
+    for bearer in [&reader, &manager] {
+        let (status, _, body) = get(&server, "/beta/role-mining-sessions", Some(bearer), "X");
+        assert_eq!(status, 200, "{body}");
+    }
+    let response = http()
+        .post(format!("{}/rolemine/v1/imports", server.base))
+        .header("Authorization", format!("Bearer {reader}"))
+        .header("Content-Type", "application/zip")
+        .send(&b"PK"[..])
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    assert_eq!(status, 403);
+    assert_error_body(&body, "403 Forbidden", "this operation needs the scope iai:access-modeling:manage; the access token has: iai:access-modeling:read");
+
+    // 401: {"error": ...} with WWW-Authenticate.
+    let (status, challenge, body) = get(
+        &server,
+        "/beta/role-mining-sessions",
+        None,
+        "WWW-Authenticate",
+    );
+    assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+    assert!(
+        body["error"].as_str().unwrap().contains("no bearer token"),
+        "{body}"
+    );
+    let (status, _, body) = get(
+        &server,
+        "/beta/role-mining-sessions",
+        Some("not.a.jwt"),
+        "X",
+    );
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("malformed"),
+        "{body}"
+    );
+    // Forged: same claims, signed with another key.
+    let mut parts: Vec<&str> = reader.split('.').collect();
+    let forged_signature = "c2lnbmVkIHdpdGggYW5vdGhlciBrZXk";
+    parts[2] = forged_signature;
+    let (status, _, body) = get(
+        &server,
+        "/beta/role-mining-sessions",
+        Some(&parts.join(".")),
+        "X",
+    );
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("signature is not valid"),
+        "{body}"
+    );
+
+    // Revoked: the token stops working at once, and no new token is issued.
+    let output = succeed(
+        rolemine()
+            .args(["client", "revoke", &manager_id])
+            .env("DATABASE_URL", &db.url),
+    );
+    let revoked: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let (status, _, body) = get(&server, "/beta/role-mining-sessions", Some(&manager), "X");
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+
+    // Expired (tokens of this server live two seconds).
+    std::thread::sleep(Duration::from_millis(3100));
+    let (status, _, body) = get(&server, "/beta/role-mining-sessions", Some(&reader), "X");
+    assert_eq!(status, 401);
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+
+    // The CLI lists clients without secrets and refuses bad input with one error line.
+    let output = succeed(
+        rolemine()
+            .args(["client", "list"])
+            .env("DATABASE_URL", &db.url),
+    );
+    let listed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2);
+    assert!(
+        !listed.contains(&reader_secret) && !listed.contains("secret"),
+        "{listed}"
+    );
+    let stderr = fail(
+        rolemine()
+            .args([
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--scope",
+                "sp:scopes:all",
+            ])
+            .env("DATABASE_URL", &db.url),
+    );
+    assert!(
+        stderr.contains("unknown scope \"sp:scopes:all\""),
+        "{stderr}"
+    );
+    let stderr = fail(
+        rolemine()
+            .args(["client", "revoke", "nobody"])
+            .env("DATABASE_URL", &db.url),
+    );
+    assert!(stderr.contains("API client nobody not found"), "{stderr}");
+
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn clients_over_their_rate_get_429_with_retry_after() {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = start(
+        &db,
+        log.path(),
+        &[("ROLEMINE_RATE_LIMIT", "1"), ("ROLEMINE_RATE_BURST", "3")],
+    );
+    let (id, secret) = create_client(&db.url, &[READ]);
+    let bearer = token(&server.base, &id, &secret);
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let (status, retry_after, body) = get(
+            &server,
+            "/beta/role-mining-sessions",
+            Some(&bearer),
+            "Retry-After",
+        );
+        statuses.push(status);
+        if status == 429 {
+            limited = Some((retry_after, body));
+        }
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
+    let (retry_after, body) = limited.expect("no 429 after the burst");
+    let seconds: u64 = retry_after.unwrap().parse().unwrap();
+    assert!((1..=2).contains(&seconds), "{seconds}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Rate limit exceeded"),
+        "{body}"
+    );
+    // Another client has its own budget.
+    let (other_id, other_secret) = create_client(&db.url, &[READ]);
+    let other = token(&server.base, &other_id, &other_secret);
+    let (status, _, _) = get(&server, "/beta/role-mining-sessions", Some(&other), "X");
+    assert_eq!(status, 200);
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
