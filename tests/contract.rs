@@ -462,3 +462,58 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
     assert!(server.terminate().success());
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn openapi_json_documents_what_is_served_and_matches_the_contract() {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = start(&db, log.path(), &[]);
+    let (status, _, document) = get(&server, "/openapi.json", None, "X");
+    assert_eq!(status, 200, "served without a token");
+    assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    let servers: Vec<&str> = document["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(servers, ["/beta", "/v2024", "/v2025", "/v2026"]);
+    let scheme = &document["components"]["securitySchemes"]["applicationAuth"];
+    assert_eq!(
+        scheme["flows"]["clientCredentials"]["tokenUrl"],
+        "/oauth/token"
+    );
+    assert_eq!(
+        document["paths"]["/rolemine/v1/imports"]["servers"][0]["url"],
+        "/"
+    );
+
+    // Every contract operation we document has the contract's path, method and operationId.
+    let contract_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/contract/iai-role-mining-beta.openapi.json");
+    let contract: Value = serde_json::from_slice(&std::fs::read(contract_file).unwrap()).unwrap();
+    let mut documented = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(id) = operation["operationId"].as_str() else {
+                continue;
+            };
+            if path.starts_with("/rolemine/") || path == "/oauth/token" {
+                continue;
+            }
+            assert_eq!(
+                contract["paths"][path][method]["operationId"], id,
+                "{method} {path} is not {id} in the contract"
+            );
+            let security = &contract["paths"][path][method]["security"][1]["applicationAuth"];
+            assert_eq!(
+                &operation["security"][0]["applicationAuth"], security,
+                "{id}"
+            );
+            documented += 1;
+        }
+    }
+    assert!(documented >= 1);
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}

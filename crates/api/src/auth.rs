@@ -151,8 +151,37 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// A successful token response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// The bearer token (a signed JWT).
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// The token's id.
+    pub jti: String,
+}
+
 /// `POST /oauth/token` with `grant_type=client_credentials`, `client_id` and `client_secret`
 /// form-encoded (or the credentials in HTTP Basic), as the official SDKs send them.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "createToken",
+    tag = "Authentication",
+    request_body(content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=client_credentials, client_id, client_secret"),
+    responses(
+        (status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type"),
+        (status = 401, description = "invalid_client"),
+        (status = 429, description = "Rate limited", body = crate::error::RateLimitedDto),
+    )
+)]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
@@ -219,13 +248,13 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
         &claims,
         &state.auth.encoding,
     ) {
-        Ok(access_token) => Json(json!({
-            "access_token": access_token,
-            "token_type": "bearer",
-            "expires_in": ttl,
-            "scope": client.scopes.join(" "),
-            "jti": claims.jti,
-        }))
+        Ok(access_token) => Json(TokenResponse {
+            access_token,
+            token_type: "bearer",
+            expires_in: ttl,
+            scope: client.scopes.join(" "),
+            jti: claims.jti,
+        })
         .into_response(),
         Err(err) => {
             ApiError::Unavailable(format!("cannot sign the access token: {err}")).into_response()

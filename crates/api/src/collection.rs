@@ -13,6 +13,20 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
+/// The paging parameters every list operation takes (documentation only; [`Collection`] reads
+/// them).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CollectionParams {
+    /// Page size, 0 to 250 (default 250).
+    limit: Option<i64>,
+    /// Rows to skip (default 0).
+    offset: Option<i64>,
+    /// `true`: send the number of matches in `X-Total-Count`.
+    count: Option<bool>,
+}
+
 /// The largest page a client may ask for, and the default.
 pub const MAX_LIMIT: i64 = 250;
 

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rolemine_store::StoreError;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::request;
 
@@ -52,7 +51,7 @@ pub enum ApiError {
 }
 
 /// The contract's `ErrorResponseDto`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorResponseDto {
     /// A fine-grained error identifier.
@@ -66,7 +65,7 @@ pub struct ErrorResponseDto {
 }
 
 /// One localized message in an [`ErrorResponseDto`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorMessageDto {
     /// Always `en-US`.
@@ -75,6 +74,20 @@ pub struct ErrorMessageDto {
     pub locale_origin: &'static str,
     /// The message.
     pub text: String,
+}
+
+/// The contract's 401 body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnauthorizedDto {
+    /// Why the token was refused.
+    pub error: String,
+}
+
+/// The contract's 429 body (with a `Retry-After` header).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RateLimitedDto {
+    /// What happened and when to retry.
+    pub message: String,
 }
 
 impl ErrorResponseDto {
@@ -129,7 +142,8 @@ impl IntoResponse for ApiError {
         }
         match self {
             ApiError::Unauthorized(message) => {
-                let mut response = (status, Json(json!({ "error": message }))).into_response();
+                let mut response =
+                    (status, Json(UnauthorizedDto { error: message })).into_response();
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -137,13 +151,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyRequests { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                let mut response = (
-                    status,
-                    Json(json!({
-                        "message": format!("Rate limit exceeded; retry after {seconds} s")
-                    })),
-                )
-                    .into_response();
+                let body = RateLimitedDto {
+                    message: format!("Rate limit exceeded; retry after {seconds} s"),
+                };
+                let mut response = (status, Json(body)).into_response();
                 if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
                 }

@@ -20,16 +20,47 @@ use rolemine_store::import::AccessCounts;
 use rolemine_store::imports::{self, ImportRecord};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorResponseDto, RateLimitedDto, UnauthorizedDto};
 use crate::state::AppState;
 
 /// The collection's path.
 pub const PATH: &str = "/rolemine/v1/imports";
 
+/// Row totals in the database after an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportCountsDto {
+    /// Identities.
+    pub identities: i64,
+    /// Entitlements.
+    pub entitlements: i64,
+    /// Sources (applications).
+    pub sources: i64,
+    /// Identity × entitlement assignments.
+    pub assignments: i64,
+    /// Usage rows.
+    pub usage: i64,
+    /// Existing roles.
+    pub roles: i64,
+}
+
+impl From<AccessCounts> for ImportCountsDto {
+    fn from(c: AccessCounts) -> Self {
+        Self {
+            identities: c.identities,
+            entitlements: c.entitlements,
+            sources: c.sources,
+            assignments: c.assignments,
+            usage: c.usage,
+            roles: c.roles,
+        }
+    }
+}
+
 /// An import as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportDto {
     /// Its id.
@@ -39,7 +70,7 @@ pub struct ImportDto {
     /// Upload size in bytes.
     pub size_bytes: i64,
     /// Totals in the database after the import (on `SUCCESS`).
-    pub counts: Option<AccessCounts>,
+    pub counts: Option<ImportCountsDto>,
     /// On `ERROR`: the problems, each naming file, line and column (at most 100).
     pub errors: Vec<String>,
     /// On `ERROR`: how many problems there were in all.
@@ -60,7 +91,7 @@ impl From<ImportRecord> for ImportDto {
             id: record.id,
             state: record.state,
             size_bytes: record.size_bytes,
-            counts: record.counts.map(|counts| counts.0),
+            counts: record.counts.map(|counts| counts.0.into()),
             errors: record.errors,
             error_total: record.error_total,
             warnings: record.warnings,
@@ -96,6 +127,24 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 /// `POST /rolemine/v1/imports`: stores the zip and queues its import; 202 with the import.
+#[utoipa::path(
+    post,
+    path = "/rolemine/v1/imports",
+    operation_id = "createImport",
+    tag = "Rolemine extensions",
+    request_body(content = Vec<u8>, content_type = "application/zip",
+        description = "The access data files (shared/contract/access-data-format.md) in one zip"),
+    responses(
+        (status = 202, description = "Stored and queued", body = ImportDto,
+            headers(("Location" = String, description = "The import's URL"))),
+        (status = 400, description = "Not a zip, empty, truncated or without assignments.csv", body = ErrorResponseDto),
+        (status = 401, description = "No valid token", body = UnauthorizedDto),
+        (status = 403, description = "Missing scope", body = ErrorResponseDto),
+        (status = 413, description = "Over the upload limit", body = ErrorResponseDto),
+        (status = 429, description = "Rate limited", body = RateLimitedDto),
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:manage"]))
+)]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -204,6 +253,21 @@ async fn check_zip(path: &Path) -> Result<(), ApiError> {
 }
 
 /// `GET /rolemine/v1/imports/{id}`.
+#[utoipa::path(
+    get,
+    path = "/rolemine/v1/imports/{id}",
+    operation_id = "getImport",
+    tag = "Rolemine extensions",
+    params(("id" = String, Path, description = "The import id")),
+    responses(
+        (status = 200, description = "The import's state, counts or errors", body = ImportDto),
+        (status = 401, description = "No valid token", body = UnauthorizedDto),
+        (status = 403, description = "Missing scope", body = ErrorResponseDto),
+        (status = 404, description = "Unknown import", body = ErrorResponseDto),
+        (status = 429, description = "Rate limited", body = RateLimitedDto),
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
 pub async fn get(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,

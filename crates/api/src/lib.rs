@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod json;
+pub mod openapi;
 pub mod request;
 pub mod routes;
 pub mod sessions;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/oauth/token", post(auth::token))
+        .route("/openapi.json", get(openapi::serve))
         .merge(contract)
         .merge(imports)
         .fallback(error::not_found_route)

@@ -6,16 +6,18 @@ use chrono::{DateTime, Utc};
 use rolemine_store::sessions::{self, SessionRow};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::collection::{page, Collection};
-use crate::error::ApiError;
+use crate::collection::{page, Collection, CollectionParams};
+use crate::error::{ApiError, ErrorResponseDto, RateLimitedDto, UnauthorizedDto};
 use crate::state::AppState;
 
 /// The contract's `RoleMiningSessionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleMiningSessionResponse {
     /// The scope as given at creation.
+    #[schema(value_type = Object)]
     pub scope: Value,
     /// Minimum identities per potential role.
     pub min_num_identities_in_potential_role: Option<i32>,
@@ -56,14 +58,14 @@ pub struct RoleMiningSessionResponse {
 }
 
 /// The contract's `RoleMiningSessionStatus`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionStatus {
     /// Lifecycle state.
     pub state: String,
 }
 
 /// The contract's `EntityCreatedByDTO`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedBy {
     /// Creator id (the API client's id).
@@ -102,6 +104,27 @@ impl From<SessionRow> for RoleMiningSessionResponse {
 }
 
 /// `getRoleMiningSessions`.
+#[utoipa::path(
+    get,
+    path = "/role-mining-sessions",
+    operation_id = "getRoleMiningSessions",
+    tag = "IAI Role Mining",
+    params(
+        ("filters" = Option<String>, Query, description = "Filter fields and operators: saved (eq), name (eq, sw)"),
+        ("sorters" = Option<String>, Query, description = "Sort fields: createdBy, createdDate (`-` for descending)"),
+        CollectionParams,
+    ),
+    responses(
+        (status = 200, description = "The sessions", body = Vec<RoleMiningSessionResponse>,
+            headers(("X-Total-Count" = i64, description = "All matches, with count=true"))),
+        (status = 400, description = "Bad collection parameters", body = ErrorResponseDto),
+        (status = 401, description = "No valid token", body = UnauthorizedDto),
+        (status = 403, description = "Missing scope", body = ErrorResponseDto),
+        (status = 429, description = "Rate limited", body = RateLimitedDto),
+        (status = 500, description = "Internal fault", body = ErrorResponseDto),
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
 pub async fn list(
     State(state): State<AppState>,
     collection: Collection,

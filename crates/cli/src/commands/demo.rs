@@ -45,7 +45,7 @@ pub async fn load_if_empty(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Creates a demo API client with both scopes when there is no client at all, and logs its
 /// credentials: the README's first command should leave the API usable.
-pub async fn client_if_none(pool: &PgPool) -> anyhow::Result<()> {
+pub async fn client_if_none(pool: &PgPool, bind: std::net::SocketAddr) -> anyhow::Result<()> {
     if rolemine_store::clients::any(pool).await? {
         return Ok(());
     }
@@ -56,8 +56,10 @@ pub async fn client_if_none(pool: &PgPool) -> anyhow::Result<()> {
     tracing::warn!(
         client_id = %client.client_id,
         client_secret = %secret,
-        "demo API client created; get a token with: curl -d grant_type=client_credentials \
-         -d client_id=<client_id> -d client_secret=<client_secret> http://<bind>/oauth/token"
+        "demo API client created (the secret is shown once); get a token with: \
+         curl -d grant_type=client_credentials -d client_id={} -d client_secret={secret} \
+         http://{bind}/oauth/token",
+        client.client_id
     );
     Ok(())
 }

@@ -26,7 +26,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             database.close().await?;
             return Err(err);
         }
-        if let Err(err) = demo::client_if_none(&database.pool).await {
+        if let Err(err) = demo::client_if_none(&database.pool, args.bind).await {
             database.close().await?;
             return Err(err);
         }
