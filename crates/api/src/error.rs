@@ -90,6 +90,28 @@ pub struct RateLimitedDto {
     pub message: String,
 }
 
+/// The failures every guarded operation can answer with, for the OpenAPI document
+/// (`responses(..., GuardedErrors)`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum GuardedErrors {
+    /// No valid bearer token.
+    #[response(
+        status = 401,
+        description = "No valid token: missing, malformed, expired, forged or revoked"
+    )]
+    Unauthorized(UnauthorizedDto),
+    /// The token lacks the operation's scope.
+    #[response(status = 403, description = "The token lacks the operation's scope")]
+    Forbidden(ErrorResponseDto),
+    /// Over the client's rate.
+    #[response(status = 429, description = "Rate limited; see Retry-After")]
+    RateLimited(RateLimitedDto),
+    /// An internal fault.
+    #[response(status = 500, description = "Internal fault; quote the trackingId")]
+    Internal(ErrorResponseDto),
+}
+
 impl ErrorResponseDto {
     /// A body with one message and the current request's tracking id.
     pub fn new(detail_code: &str, text: String) -> Self {

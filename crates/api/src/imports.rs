@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ErrorResponseDto, RateLimitedDto, UnauthorizedDto};
+use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
 use crate::state::AppState;
 
 /// The collection's path.
@@ -138,10 +138,8 @@ fn too_large(limit: u64) -> ApiError {
         (status = 202, description = "Stored and queued", body = ImportDto,
             headers(("Location" = String, description = "The import's URL"))),
         (status = 400, description = "Not a zip, empty, truncated or without assignments.csv", body = ErrorResponseDto),
-        (status = 401, description = "No valid token", body = UnauthorizedDto),
-        (status = 403, description = "Missing scope", body = ErrorResponseDto),
         (status = 413, description = "Over the upload limit", body = ErrorResponseDto),
-        (status = 429, description = "Rate limited", body = RateLimitedDto),
+        GuardedErrors,
     ),
     security(("applicationAuth" = ["iai:access-modeling:manage"]))
 )]
@@ -261,10 +259,8 @@ async fn check_zip(path: &Path) -> Result<(), ApiError> {
     params(("id" = String, Path, description = "The import id")),
     responses(
         (status = 200, description = "The import's state, counts or errors", body = ImportDto),
-        (status = 401, description = "No valid token", body = UnauthorizedDto),
-        (status = 403, description = "Missing scope", body = ErrorResponseDto),
         (status = 404, description = "Unknown import", body = ErrorResponseDto),
-        (status = 429, description = "Rate limited", body = RateLimitedDto),
+        GuardedErrors,
     ),
     security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
 )]

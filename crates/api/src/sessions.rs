@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::collection::{page, Collection, CollectionParams};
-use crate::error::{ApiError, ErrorResponseDto, RateLimitedDto, UnauthorizedDto};
+use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
 use crate::state::AppState;
 
 /// The contract's `RoleMiningSessionResponse`.
@@ -118,10 +118,7 @@ impl From<SessionRow> for RoleMiningSessionResponse {
         (status = 200, description = "The sessions", body = Vec<RoleMiningSessionResponse>,
             headers(("X-Total-Count" = i64, description = "All matches, with count=true"))),
         (status = 400, description = "Bad collection parameters", body = ErrorResponseDto),
-        (status = 401, description = "No valid token", body = UnauthorizedDto),
-        (status = 403, description = "Missing scope", body = ErrorResponseDto),
-        (status = 429, description = "Rate limited", body = RateLimitedDto),
-        (status = 500, description = "Internal fault", body = ErrorResponseDto),
+        GuardedErrors,
     ),
     security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
 )]
