@@ -21,6 +21,9 @@ use crate::routes::VERSION_PREFIXES;
     ),
     paths(
         crate::sessions::list,
+        crate::sessions::create,
+        crate::sessions::get,
+        crate::sessions::status,
         crate::imports::create,
         crate::imports::get,
         crate::auth::token,

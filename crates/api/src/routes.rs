@@ -5,7 +5,7 @@
 //! SDK's resource-versioned paths (`/role-mining-sessions/v1/...`).
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 
 use crate::auth::{self, Access};
 use crate::sessions;
@@ -26,11 +26,29 @@ pub struct Operation {
 
 /// Every contract operation served so far.
 pub fn operations() -> Vec<Operation> {
-    vec![Operation {
-        path: "/role-mining-sessions",
-        access: Access::Read,
-        handler: get(sessions::list),
-    }]
+    let op = |path, access, handler| Operation {
+        path,
+        access,
+        handler,
+    };
+    vec![
+        op("/role-mining-sessions", Access::Read, get(sessions::list)),
+        op(
+            "/role-mining-sessions",
+            Access::Manage,
+            post(sessions::create),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}",
+            Access::Read,
+            get(sessions::get),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/status",
+            Access::Read,
+            get(sessions::status),
+        ),
+    ]
 }
 
 /// The handler with its authentication and scope check.

@@ -1,15 +1,22 @@
 //! Role-mining session operations and their contract shapes.
 
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use rolemine_store::sessions::{self, SessionRow};
-use serde::Serialize;
+use rolemine_store::mining;
+use rolemine_store::sessions::{self, NewSession, Scope, SessionRow};
+use rolemine_store::StoreError;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::collection::{page, Collection, CollectionParams};
 use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::json::ApiJson;
 use crate::state::AppState;
 
 /// The contract's `RoleMiningSessionResponse`.
@@ -130,4 +137,236 @@ pub async fn list(
     let found = sessions::list(&state.pool, &listing).await?;
     let items: Vec<RoleMiningSessionResponse> = found.items.into_iter().map(Into::into).collect();
     Ok(page(items, found.total))
+}
+
+/// The contract's `RoleMiningSessionDto` (the create request). Output-only fields are accepted
+/// and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMiningSessionDto {
+    /// The population: identityIds, criteria and/or attributeFilterCriteria.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub scope: Option<Scope>,
+    /// 0-100; null for the prescribed threshold.
+    pub prune_threshold: Option<i64>,
+    /// Ignored (computed).
+    pub prescribed_prune_threshold: Option<i64>,
+    /// Minimum identities per potential role (default 20).
+    pub min_num_identities_in_potential_role: Option<i64>,
+    /// Ignored (computed).
+    pub potential_role_count: Option<i64>,
+    /// Ignored (computed).
+    pub potential_roles_ready_count: Option<i64>,
+    /// `SPECIALIZED` (default) or `COMMON`.
+    pub r#type: Option<RoleType>,
+    /// Who is told when mining completes.
+    pub email_recipient_id: Option<String>,
+    /// Ignored (computed).
+    pub identity_count: Option<i64>,
+    /// Saved flag.
+    pub saved: Option<bool>,
+    /// Saved name.
+    pub name: Option<String>,
+}
+
+/// The contract's `RoleMiningRoleType`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoleType {
+    /// Mine the entitlements that are not common access.
+    Specialized,
+    /// Mine only common-access entitlements.
+    Common,
+}
+
+/// Unknown identity ids listed in a 400 before "and N more".
+const LISTED_UNKNOWN: usize = 10;
+
+fn threshold(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiError> {
+    value
+        .map(|t| {
+            i16::try_from(t)
+                .ok()
+                .filter(|t| (0..=100).contains(t))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{field}: must be from 0 to 100, got {t}"))
+                })
+        })
+        .transpose()
+}
+
+/// Checks a scope: chips well formed, identity ids known, criteria understood.
+async fn check_scope(state: &AppState, scope: &Scope) -> Result<(), ApiError> {
+    if scope
+        .criteria
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty())
+    {
+        return Err(ApiError::BadRequest(
+            "scope.criteria: search criteria are not supported yet; select the population with \
+             scope.identityIds and/or scope.attributeFilterCriteria"
+                .to_owned(),
+        ));
+    }
+    for (i, chip) in scope.attribute_filter_criteria.iter().flatten().enumerate() {
+        if chip.data.name.trim().is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "scope.attributeFilterCriteria[{i}].data.name: must not be empty"
+            )));
+        }
+        if chip.data.values.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "scope.attributeFilterCriteria[{i}].data.values: give at least one value"
+            )));
+        }
+    }
+    if let Some(ids) = &scope.identity_ids {
+        let unknown = mining::unknown_identities(
+            &state.pool,
+            ids,
+            i64::try_from(ids.len()).unwrap_or(i64::MAX),
+        )
+        .await?;
+        if !unknown.is_empty() {
+            let listed: Vec<String> = unknown
+                .iter()
+                .take(LISTED_UNKNOWN)
+                .map(|id| format!("{id:?}"))
+                .collect();
+            let more = unknown.len().saturating_sub(LISTED_UNKNOWN);
+            return Err(ApiError::BadRequest(format!(
+                "scope.identityIds: unknown identit{} {}{}",
+                if unknown.len() == 1 { "y" } else { "ies" },
+                listed.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `createRoleMiningSessions`: records the session and queues its mining; 201.
+#[utoipa::path(
+    post,
+    path = "/role-mining-sessions",
+    operation_id = "createRoleMiningSessions",
+    tag = "IAI Role Mining",
+    request_body = RoleMiningSessionDto,
+    responses(
+        (status = 201, description = "Created; mining is queued", body = RoleMiningSessionResponse),
+        (status = 400, description = "Bad request", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:manage"]))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<RoleMiningSessionDto>,
+) -> Result<Response, ApiError> {
+    let scope = request.scope.unwrap_or_default();
+    check_scope(&state, &scope).await?;
+    let min = request
+        .min_num_identities_in_potential_role
+        .map(|n| {
+            i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "minNumIdentitiesInPotentialRole: must be 1 or more, got {n}"
+                ))
+            })
+        })
+        .transpose()?;
+    let new = NewSession {
+        name: request.name,
+        role_type: match request.r#type {
+            Some(RoleType::Common) => "COMMON",
+            _ => "SPECIALIZED",
+        }
+        .to_owned(),
+        scope,
+        prune_threshold: threshold(request.prune_threshold, "pruneThreshold")?,
+        min_num_identities: min,
+        saved: request.saved.unwrap_or(false),
+        email_recipient_id: request.email_recipient_id,
+        created_by_id: caller.client_id,
+        created_by_name: caller.name,
+    };
+    let row = sessions::create(&state.pool, &new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RoleMiningSessionResponse::from(row)),
+    )
+        .into_response())
+}
+
+/// The session `id` names, or a 404 naming it.
+async fn session(state: &AppState, id: &str) -> Result<SessionRow, ApiError> {
+    let not_found = || ApiError::NotFound(format!("role mining session {id} not found"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match sessions::get(&state.pool, uuid).await {
+        Ok(row) => Ok(row),
+        Err(StoreError::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `getRoleMiningSession`.
+#[utoipa::path(
+    get,
+    path = "/role-mining-sessions/{sessionId}",
+    operation_id = "getRoleMiningSession",
+    tag = "IAI Role Mining",
+    params(("sessionId" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "The session", body = RoleMiningSessionResponse),
+        (status = 404, description = "Unknown session", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RoleMiningSessionResponse>, ApiError> {
+    Ok(Json(session(&state, &id).await?.into()))
+}
+
+/// The contract's `RoleMiningSessionStatus`, with the failure message as an extension.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatusResponse {
+    /// Lifecycle state.
+    pub state: String,
+    /// Extension: why the session failed, in state `FAILED`.
+    pub failure_message: Option<String>,
+}
+
+/// `getRoleMiningSessionStatus`.
+#[utoipa::path(
+    get,
+    path = "/role-mining-sessions/{sessionId}/status",
+    operation_id = "getRoleMiningSessionStatus",
+    tag = "IAI Role Mining",
+    params(("sessionId" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "The session's state", body = SessionStatusResponse),
+        (status = 404, description = "Unknown session", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionStatusResponse>, ApiError> {
+    let row = session(&state, &id).await?;
+    Ok(Json(SessionStatusResponse {
+        state: row.state,
+        failure_message: row.failure_message,
+    }))
 }

@@ -241,4 +241,7 @@ pub struct WorkerTuning {
     /// Seconds a claimed job stays leased without renewal before another worker may take it.
     #[arg(long, env = "ROLEMINE_JOB_LEASE", default_value_t = 30)]
     pub job_lease: u64,
+    /// Percent of a session's population at which an entitlement is common access.
+    #[arg(long, env = "ROLEMINE_COMMON_ACCESS_THRESHOLD", default_value_t = 80.0)]
+    pub common_access_threshold: f64,
 }

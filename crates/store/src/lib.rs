@@ -12,6 +12,7 @@ pub mod import;
 pub mod imports;
 pub mod jobs;
 pub mod listing;
+pub mod mining;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

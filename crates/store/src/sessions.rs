@@ -5,8 +5,93 @@ use rolemine_filter::{FieldSpec, Kind, Op, SorterSpec};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::StoreError;
+use crate::jobs;
 use crate::listing::{self, Listing, Page};
+
+/// The job kind that mines a session.
+pub const JOB_KIND: &str = "mine-session";
+
+/// Attempts at a mining job before the session is marked `FAILED`.
+const MAX_ATTEMPTS: i32 = 3;
+
+/// A session's population, as the client gave it (stored as given).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    /// Exactly these identities (external ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_ids: Option<Vec<String>>,
+    /// A search query over identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<String>,
+    /// Attribute chips: values of one chip ORed, chips ANDed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_filter_criteria: Option<Vec<Chip>>,
+}
+
+/// One attribute chip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chip {
+    /// The chip's condition.
+    pub data: ChipData,
+}
+
+/// An attribute chip's condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChipData {
+    /// The identity attribute.
+    pub name: String,
+    /// How values compare.
+    pub operator: ChipOperator,
+    /// Accepted (or rejected) values.
+    pub values: Vec<String>,
+}
+
+/// A chip's comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChipOperator {
+    /// The attribute has one of the values.
+    Equals,
+    /// The attribute has none of the values (or no value).
+    NotEquals,
+}
+
+/// What a client asks for when creating a session (already validated).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Saved name.
+    pub name: Option<String>,
+    /// `SPECIALIZED` or `COMMON`.
+    pub role_type: String,
+    /// The population.
+    pub scope: Scope,
+    /// 0-100, or `None` for the prescribed threshold.
+    pub prune_threshold: Option<i16>,
+    /// Minimum role size, or `None` for the default.
+    pub min_num_identities: Option<i32>,
+    /// Saved flag.
+    pub saved: bool,
+    /// Who is told when mining completes.
+    pub email_recipient_id: Option<String>,
+    /// The creating API client's id.
+    pub created_by_id: String,
+    /// Its display name.
+    pub created_by_name: String,
+}
+
+/// The payload of a mining job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MineJob {
+    /// The session.
+    pub session_id: Uuid,
+    /// The session generation this job mines; a newer one supersedes it.
+    pub generation: i32,
+}
 
 /// A session as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,11 +138,10 @@ pub struct SessionRow {
     pub modified_at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT id, name, type, scope, scoping_method, prune_threshold, \
+const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
     prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
-    data_file_path, created_by_id, created_by_name, created_at, modified_at \
-    FROM role_mining_sessions";
+    data_file_path, created_by_id, created_by_name, created_at, modified_at";
 
 /// `getRoleMiningSessions` filters, as the contract lists them.
 pub const LIST_FIELDS: &[FieldSpec] = &[
@@ -87,11 +171,59 @@ pub const LIST_SORTERS: &[SorterSpec] = &[
     },
 ];
 
+/// Records a session and queues its mining job, in one transaction.
+pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let scope = serde_json::to_value(&new.scope)
+        .map_err(|err| StoreError::Query(format!("cannot store the scope: {err}")))?;
+    let row = sqlx::query_as::<_, SessionRow>(&format!(
+        "INSERT INTO role_mining_sessions (id, name, type, scope, prune_threshold,
+            min_num_identities, saved, email_recipient_id, created_by_id, created_by_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(&new.name)
+    .bind(&new.role_type)
+    .bind(scope)
+    .bind(new.prune_threshold)
+    .bind(new.min_num_identities)
+    .bind(new.saved)
+    .bind(&new.email_recipient_id)
+    .bind(&new.created_by_id)
+    .bind(&new.created_by_name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let job = MineJob {
+        session_id: row.id,
+        generation: 0,
+    };
+    let payload = serde_json::to_value(job)
+        .map_err(|err| StoreError::Query(format!("cannot encode the job: {err}")))?;
+    jobs::enqueue(&mut tx, JOB_KIND, &payload, MAX_ATTEMPTS).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The session with this id.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
+    sqlx::query_as::<_, SessionRow>(&format!(
+        "SELECT {COLUMNS} FROM role_mining_sessions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "role mining session",
+        id: id.to_string(),
+    })
+}
+
 /// A page of sessions; newest first unless sorted otherwise.
 pub async fn list(pool: &PgPool, listing: &Listing) -> Result<Page<SessionRow>, StoreError> {
     listing::fetch(
         pool,
-        SELECT,
+        &format!("SELECT {COLUMNS} FROM role_mining_sessions"),
         LIST_FIELDS,
         listing,
         "created_at DESC, id",

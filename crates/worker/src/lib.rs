@@ -6,6 +6,7 @@
 //! processes, can share one database.
 
 mod import;
+mod mine;
 mod runner;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use import::ImportHandler;
+pub use mine::MineHandler;
 pub use runner::{Worker, WorkerConfig};
 
 /// What a handler gets for one attempt at a job.

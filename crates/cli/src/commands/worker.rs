@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rolemine_store::PgPool;
-use rolemine_worker::{ImportHandler, Worker, WorkerConfig};
+use rolemine_worker::{ImportHandler, MineHandler, Worker, WorkerConfig};
 
 use crate::args::{WorkerArgs, WorkerTuning};
 use crate::database::Database;
@@ -24,5 +24,7 @@ pub fn build(pool: PgPool, tuning: &WorkerTuning) -> Worker {
         lease: Duration::from_secs(tuning.job_lease.max(3)),
         ..WorkerConfig::default()
     };
-    Worker::new(pool.clone(), config).with_handler(ImportHandler::new(pool))
+    Worker::new(pool.clone(), config)
+        .with_handler(ImportHandler::new(pool.clone()))
+        .with_handler(MineHandler::new(pool, tuning.common_access_threshold))
 }

@@ -1,0 +1,431 @@
+//! The SQL side of mining a session: resolving its population, loading the engine's input in
+//! one streamed query, and writing the potential roles in bulk. Every write is conditional on
+//! the session's `generation`, so a job superseded by a newer PATCH writes nothing.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use roaring::RoaringBitmap;
+use rolemine_engine::mine::{Attribute, MiningResult};
+use rolemine_engine::{AccessMatrix, AccessMatrixBuilder};
+use serde_json::{json, Value};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::sessions::{Chip, ChipOperator, Scope};
+
+/// What the engine needs for one session, with the dense indices mapped back to database ids.
+#[derive(Debug)]
+pub struct SessionInput {
+    /// The population's access; identity index = position in `identity_ids`.
+    pub matrix: AccessMatrix,
+    /// Database id per identity index.
+    pub identity_ids: Vec<i32>,
+    /// Database id per entitlement index.
+    pub entitlement_ids: Vec<i32>,
+    /// Identity attributes per identity index.
+    pub attributes: Vec<Attribute>,
+    /// Entitlement sets of existing roles (imported and provisioned), as entitlement indices.
+    pub existing_roles: Vec<RoaringBitmap>,
+}
+
+/// Appends the population condition of `scope` (over `identities i`) to `query`.
+fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
+    query.push(" WHERE true");
+    if let Some(ids) = &scope.identity_ids {
+        query.push(" AND i.ext_id = ANY(");
+        query.push_bind(ids.clone());
+        query.push(")");
+    }
+    // Values of one chip are ORed, chips are ANDed; a missing value is not equal to anything.
+    for Chip { data } in scope.attribute_filter_criteria.iter().flatten() {
+        let value = "coalesce(i.attributes ->> ";
+        match data.operator {
+            ChipOperator::Equals => query.push(" AND ").push(value),
+            ChipOperator::NotEquals => query.push(" AND NOT ").push(value),
+        };
+        query.push_bind(data.name.clone());
+        query.push(", '') = ANY(");
+        query.push_bind(data.values.clone());
+        query.push(")");
+        if matches!(data.operator, ChipOperator::Equals) {
+            // `coalesce(.., '')` must not let an empty value match a missing attribute.
+            query.push(" AND i.attributes ? ");
+            query.push_bind(data.name.clone());
+        }
+    }
+}
+
+/// Identity ids of `scope.identityIds` that do not exist (at most `limit`), for a 400.
+pub async fn unknown_identities(
+    pool: &PgPool,
+    ids: &[String],
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n)
+          WHERE NOT EXISTS (SELECT FROM identities i WHERE i.ext_id = t.x)
+          ORDER BY n LIMIT $2",
+    )
+    .bind(ids)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Stores the session's population and moves it to `IDENTITIES_OBTAINED`. `None` when the job
+/// was superseded.
+pub async fn resolve_population(
+    pool: &PgPool,
+    session: Uuid,
+    generation: i32,
+    scope: &Scope,
+) -> Result<Option<i32>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM session_identities WHERE session_id = $1")
+        .bind(session)
+        .execute(&mut *tx)
+        .await?;
+    let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO session_identities SELECT ");
+    insert.push_bind(session);
+    insert.push(", i.id FROM identities i");
+    push_scope(&mut insert, scope);
+    let count = insert.build().execute(&mut *tx).await?.rows_affected();
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
+    let updated = sqlx::query(
+        "UPDATE role_mining_sessions
+            SET identity_count = $3, state = 'IDENTITIES_OBTAINED', modified_at = now()
+          WHERE id = $1 AND generation = $2",
+    )
+    .bind(session)
+    .bind(generation)
+    .bind(count)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(count))
+}
+
+/// Loads the population's access, attributes and the existing roles.
+pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, StoreError> {
+    let mut rows = sqlx::query_as::<_, (i32, Option<Vec<i32>>, Value)>(
+        "SELECT s.identity_id, a.entitlement_ids, i.attributes
+           FROM session_identities s
+           JOIN identities i ON i.id = s.identity_id
+           LEFT JOIN identity_access a ON a.identity_id = s.identity_id
+          WHERE s.session_id = $1
+          ORDER BY s.identity_id",
+    )
+    .bind(session)
+    .fetch(pool);
+    let mut builder = AccessMatrixBuilder::default();
+    let mut identity_ids = Vec::new();
+    let mut entitlement_index: HashMap<i32, u32> = HashMap::new();
+    let mut entitlement_ids: Vec<i32> = Vec::new();
+    let mut attribute_index: HashMap<String, usize> = HashMap::new();
+    let mut attributes: Vec<Attribute> = Vec::new();
+    let mut dictionaries: Vec<HashMap<String, u32>> = Vec::new();
+    while let Some((identity, access, values)) = rows.try_next().await? {
+        let index = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
+        identity_ids.push(identity);
+        for entitlement in access.unwrap_or_default() {
+            let next = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
+            let dense = *entitlement_index.entry(entitlement).or_insert_with(|| {
+                entitlement_ids.push(entitlement);
+                next
+            });
+            builder.push(index, dense);
+        }
+        if let Value::Object(map) = values {
+            for (name, value) in map {
+                let Some(value) = value.as_str() else {
+                    continue;
+                };
+                let slot = *attribute_index.entry(name.clone()).or_insert_with(|| {
+                    attributes.push(Attribute {
+                        name,
+                        values: Vec::new(),
+                        codes: Vec::new(),
+                    });
+                    dictionaries.push(HashMap::new());
+                    attributes.len() - 1
+                });
+                let attribute = &mut attributes[slot];
+                let dictionary = &mut dictionaries[slot];
+                let next = u32::try_from(dictionary.len()).unwrap_or(u32::MAX);
+                let code = *dictionary.entry(value.to_owned()).or_insert_with(|| {
+                    attribute.values.push(value.to_owned());
+                    next
+                });
+                if attribute.codes.len() <= index as usize {
+                    attribute.codes.resize(index as usize + 1, None);
+                }
+                attribute.codes[index as usize] = Some(code);
+            }
+        }
+    }
+    let identities = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
+    for attribute in &mut attributes {
+        attribute.codes.resize(identities as usize, None);
+    }
+    // Existing roles may hold entitlements nobody in the population has: they get indices
+    // past the population's, so Jaccard overlaps stay exact.
+    let roles: Vec<Vec<i32>> = sqlx::query_scalar(
+        "SELECT array_agg(entitlement_id) FROM role_entitlements GROUP BY role_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut extra: HashMap<i32, u32> = HashMap::new();
+    let mut next_extra = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
+    let existing_roles = roles
+        .into_iter()
+        .map(|entitlements| {
+            entitlements
+                .into_iter()
+                .map(|id| match entitlement_index.get(&id) {
+                    Some(&dense) => dense,
+                    None => *extra.entry(id).or_insert_with(|| {
+                        next_extra += 1;
+                        next_extra - 1
+                    }),
+                })
+                .collect::<RoaringBitmap>()
+        })
+        .collect();
+    let entitlements = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
+    builder.push_size(identities, entitlements);
+    Ok(SessionInput {
+        matrix: builder.build(),
+        identity_ids,
+        entitlement_ids,
+        attributes,
+        existing_roles,
+    })
+}
+
+/// Moves the session to `state` with the given counts, if the job is still current.
+pub async fn advance(
+    pool: &PgPool,
+    session: Uuid,
+    generation: i32,
+    state: &str,
+    prescribed: Option<i16>,
+    role_count: Option<i32>,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE role_mining_sessions
+            SET state = $3,
+                prescribed_prune_threshold = coalesce($4, prescribed_prune_threshold),
+                potential_role_count = coalesce($5, potential_role_count),
+                potential_roles_ready_count = CASE WHEN $5 IS NULL THEN potential_roles_ready_count ELSE 0 END,
+                modified_at = now()
+          WHERE id = $1 AND generation = $2",
+    )
+    .bind(session)
+    .bind(generation)
+    .bind(state)
+    .bind(prescribed)
+    .bind(role_count)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Roles written per transaction; `potentialRolesReadyCount` moves in these steps.
+const ROLE_BATCH: usize = 50;
+
+/// Replaces the session's unsaved potential roles with `result`'s, in batches, counting
+/// `potentialRolesReadyCount` up, then marks it `POTENTIAL_ROLES_CREATED`. `false` when
+/// superseded (nothing of this generation is kept then).
+pub async fn write_roles(
+    pool: &PgPool,
+    session: Uuid,
+    generation: i32,
+    result: &MiningResult,
+    input: &SessionInput,
+) -> Result<bool, StoreError> {
+    let session_row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT type, created_by_id, created_by_name FROM role_mining_sessions
+          WHERE id = $1 AND generation = $2",
+    )
+    .bind(session)
+    .bind(generation)
+    .fetch_optional(pool)
+    .await?;
+    let Some((role_type, created_by_id, created_by_name)) = session_row else {
+        return Ok(false);
+    };
+    sqlx::query("DELETE FROM potential_roles WHERE session_id = $1 AND NOT saved")
+        .bind(session)
+        .execute(pool)
+        .await?;
+    let mut ready = 0i32;
+    for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
+        let mut tx = pool.begin().await?;
+        let current: Option<i32> = sqlx::query_scalar(
+            "SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE",
+        )
+        .bind(session)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current != Some(generation) {
+            // Superseded: drop what this generation wrote; the new job writes its own.
+            sqlx::query("DELETE FROM potential_roles WHERE session_id = $1 AND generation = $2 AND NOT saved")
+                .bind(session)
+                .bind(generation)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let mut roles = QueryBuilder::<Postgres>::new(
+            "INSERT INTO potential_roles (id, session_id, generation, ordinal, name, type,
+                identity_count, entitlement_count, density, freshness, quality,
+                identity_distribution, created_by_id, created_by_name) ",
+        );
+        let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::new_v4()).collect();
+        roles.push_values(
+            batch.iter().zip(&ids).enumerate(),
+            |mut row, (i, (role, id))| {
+                let ordinal = batch_index * ROLE_BATCH + i;
+                let distribution: Vec<Value> = role
+                    .identity_distribution
+                    .iter()
+                    .map(|attribute| {
+                        json!({
+                            "attributeName": attribute.name,
+                            "distribution": attribute.counts.iter().map(|(value, count)| {
+                                json!({"attributeValue": value, "count": count})
+                            }).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                row.push_bind(*id)
+                    .push_bind(session)
+                    .push_bind(generation)
+                    .push_bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+                    .push_bind(format!("Potential role {}", ordinal + 1))
+                    .push_bind(role_type.clone())
+                    .push_bind(i32::try_from(role.members.len()).unwrap_or(i32::MAX))
+                    .push_bind(i32::try_from(role.metrics.entitlement_count).unwrap_or(i32::MAX))
+                    .push_bind(i16::from(role.metrics.density))
+                    .push_bind(i16::from(role.metrics.freshness))
+                    .push_bind(i16::from(role.metrics.quality))
+                    .push_bind(Value::Array(distribution))
+                    .push_bind(created_by_id.clone())
+                    .push_bind(created_by_name.clone());
+            },
+        );
+        roles.build().execute(&mut *tx).await?;
+
+        let mut members = String::new();
+        let mut entitlements = String::new();
+        for (role, id) in batch.iter().zip(&ids) {
+            for &member in &role.members {
+                let identity = input.identity_ids.get(member as usize).ok_or_else(|| {
+                    StoreError::Query(format!("member index {member} out of range"))
+                })?;
+                members.push_str(&format!("{id}\t{identity}\n"));
+            }
+            for stat in &role.entitlements {
+                let entitlement = input
+                    .entitlement_ids
+                    .get(stat.entitlement as usize)
+                    .ok_or_else(|| {
+                        StoreError::Query(format!(
+                            "entitlement index {} out of range",
+                            stat.entitlement
+                        ))
+                    })?;
+                entitlements.push_str(&format!(
+                    "{id}\t{entitlement}\t{}\t{}\t{}\t{}\n",
+                    stat.identity_count,
+                    stat.popularity,
+                    stat.popularity_in_org,
+                    if stat.common_access { "t" } else { "f" }
+                ));
+            }
+        }
+        let mut copy = tx
+            .copy_in_raw("COPY potential_role_members (potential_role_id, identity_id) FROM STDIN")
+            .await?;
+        copy.send(members.into_bytes()).await?;
+        copy.finish().await?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY potential_role_entitlements (potential_role_id, entitlement_id, identity_count,
+                    popularity, popularity_in_org, common_access) FROM STDIN",
+            )
+            .await?;
+        copy.send(entitlements.into_bytes()).await?;
+        copy.finish().await?;
+        ready += i32::try_from(batch.len()).unwrap_or(i32::MAX);
+        sqlx::query(
+            "UPDATE role_mining_sessions SET potential_roles_ready_count = $2, modified_at = now()
+              WHERE id = $1",
+        )
+        .bind(session)
+        .bind(ready)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    advance(
+        pool,
+        session,
+        generation,
+        "POTENTIAL_ROLES_CREATED",
+        None,
+        None,
+    )
+    .await
+}
+
+/// Leaves the session readable as `FAILED` with `message` (only if the job is still current).
+pub async fn fail(
+    pool: &PgPool,
+    session: Uuid,
+    generation: Option<i32>,
+    message: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE role_mining_sessions SET state = 'FAILED', failure_message = $3, modified_at = now()
+          WHERE id = $1 AND ($2::int IS NULL OR generation = $2)",
+    )
+    .bind(session)
+    .bind(generation)
+    .bind(message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records the completion notification for `recipient` in the outbox (delivered by SMTP when
+/// configured, otherwise logged by the outbox reader).
+pub async fn notify_completed(
+    pool: &PgPool,
+    session: Uuid,
+    recipient: &str,
+    roles: i32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notification_outbox (session_id, recipient_id, subject, body)
+         VALUES ($1, $2, 'Role mining session complete', $3)",
+    )
+    .bind(session)
+    .bind(recipient)
+    .bind(format!(
+        "Role mining session {session} found {roles} potential role{}.",
+        if roles == 1 { "" } else { "s" }
+    ))
+    .execute(pool)
+    .await?;
+    tracing::info!(%session, recipient, "session completion notification recorded");
+    Ok(())
+}

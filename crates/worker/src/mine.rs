@@ -1,0 +1,168 @@
+//! The `mine-session` job: resolve a session's population, load its access in one query, run
+//! the engine on a blocking thread (rayon inside), and write the potential roles.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use roaring::RoaringBitmap;
+use rolemine_engine::mine::{mine, MiningInput, MiningParams, RoleType};
+use rolemine_engine::{EngineError, Observer};
+use rolemine_store::mining;
+use rolemine_store::sessions::{self, MineJob, Scope};
+use rolemine_store::{PgPool, StoreError};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{JobContext, JobError, JobHandler};
+
+/// Runs mining jobs.
+#[derive(Debug, Clone)]
+pub struct MineHandler {
+    pool: PgPool,
+    common_access_threshold: f64,
+}
+
+impl MineHandler {
+    /// A handler mining sessions in `pool`'s database; `common_access_threshold` is the server
+    /// setting (percent of the population).
+    pub fn new(pool: PgPool, common_access_threshold: f64) -> Self {
+        Self {
+            pool,
+            common_access_threshold,
+        }
+    }
+}
+
+/// Lets the engine see the job's cancellation.
+struct Cancel(CancellationToken);
+
+impl Observer for Cancel {
+    fn cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+fn job_of(payload: &Value) -> Result<MineJob, JobError> {
+    serde_json::from_value(payload.clone())
+        .map_err(|err| JobError::Permanent(format!("bad mining job payload {payload}: {err}")))
+}
+
+#[async_trait]
+impl JobHandler for MineHandler {
+    fn kind(&self) -> &'static str {
+        sessions::JOB_KIND
+    }
+
+    async fn run(&self, context: JobContext) -> Result<(), JobError> {
+        let job = job_of(&context.payload)?;
+        let started = Instant::now();
+        let session = match sessions::get(&self.pool, job.session_id).await {
+            Ok(session) => session,
+            Err(StoreError::NotFound { .. }) => return Ok(()), // deleted meanwhile
+            Err(err) => return Err(err.into()),
+        };
+        let scope: Scope = serde_json::from_value(session.scope.clone())
+            .map_err(|err| JobError::Permanent(format!("the stored scope is unreadable: {err}")))?;
+        let Some(identities) =
+            mining::resolve_population(&self.pool, job.session_id, job.generation, &scope).await?
+        else {
+            return Ok(()); // superseded by a newer generation
+        };
+        let resolved = started.elapsed();
+        let input = mining::load_input(&self.pool, job.session_id).await?;
+        let loaded = started.elapsed();
+        if context.cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        let params = MiningParams {
+            role_type: if session.r#type == "COMMON" {
+                RoleType::Common
+            } else {
+                RoleType::Specialized
+            },
+            prune_threshold: session.prune_threshold.and_then(|t| u8::try_from(t).ok()),
+            min_identities: session
+                .min_num_identities
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(MiningParams::default().min_identities),
+            common_access_threshold: self.common_access_threshold,
+        };
+        let cancel = Cancel(context.cancel.clone());
+        let (result, input) = tokio::task::spawn_blocking(move || {
+            let population: RoaringBitmap = (0..input.matrix.identities()).collect();
+            let result = mine(
+                MiningInput {
+                    matrix: &input.matrix,
+                    population: &population,
+                    existing_roles: &input.existing_roles,
+                    attributes: &input.attributes,
+                },
+                params,
+                &cancel,
+            );
+            (result, input)
+        })
+        .await
+        .map_err(|err| JobError::Permanent(format!("the mining thread failed: {err}")))?;
+        let result = match result {
+            Ok(result) => result,
+            Err(EngineError::Cancelled) => return Err(JobError::Cancelled),
+            Err(err) => return Err(JobError::Permanent(format!("mining failed: {err}"))),
+        };
+        let mined = started.elapsed();
+        let prescribed = i16::from(result.prescribed_threshold);
+        if !mining::advance(
+            &self.pool,
+            job.session_id,
+            job.generation,
+            "PRUNE_THRESHOLD_OBTAINED",
+            Some(prescribed),
+            None,
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        let count = i32::try_from(result.roles.len()).unwrap_or(i32::MAX);
+        if !mining::advance(
+            &self.pool,
+            job.session_id,
+            job.generation,
+            "POTENTIAL_ROLES_PROCESSING",
+            None,
+            Some(count),
+        )
+        .await?
+        {
+            return Ok(());
+        }
+        if !mining::write_roles(&self.pool, job.session_id, job.generation, &result, &input).await?
+        {
+            return Ok(());
+        }
+        if let Some(recipient) = &session.email_recipient_id {
+            mining::notify_completed(&self.pool, job.session_id, recipient, count).await?;
+        }
+        tracing::info!(
+            session = %job.session_id,
+            identities,
+            roles = count,
+            resolve_seconds = resolved.as_secs_f64(),
+            load_seconds = (loaded - resolved).as_secs_f64(),
+            mine_seconds = (mined - loaded).as_secs_f64(),
+            write_seconds = (started.elapsed() - mined).as_secs_f64(),
+            "session mined"
+        );
+        Ok(())
+    }
+
+    async fn on_failure(&self, _job_id: Uuid, payload: &Value, reason: &str) {
+        let Ok(job) = job_of(payload) else { return };
+        if let Err(err) =
+            mining::fail(&self.pool, job.session_id, Some(job.generation), reason).await
+        {
+            tracing::error!(session = %job.session_id, error = %err, "cannot record a mining failure");
+        }
+    }
+}

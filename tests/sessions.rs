@@ -1,0 +1,295 @@
+//! Role-mining sessions end to end: a client creates sessions over each kind of scope, the
+//! server's worker mines them, and the results match the engine run directly on the same data.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use roaring::RoaringBitmap;
+use rolemine_dataset::planted::{Planted, PlantedSpec};
+use rolemine_dataset::AccessData;
+use rolemine_engine::mine::{MiningInput, MiningParams};
+use rolemine_engine::Silent;
+use serde_json::{json, Value};
+use support::{
+    assert_error_body, create_client, http, json_response, rolemine, succeed, token, Server,
+    TestDatabase, MANAGE,
+};
+
+fn post(server: &Server, bearer: &str, path: &str, body: &str, content_type: &str) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+fn get(server: &Server, bearer: &str, path: &str) -> (u16, Value) {
+    let response = http()
+        .get(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+/// Polls the session's status until mining is done (or failed).
+fn mined(server: &Server, bearer: &str, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = get(
+            server,
+            bearer,
+            &format!("/beta/role-mining-sessions/{id}/status"),
+        );
+        assert_eq!(status, 200, "{body}");
+        match body["state"].as_str().unwrap() {
+            "POTENTIAL_ROLES_CREATED" => break,
+            "FAILED" => panic!("session failed: {body}"),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "still {body}:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, session) = get(server, bearer, &format!("/beta/role-mining-sessions/{id}"));
+    assert_eq!(status, 200);
+    session
+}
+
+/// Identity indices of `data` whose department is (or, `negate`, is not) one of `values`.
+fn department(data: &AccessData, values: &[&str], negate: bool) -> RoaringBitmap {
+    let attribute = data
+        .attributes
+        .iter()
+        .find(|a| a.name == "department")
+        .unwrap();
+    (0..data.matrix.identities())
+        .filter(|&i| {
+            let value = attribute.codes[i as usize].map(|c| attribute.values[c as usize].as_str());
+            value.is_some_and(|v| values.contains(&v)) != negate
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sessions_over_every_scope_kind_mine_like_the_engine() {
+    let db = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let spec = PlantedSpec {
+        identities: 3000,
+        entitlements: 800,
+        roles: 16,
+        ..PlantedSpec::default()
+    };
+    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let data = AccessData::load(data_dir.path()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (id, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &id, &secret);
+
+    let first: Vec<&String> = data.identity_ids.iter().take(1800).collect();
+    let first_set: RoaringBitmap = (0..1800).collect();
+    let cases: Vec<(Value, RoaringBitmap)> = vec![
+        (json!({"identityIds": first}), first_set.clone()),
+        (
+            json!({"attributeFilterCriteria": [{"data": {"name": "department", "operator": "EQUALS", "values": ["Finance", "Sales", "Engineering"]}}]}),
+            department(&data, &["Finance", "Sales", "Engineering"], false),
+        ),
+        (
+            json!({"identityIds": first, "attributeFilterCriteria": [{"data": {"name": "department", "operator": "NOT_EQUALS", "values": ["HR"]}}]}),
+            &first_set & &department(&data, &["HR"], true),
+        ),
+        (json!({}), (0..data.matrix.identities()).collect()),
+    ];
+    let existing: Vec<RoaringBitmap> = data.roles.iter().map(|r| r.entitlements.clone()).collect();
+    for (scope, population) in cases {
+        let request = json!({"scope": scope, "minNumIdentitiesInPotentialRole": 15, "name": "scoped", "emailRecipientId": "owner-1"});
+        let (status, created) = post(
+            &server,
+            &bearer,
+            "/beta/role-mining-sessions",
+            &request.to_string(),
+            "application/json",
+        );
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["status"]["state"], "CREATED");
+        assert_eq!(created["scopingMethod"], "MANUAL");
+        assert_eq!(created["type"], "SPECIALIZED");
+        assert_eq!(created["createdBy"]["id"], id.as_str());
+        assert_eq!(created["createdBy"]["displayName"], "test client");
+        assert_eq!(created["scope"], scope);
+        let session = mined(&server, &bearer, created["id"].as_str().unwrap());
+
+        let expected = rolemine_engine::mine(
+            MiningInput {
+                matrix: &data.matrix,
+                population: &population,
+                existing_roles: &existing,
+                attributes: &data.attributes,
+            },
+            MiningParams {
+                min_identities: 15,
+                ..MiningParams::default()
+            },
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(session["identityCount"], population.len(), "{scope}");
+        assert_eq!(
+            session["prescribedPruneThreshold"], expected.prescribed_threshold,
+            "{scope}"
+        );
+        assert_eq!(
+            session["potentialRoleCount"],
+            expected.roles.len(),
+            "{scope}"
+        );
+        assert_eq!(
+            session["potentialRolesReadyCount"],
+            expected.roles.len(),
+            "{scope}"
+        );
+        assert!(!expected.roles.is_empty(), "{scope}");
+
+        let pool = db.pool().await;
+        let sizes: Vec<i64> = sqlx::query_scalar(
+            "SELECT count(m.identity_id) FROM potential_roles r
+               JOIN potential_role_members m ON m.potential_role_id = r.id
+              WHERE r.session_id = $1::uuid GROUP BY r.id, r.ordinal ORDER BY r.ordinal",
+        )
+        .bind(session["id"].as_str().unwrap())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected_sizes: Vec<i64> = expected
+            .roles
+            .iter()
+            .map(|r| r.members.len() as i64)
+            .collect();
+        assert_eq!(sizes, expected_sizes, "{scope}");
+        let notified: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notification_outbox WHERE session_id = $1::uuid AND recipient_id = 'owner-1'",
+        )
+        .bind(session["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(notified, 1);
+        pool.close().await;
+    }
+
+    // An empty population is a valid session with no roles.
+    let request = json!({"scope": {"attributeFilterCriteria": [{"data": {"name": "department", "operator": "EQUALS", "values": ["Nowhere"]}}]}});
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        &request.to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let session = mined(&server, &bearer, created["id"].as_str().unwrap());
+    assert_eq!(
+        (
+            session["identityCount"].as_i64(),
+            session["potentialRoleCount"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn bad_session_requests_get_contract_errors() {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data_dir.path().join("assignments.csv"),
+        "identity_id,entitlement_id\nu1,e1\nu2,e1\n",
+    )
+    .unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (id, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &id, &secret);
+    let many: Vec<String> = (0..15).map(|i| format!("ghost{i}")).collect();
+    let cases = [
+        (json!({"scope": {"identityIds": ["u1", "nobody"]}}).to_string(), "scope.identityIds: unknown identity \"nobody\""),
+        (json!({"scope": {"identityIds": many}}).to_string(), "unknown identities \"ghost0\", \"ghost1\", \"ghost2\", \"ghost3\", \"ghost4\", \"ghost5\", \"ghost6\", \"ghost7\", \"ghost8\", \"ghost9\" and 5 more"),
+        (json!({"pruneThreshold": 101}).to_string(), "pruneThreshold: must be from 0 to 100, got 101"),
+        (json!({"pruneThreshold": -1}).to_string(), "pruneThreshold: must be from 0 to 100, got -1"),
+        (json!({"pruneThreshold": "50"}).to_string(), "field `pruneThreshold`: invalid type: string \"50\""),
+        (json!({"minNumIdentitiesInPotentialRole": 0}).to_string(), "minNumIdentitiesInPotentialRole: must be 1 or more, got 0"),
+        (json!({"type": "RARE"}).to_string(), "field `type`: unknown variant `RARE`, expected `SPECIALIZED` or `COMMON`"),
+        (json!({"scope": {"attributeFilterCriteria": [{"data": {"name": "department", "operator": "LIKE", "values": ["x"]}}]}}).to_string(), "field `scope.attributeFilterCriteria[0].data.operator`: unknown variant `LIKE`"),
+        (json!({"scope": {"attributeFilterCriteria": [{"data": {"name": "department", "operator": "EQUALS", "values": []}}]}}).to_string(), "scope.attributeFilterCriteria[0].data.values: give at least one value"),
+        ("{\"scope\": ".to_owned(), "the request body is not valid JSON"),
+    ];
+    for (body, message) in cases {
+        let (status, response) = post(
+            &server,
+            &bearer,
+            "/beta/role-mining-sessions",
+            &body,
+            "application/json",
+        );
+        assert_eq!(status, 400, "{body}: {response}");
+        assert_error_body(&response, "400.1 Bad request content", message);
+    }
+    let (status, response) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        "{}",
+        "text/plain",
+    );
+    assert_eq!(status, 400);
+    assert_error_body(
+        &response,
+        "400.1 Bad request content",
+        "Content-Type must be application/json",
+    );
+    for path in [
+        "/beta/role-mining-sessions/00000000-0000-0000-0000-000000000000",
+        "/beta/role-mining-sessions/nope/status",
+    ] {
+        let (status, response) = get(&server, &bearer, path);
+        assert_eq!(status, 404, "{path}");
+        assert_error_body(&response, "404 Not found", "role mining session");
+    }
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
