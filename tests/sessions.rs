@@ -293,3 +293,161 @@ async fn bad_session_requests_get_contract_errors() {
     assert!(server.terminate().success());
     db.drop_database().await;
 }
+
+fn patch(server: &Server, bearer: &str, id: &str, body: Value) -> (u16, Value) {
+    let response = http()
+        .patch(format!("{}/beta/role-mining-sessions/{id}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/json-patch+json")
+        .send(body.to_string())
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+#[tokio::test]
+async fn patching_parameters_remines_and_supersedes_the_running_job() {
+    let db = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let spec = PlantedSpec {
+        identities: 20_000,
+        ..PlantedSpec::default()
+    };
+    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let data = AccessData::load(data_dir.path()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        "{}",
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Straight away, while the first job is queued or mining: integers as strings, as the
+    // contract's example sends them.
+    let (status, patched) = patch(
+        &server,
+        &bearer,
+        &id,
+        json!([
+            {"op": "replace", "path": "/pruneThreshold", "value": "60"},
+            {"op": "add", "path": "/minNumIdentitiesInPotentialRole", "value": "30"},
+        ]),
+    );
+    assert_eq!(status, 202, "{patched}");
+    assert_eq!(patched["status"]["state"], "UPDATED");
+    assert_eq!(
+        (
+            patched["pruneThreshold"].as_i64(),
+            patched["minNumIdentitiesInPotentialRole"].as_i64()
+        ),
+        (Some(60), Some(30))
+    );
+    let session = mined(&server, &bearer, &id);
+
+    let expected = data
+        .mine(
+            MiningParams {
+                prune_threshold: Some(60),
+                min_identities: 30,
+                ..MiningParams::default()
+            },
+            &Silent,
+        )
+        .unwrap();
+    assert_eq!(session["potentialRoleCount"], expected.roles.len());
+    let pool = db.pool().await;
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT r.generation, count(m.identity_id) FROM potential_roles r
+           JOIN potential_role_members m ON m.potential_role_id = r.id
+          WHERE r.session_id = $1::uuid GROUP BY r.id ORDER BY r.ordinal",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        rows.iter().all(|(generation, _)| *generation == 1),
+        "only the new generation's roles: {rows:?}"
+    );
+    let sizes: Vec<i64> = rows.iter().map(|(_, size)| *size).collect();
+    let expected_sizes: Vec<i64> = expected
+        .roles
+        .iter()
+        .map(|r| r.members.len() as i64)
+        .collect();
+    assert_eq!(sizes, expected_sizes);
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE payload ->> 'sessionId' = $1 AND state IN ('CANCELLED', 'SUCCEEDED')",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cancelled, 2, "the first job was superseded, the second ran");
+
+    // Saved flag and name: no re-mine.
+    let (status, patched) = patch(
+        &server,
+        &bearer,
+        &id,
+        json!([
+            {"op": "replace", "path": "/saved", "value": "true"},
+            {"op": "replace", "path": "/name", "value": "Kept"},
+        ]),
+    );
+    assert_eq!(status, 202, "{patched}");
+    assert_eq!(
+        (patched["saved"].as_bool(), patched["name"].as_str()),
+        (Some(true), Some("Kept"))
+    );
+    assert_eq!(patched["status"]["state"], "POTENTIAL_ROLES_CREATED");
+    assert_eq!(patched["potentialRoleCount"], expected.roles.len());
+
+    for (body, message) in [
+        (json!([{"op": "remove", "path": "/name"}]), "[0].op: `remove` is not supported on a session"),
+        (json!([{"op": "replace", "path": "/saved", "value": true}, {"op": "replace", "path": "/type", "value": "COMMON"}]), "[1].path: `/type` cannot be changed; changeable: /pruneThreshold, /minNumIdentitiesInPotentialRole, /saved, /name"),
+        (json!([{"op": "replace", "path": "/pruneThreshold", "value": "abc"}]), "[0].value for /pruneThreshold: must be a whole number, got \"abc\""),
+        (json!([{"op": "replace", "path": "/pruneThreshold", "value": 101}]), "[0].value for /pruneThreshold: must be from 0 to 100, got 101"),
+        (json!([{"op": "replace", "path": "/minNumIdentitiesInPotentialRole", "value": "0"}]), "must be 1 or more, got 0"),
+        (json!([{"op": "replace", "path": "/saved", "value": "yes"}]), "[0].value for /saved: must be true or false"),
+        (json!([]), "the patch is empty"),
+        (json!({"op": "replace"}), "the request body: invalid type: map, expected a sequence"),
+    ] {
+        let (status, response) = patch(&server, &bearer, &id, body.clone());
+        assert_eq!(status, 400, "{body}: {response}");
+        assert_error_body(&response, "400.1 Bad request content", message);
+    }
+    let (status, response) = patch(
+        &server,
+        &bearer,
+        "00000000-0000-0000-0000-000000000000",
+        json!([{"op": "replace", "path": "/saved", "value": true}]),
+    );
+    assert_eq!(status, 404);
+    assert_error_body(
+        &response,
+        "404 Not found",
+        "role mining session 00000000-0000-0000-0000-000000000000 not found",
+    );
+
+    pool.close().await;
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}

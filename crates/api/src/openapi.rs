@@ -24,6 +24,7 @@ use crate::routes::VERSION_PREFIXES;
         crate::sessions::create,
         crate::sessions::get,
         crate::sessions::status,
+        crate::sessions::patch,
         crate::imports::create,
         crate::imports::get,
         crate::auth::token,

@@ -5,7 +5,7 @@
 //! SDK's resource-versioned paths (`/role-mining-sessions/v1/...`).
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, patch, post, MethodRouter};
 
 use crate::auth::{self, Access};
 use crate::sessions;
@@ -42,6 +42,11 @@ pub fn operations() -> Vec<Operation> {
             "/role-mining-sessions/{sessionId}",
             Access::Read,
             get(sessions::get),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}",
+            Access::Manage,
+            patch(sessions::patch),
         ),
         op(
             "/role-mining-sessions/{sessionId}/status",

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use rolemine_store::mining;
-use rolemine_store::sessions::{self, NewSession, Scope, SessionRow};
+use rolemine_store::sessions::{self, NewSession, Scope, SessionPatch, SessionRow};
 use rolemine_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -369,4 +369,142 @@ pub async fn status(
         state: row.state,
         failure_message: row.failure_message,
     }))
+}
+
+/// The contract's `JsonPatchOperation`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JsonPatchOperation {
+    /// `replace` (or `add`, treated alike).
+    pub op: String,
+    /// The field, e.g. `/pruneThreshold`.
+    pub path: String,
+    /// The new value; numbers and booleans may arrive as strings.
+    #[schema(value_type = Object)]
+    pub value: Option<Value>,
+}
+
+/// The session paths a patch may change.
+const PATCHABLE: &str = "/pruneThreshold, /minNumIdentitiesInPotentialRole, /saved, /name";
+
+/// A patch value as an integer: a JSON integer or a string holding one; `None` for null.
+fn integer(value: &Option<Value>, at: &str) -> Result<Option<i64>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{at}: must be a whole number, got {n}"))),
+        Some(Value::String(text)) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+            ApiError::BadRequest(format!("{at}: must be a whole number, got {text:?}"))
+        }),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "{at}: must be a whole number, got {other}"
+        ))),
+    }
+}
+
+/// Turns the operations into a [`SessionPatch`], naming the first bad one.
+fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiError> {
+    if operations.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the patch is empty; send at least one operation".to_owned(),
+        ));
+    }
+    let mut patch = SessionPatch::default();
+    for (i, operation) in operations.iter().enumerate() {
+        if !matches!(operation.op.as_str(), "replace" | "add") {
+            return Err(ApiError::BadRequest(format!(
+                "[{i}].op: `{}` is not supported on a session; use replace (or add)",
+                operation.op
+            )));
+        }
+        let at = format!("[{i}].value for {}", operation.path);
+        match operation.path.as_str() {
+            "/pruneThreshold" => {
+                patch.prune_threshold = Some(threshold(integer(&operation.value, &at)?, &at)?);
+            }
+            "/minNumIdentitiesInPotentialRole" => {
+                let min = integer(&operation.value, &at)?
+                    .map(|n| {
+                        i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            ApiError::BadRequest(format!("{at}: must be 1 or more, got {n}"))
+                        })
+                    })
+                    .transpose()?;
+                patch.min_num_identities = Some(min);
+            }
+            "/saved" => {
+                patch.saved = Some(match &operation.value {
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => true,
+                    Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => false,
+                    other => {
+                        return Err(ApiError::BadRequest(format!(
+                            "{at}: must be true or false, got {}",
+                            other
+                                .as_ref()
+                                .map_or("nothing".to_owned(), Value::to_string)
+                        )))
+                    }
+                });
+            }
+            "/name" => {
+                patch.name = Some(match &operation.value {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(text)) => Some(text.clone()),
+                    Some(other) => {
+                        return Err(ApiError::BadRequest(format!(
+                            "{at}: must be a string, got {other}"
+                        )))
+                    }
+                });
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "[{i}].path: `{other}` cannot be changed; changeable: {PATCHABLE}"
+                )))
+            }
+        }
+    }
+    Ok(patch)
+}
+
+/// `patchRoleMiningSession`: 202; a change of pruneThreshold or minNumIdentitiesInPotentialRole
+/// mines the session again.
+#[utoipa::path(
+    patch,
+    path = "/role-mining-sessions/{sessionId}",
+    operation_id = "patchRoleMiningSession",
+    tag = "IAI Role Mining",
+    params(("sessionId" = String, Path, description = "The session id")),
+    request_body(content = Vec<JsonPatchOperation>, content_type = "application/json-patch+json"),
+    responses(
+        (status = 202, description = "Accepted; re-mining when parameters changed", body = RoleMiningSessionResponse),
+        (status = 400, description = "Bad patch", body = ErrorResponseDto),
+        (status = 404, description = "Unknown session", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:manage"]))
+)]
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(operations): ApiJson<Vec<JsonPatchOperation>>,
+) -> Result<Response, ApiError> {
+    let existing = session(&state, &id).await?;
+    let changes = session_patch(&operations)?;
+    let row = match sessions::patch(&state.pool, existing.id, &changes).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::NotFound(format!(
+                "role mining session {id} not found"
+            )))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RoleMiningSessionResponse::from(row)),
+    )
+        .into_response())
 }

@@ -123,24 +123,15 @@ pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, St
     )
     .bind(session)
     .fetch(pool);
-    let mut builder = AccessMatrixBuilder::default();
     let mut identity_ids = Vec::new();
-    let mut entitlement_index: HashMap<i32, u32> = HashMap::new();
-    let mut entitlement_ids: Vec<i32> = Vec::new();
+    let mut access: Vec<Vec<i32>> = Vec::new();
     let mut attribute_index: HashMap<String, usize> = HashMap::new();
     let mut attributes: Vec<Attribute> = Vec::new();
     let mut dictionaries: Vec<HashMap<String, u32>> = Vec::new();
-    while let Some((identity, access, values)) = rows.try_next().await? {
+    while let Some((identity, held, values)) = rows.try_next().await? {
         let index = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
         identity_ids.push(identity);
-        for entitlement in access.unwrap_or_default() {
-            let next = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
-            let dense = *entitlement_index.entry(entitlement).or_insert_with(|| {
-                entitlement_ids.push(entitlement);
-                next
-            });
-            builder.push(index, dense);
-        }
+        access.push(held.unwrap_or_default());
         if let Value::Object(map) = values {
             for (name, value) in map {
                 let Some(value) = value.as_str() else {
@@ -166,6 +157,26 @@ pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, St
                     attribute.codes.resize(index as usize + 1, None);
                 }
                 attribute.codes[index as usize] = Some(code);
+            }
+        }
+    }
+    // Entitlement indices in database id order, not in order of first appearance: the same
+    // data then gives the engine the same matrix however the population was selected, and
+    // the engine's tie-breaks follow indices.
+    let mut entitlement_ids: Vec<i32> = access.iter().flatten().copied().collect();
+    entitlement_ids.sort_unstable();
+    entitlement_ids.dedup();
+    let entitlement_index: HashMap<i32, u32> = entitlement_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let mut builder = AccessMatrixBuilder::default();
+    for (index, held) in access.into_iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        for entitlement in held {
+            if let Some(&dense) = entitlement_index.get(&entitlement) {
+                builder.push(index, dense);
             }
         }
     }

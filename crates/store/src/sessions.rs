@@ -205,6 +205,98 @@ pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, Store
     Ok(row)
 }
 
+/// Changes to a session (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct SessionPatch {
+    /// New threshold (`Some(None)`: back to the prescribed one).
+    pub prune_threshold: Option<Option<i16>>,
+    /// New minimum role size (`Some(None)`: the default).
+    pub min_num_identities: Option<Option<i32>>,
+    /// New saved flag.
+    pub saved: Option<bool>,
+    /// New name (`Some(None)`: no name).
+    pub name: Option<Option<String>>,
+}
+
+impl SessionPatch {
+    /// Whether the change needs the session mined again.
+    pub fn remines(&self) -> bool {
+        self.prune_threshold.is_some() || self.min_num_identities.is_some()
+    }
+}
+
+/// Applies `patch`. A change of the mining parameters starts a new generation: the session
+/// goes to `UPDATED`, its queued or running mining jobs are cancelled (a running one stops at
+/// its next lease renewal and writes nothing), and a job for the new generation is queued.
+pub async fn patch(
+    pool: &PgPool,
+    id: Uuid,
+    patch: &SessionPatch,
+) -> Result<SessionRow, StoreError> {
+    let mut tx = pool.begin().await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(generation) = exists else {
+        return Err(StoreError::NotFound {
+            what: "role mining session",
+            id: id.to_string(),
+        });
+    };
+    let remine = patch.remines();
+    let generation = if remine { generation + 1 } else { generation };
+    let row = sqlx::query_as::<_, SessionRow>(&format!(
+        "UPDATE role_mining_sessions SET
+            prune_threshold = CASE WHEN $2 THEN $3 ELSE prune_threshold END,
+            min_num_identities = CASE WHEN $4 THEN $5 ELSE min_num_identities END,
+            saved = coalesce($6, saved),
+            name = CASE WHEN $7 THEN $8 ELSE name END,
+            generation = $9,
+            state = CASE WHEN $10 THEN 'UPDATED' ELSE state END,
+            failure_message = CASE WHEN $10 THEN NULL ELSE failure_message END,
+            potential_role_count = CASE WHEN $10 THEN 0 ELSE potential_role_count END,
+            potential_roles_ready_count = CASE WHEN $10 THEN 0 ELSE potential_roles_ready_count END,
+            modified_at = now()
+          WHERE id = $1
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(patch.prune_threshold.is_some())
+    .bind(patch.prune_threshold.flatten())
+    .bind(patch.min_num_identities.is_some())
+    .bind(patch.min_num_identities.flatten())
+    .bind(patch.saved)
+    .bind(patch.name.is_some())
+    .bind(patch.name.clone().flatten())
+    .bind(generation)
+    .bind(remine)
+    .fetch_one(&mut *tx)
+    .await?;
+    if remine {
+        let superseded: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE kind = $1 AND payload ->> 'sessionId' = $2::text
+               AND state IN ('QUEUED', 'RUNNING')",
+        )
+        .bind(JOB_KIND)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for job in superseded {
+            jobs::cancel(&mut *tx, job).await?;
+        }
+        let payload = serde_json::to_value(MineJob {
+            session_id: id,
+            generation,
+        })
+        .map_err(|err| StoreError::Query(format!("cannot encode the job: {err}")))?;
+        jobs::enqueue(&mut tx, JOB_KIND, &payload, MAX_ATTEMPTS).await?;
+    }
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// The session with this id.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
     sqlx::query_as::<_, SessionRow>(&format!(
