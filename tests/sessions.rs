@@ -109,6 +109,10 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
     let bearer = token(&server.base, &id, &secret);
 
     let first: Vec<&String> = data.identity_ids.iter().take(1800).collect();
+    // A widely held entitlement (a birthright), for an access.id criterion.
+    let held = (0..data.matrix.entitlements())
+        .max_by_key(|&e| data.matrix.holders(e).len())
+        .unwrap();
     let first_set: RoaringBitmap = (0..1800).collect();
     let cases: Vec<(Value, RoaringBitmap)> = vec![
         (json!({"identityIds": first}), first_set.clone()),
@@ -121,6 +125,18 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
             &first_set & &department(&data, &["HR"], true),
         ),
         (json!({}), (0..data.matrix.identities()).collect()),
+        (
+            json!({"criteria": "department:fin* OR (department:Sales AND NOT department:HR)"}),
+            department(&data, &["Finance", "Sales"], false),
+        ),
+        (
+            json!({"criteria": format!("access.id:\"{}\"", data.entitlements[held as usize].id), "identityIds": first}),
+            data.matrix.holders(held) & &first_set,
+        ),
+        (
+            json!({"criteria": "NOT department:HR", "attributeFilterCriteria": [{"data": {"name": "department", "operator": "NOT_EQUALS", "values": ["Legal"]}}]}),
+            &department(&data, &["HR"], true) & &department(&data, &["Legal"], true),
+        ),
     ];
     let existing: Vec<RoaringBitmap> = data.roles.iter().map(|r| r.entitlements.clone()).collect();
     for (scope, population) in cases {
@@ -257,6 +273,8 @@ async fn bad_session_requests_get_contract_errors() {
         (json!({"scope": {"attributeFilterCriteria": [{"data": {"name": "department", "operator": "LIKE", "values": ["x"]}}]}}).to_string(), "field `scope.attributeFilterCriteria[0].data.operator`: unknown variant `LIKE`"),
         (json!({"scope": {"attributeFilterCriteria": [{"data": {"name": "department", "operator": "EQUALS", "values": []}}]}}).to_string(), "scope.attributeFilterCriteria[0].data.values: give at least one value"),
         ("{\"scope\": ".to_owned(), "the request body is not valid JSON"),
+        (json!({"scope": {"criteria": "department"}}).to_string(), "scope.criteria: expected `:` after the field name (terms are field:value) at position 10"),
+        (json!({"scope": {"criteria": "department:Finance AND (location:Miami"}}).to_string(), "scope.criteria: expected `)` closing the parenthesis"),
     ];
     for (body, message) in cases {
         let (status, response) = post(

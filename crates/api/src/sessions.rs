@@ -196,18 +196,11 @@ fn threshold(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiError> {
         .transpose()
 }
 
-/// Checks a scope: chips well formed, identity ids known, criteria understood.
+/// Checks a scope: criteria parse, chips are well formed, identity ids are known.
 async fn check_scope(state: &AppState, scope: &Scope) -> Result<(), ApiError> {
-    if scope
-        .criteria
-        .as_deref()
-        .is_some_and(|c| !c.trim().is_empty())
-    {
-        return Err(ApiError::BadRequest(
-            "scope.criteria: search criteria are not supported yet; select the population with \
-             scope.identityIds and/or scope.attributeFilterCriteria"
-                .to_owned(),
-        ));
+    if let Some(criteria) = scope.criteria.as_deref().filter(|c| !c.trim().is_empty()) {
+        rolemine_filter::parse_search(criteria)
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     }
     for (i, chip) in scope.attribute_filter_criteria.iter().flatten().enumerate() {
         if chip.data.name.trim().is_empty() {

@@ -4,7 +4,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{parameter}: {message}")]
 pub struct FilterError {
-    /// `filters` or `sorters`.
+    /// `filters`, `sorters` or `scope.criteria`.
     pub parameter: &'static str,
     /// What is wrong, naming the field, operator or position.
     pub message: String,
@@ -14,6 +14,13 @@ impl FilterError {
     pub(crate) fn filters(message: impl Into<String>) -> Self {
         Self {
             parameter: "filters",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn criteria(message: impl Into<String>) -> Self {
+        Self {
+            parameter: "scope.criteria",
             message: message.into(),
         }
     }

@@ -1,4 +1,5 @@
-//! The filter and sorter languages of the standard collection parameters.
+//! The query languages clients write: the filter and sorter languages of the standard
+//! collection parameters, and the identity search of a session's `scope.criteria` ([`Search`]).
 //!
 //! `filters=name sw "RM" and not (saved eq true)` is parsed into a [`Filter`] tree
 //! ([`parse`]), then checked against the fields an endpoint allows and the operators each field
@@ -11,12 +12,14 @@ mod ast;
 mod check;
 mod error;
 mod parse;
+mod search;
 mod sorters;
 
 pub use ast::{Filter, Op, Value};
 pub use check::{FieldSpec, Kind};
 pub use error::FilterError;
 pub use parse::parse;
+pub use search::{like_pattern, parse_search, Search};
 pub use sorters::{parse_sorters, Sort, SorterSpec};
 
 #[cfg(test)]

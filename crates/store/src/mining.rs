@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use roaring::RoaringBitmap;
 use rolemine_engine::mine::{Attribute, MiningResult};
 use rolemine_engine::{AccessMatrix, AccessMatrixBuilder};
+use rolemine_filter::{like_pattern, parse_search, Search};
 use serde_json::{json, Value};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -30,9 +31,83 @@ pub struct SessionInput {
     pub existing_roles: Vec<RoaringBitmap>,
 }
 
+/// Appends a search term's condition over `identities i`.
+fn push_search(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
+    match search {
+        Search::And(all) | Search::Or(all) => {
+            let joiner = if matches!(search, Search::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            query.push("(");
+            for (i, operand) in all.iter().enumerate() {
+                if i > 0 {
+                    query.push(joiner);
+                }
+                push_search(query, operand);
+            }
+            query.push(")");
+        }
+        Search::Not(inner) => {
+            query.push("NOT coalesce((");
+            push_search(query, inner);
+            query.push("), false)");
+        }
+        Search::Term { field, value } => {
+            let pattern = like_pattern(value);
+            // Entitlement conditions: one uncorrelated array of matching entitlement ids, then
+            // an overlap test per identity.
+            let holding = |query: &mut QueryBuilder<'_, Postgres>, condition: &str| {
+                query.push(
+                    "EXISTS (SELECT FROM identity_access a WHERE a.identity_id = i.id \
+                     AND a.entitlement_ids && ARRAY(SELECT e.id FROM entitlements e \
+                     JOIN sources s ON s.id = e.source_id WHERE ",
+                );
+                query.push(condition);
+                query.push(" ILIKE ");
+                query.push_bind(pattern.clone());
+                query.push(" ESCAPE '\\'))");
+            };
+            query.push("(");
+            match field.to_ascii_lowercase().as_str() {
+                "name" | "email" | "id" => {
+                    let column = match field.to_ascii_lowercase().as_str() {
+                        "name" => "i.name",
+                        "email" => "i.email",
+                        _ => "i.ext_id",
+                    };
+                    query.push(column);
+                    query.push(" ILIKE ");
+                    query.push_bind(pattern.clone());
+                    query.push(" ESCAPE '\\'");
+                }
+                "source.name" => holding(query, "s.name"),
+                "source.id" => holding(query, "s.ext_id"),
+                "access.name" => holding(query, "e.name"),
+                "access.id" => holding(query, "e.ext_id"),
+                _ => {
+                    let name = field.strip_prefix("attributes.").unwrap_or(field);
+                    query.push("i.attributes ->> ");
+                    query.push_bind(name.to_owned());
+                    query.push(" ILIKE ");
+                    query.push_bind(pattern.clone());
+                    query.push(" ESCAPE '\\'");
+                }
+            }
+            query.push(")");
+        }
+    }
+}
+
 /// Appends the population condition of `scope` (over `identities i`) to `query`.
-fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
+fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) -> Result<(), StoreError> {
     query.push(" WHERE true");
+    if let Some(criteria) = scope.criteria.as_deref().filter(|c| !c.trim().is_empty()) {
+        let search = parse_search(criteria).map_err(|err| StoreError::Query(err.to_string()))?;
+        query.push(" AND ");
+        push_search(query, &search);
+    }
     if let Some(ids) = &scope.identity_ids {
         query.push(" AND i.ext_id = ANY(");
         query.push_bind(ids.clone());
@@ -55,6 +130,7 @@ fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) {
             query.push_bind(data.name.clone());
         }
     }
+    Ok(())
 }
 
 /// Identity ids of `scope.identityIds` that do not exist (at most `limit`), for a 400.
@@ -90,7 +166,7 @@ pub async fn resolve_population(
     let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO session_identities SELECT ");
     insert.push_bind(session);
     insert.push(", i.id FROM identities i");
-    push_scope(&mut insert, scope);
+    push_scope(&mut insert, scope)?;
     let count = insert.build().execute(&mut *tx).await?.rows_affected();
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     let updated = sqlx::query(
