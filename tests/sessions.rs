@@ -469,3 +469,208 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
     assert!(server.terminate().success());
     db.drop_database().await;
 }
+
+/// A `rolemine worker` process on `url` with a short lease, logging to `log`.
+fn worker(url: &str, log: &std::path::Path) -> std::process::Child {
+    rolemine()
+        .arg("worker")
+        .env("DATABASE_URL", url)
+        .env("ROLEMINE_JOB_LEASE", "3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_the_session() {
+    let db = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let spec = PlantedSpec {
+        identities: 60_000,
+        entitlements: 4_000,
+        roles: 120,
+        ..PlantedSpec::default()
+    };
+    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let data = AccessData::load(data_dir.path()).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_NO_WORKER", "true")
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+    let pool = db.pool().await;
+
+    let first_log = tempfile::NamedTempFile::new().unwrap();
+    let mut first = worker(&db.url, first_log.path());
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        "{}",
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Kill the worker as soon as it holds the job.
+    let started = Instant::now();
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE payload ->> 'sessionId' = $1 AND state = 'RUNNING'",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if running == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    support::signal(&first, nix::sys::signal::Signal::SIGKILL);
+    first.wait().unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM role_mining_sessions WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_ne!(
+        state, "POTENTIAL_ROLES_CREATED",
+        "the first worker finished before it was killed"
+    );
+
+    let second_log = tempfile::NamedTempFile::new().unwrap();
+    let mut second = worker(&db.url, second_log.path());
+    let session = mined(&server, &bearer, &id);
+    support::signal(&second, nix::sys::signal::Signal::SIGTERM);
+    second.wait().unwrap();
+
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM jobs WHERE payload ->> 'sessionId' = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 2, "the second worker ran it again");
+    let expected = data.mine(MiningParams::default(), &Silent).unwrap();
+    assert_eq!(session["potentialRoleCount"], expected.roles.len());
+    let sizes: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(m.identity_id) FROM potential_roles r
+           JOIN potential_role_members m ON m.potential_role_id = r.id
+          WHERE r.session_id = $1::uuid GROUP BY r.id, r.ordinal ORDER BY r.ordinal",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected_sizes: Vec<i64> = expected
+        .roles
+        .iter()
+        .map(|r| r.members.len() as i64)
+        .collect();
+    assert_eq!(
+        sizes, expected_sizes,
+        "the same roles as an undisturbed run"
+    );
+
+    pool.close().await;
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_session_whose_job_fails_is_left_failed_with_a_message() {
+    let db = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data_dir.path().join("assignments.csv"),
+        "identity_id,entitlement_id\nu1,e1\n",
+    )
+    .unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_NO_WORKER", "true")
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        "{}",
+        "application/json",
+    );
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Damage the stored scope before any worker runs the job: the job cannot succeed.
+    let pool = db.pool().await;
+    sqlx::query(
+        "UPDATE role_mining_sessions SET scope = '{\"identityIds\": 5}' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let worker_log = tempfile::NamedTempFile::new().unwrap();
+    let mut worker = worker(&db.url, worker_log.path());
+    let started = Instant::now();
+    let status = loop {
+        let (code, body) = get(
+            &server,
+            &bearer,
+            &format!("/v2025/role-mining-sessions/{id}/status"),
+        );
+        assert_eq!(code, 200);
+        if body["state"] == "FAILED" {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not failed: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status["failureMessage"]
+            .as_str()
+            .unwrap()
+            .contains("the stored scope is unreadable"),
+        "{status}"
+    );
+    let (_, session) = get(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{id}"),
+    );
+    assert_eq!(session["status"]["state"], "FAILED");
+    assert!(session["failureMessage"].is_string());
+    support::signal(&worker, nix::sys::signal::Signal::SIGTERM);
+    worker.wait().unwrap();
+    pool.close().await;
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
