@@ -1,6 +1,7 @@
 //! The official SailPoint Python SDK (`sailpoint==1.4.2`) against a running server: it gets a
-//! token from `/oauth/token` with a client made by the CLI and lists sessions under `/beta` and
-//! `/v2025`, deserialising every response with its own models.
+//! token from `/oauth/token` with a client made by the CLI, lists sessions under `/beta` and
+//! `/v2025`, creates a session, polls it to completion and patches it, deserialising every
+//! response with its own models.
 //!
 //! The SDK is installed once into a virtualenv under the target directory. Without `python3`
 //! the test is skipped with a message; any other failure (no network to PyPI, an SDK error) fails.
@@ -12,7 +13,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{create_client, rolemine, Server, TestDatabase, READ};
+use rolemine_dataset::planted::{Planted, PlantedSpec};
+use support::{create_client, rolemine, succeed, Server, TestDatabase, MANAGE};
 
 const SDK: &str = "sailpoint==1.4.2";
 
@@ -76,21 +78,55 @@ with sailpoint.beta.ApiClient(config) as client:
 with sailpoint.v2025.ApiClient(config) as client:
     sessions = sailpoint.v2025.IAIRoleMiningApi(client).get_role_mining_sessions(sorters="createdDate")
     out["v2025"] = [s.name for s in sessions]
+if len(sys.argv) > 4:
+    import time
+    from sailpoint.beta.models.role_mining_session_dto import RoleMiningSessionDto
+    from sailpoint.beta.models.role_mining_session_scope import RoleMiningSessionScope
+    from sailpoint.beta.models.json_patch_operation import JsonPatchOperation
+    with sailpoint.beta.ApiClient(config) as client:
+        api = sailpoint.beta.IAIRoleMiningApi(client)
+        created = api.create_role_mining_sessions(RoleMiningSessionDto(
+            scope=RoleMiningSessionScope(criteria="department:Finance OR department:Sales"),
+            min_num_identities_in_potential_role=5, name="From the SDK", saved=True))
+        deadline = time.time() + 60
+        while api.get_role_mining_session_status(created.id).state != "POTENTIAL_ROLES_CREATED":
+            assert time.time() < deadline, "mining did not finish"
+            time.sleep(0.2)
+        session = api.get_role_mining_session(created.id)
+        out["created"] = [session.name, session.scoping_method, session.identity_count, session.potential_role_count]
+        api.patch_role_mining_session(created.id, [JsonPatchOperation.from_dict({"op": "replace", "path": "/pruneThreshold", "value": "70"})])
+        while api.get_role_mining_session_status(created.id).state != "POTENTIAL_ROLES_CREATED":
+            assert time.time() < deadline, "re-mining did not finish"
+            time.sleep(0.2)
+        out["patched"] = api.get_role_mining_session(created.id).prune_threshold
 print(json.dumps(out))
 "#;
 
 #[tokio::test]
-async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025() {
+async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025_and_mines_one() {
     let Some(python) = sdk_python() else {
         eprintln!("SKIPPED: python3 is not installed, so the official SailPoint SDK cannot run");
         return;
     };
     let db = TestDatabase::create().await;
     let log = tempfile::NamedTempFile::new().unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let spec = PlantedSpec {
+        identities: 400,
+        entitlements: 200,
+        roles: 6,
+        ..PlantedSpec::default()
+    };
+    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
     let mut command = rolemine();
     command
         .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_NO_WORKER", "true")
         .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
     let server = Server::start(command, log.path());
     let pool = db.pool().await;
@@ -103,10 +139,10 @@ async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025() {
     .execute(&pool)
     .await
     .unwrap();
-    let (id, secret) = create_client(&db.url, &[READ]);
+    let (id, secret) = create_client(&db.url, &[MANAGE]);
 
     let output = Command::new(&python)
-        .args(["-c", SCRIPT, &server.base, &id, &secret])
+        .args(["-c", SCRIPT, &server.base, &id, &secret, "mine"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
