@@ -276,6 +276,14 @@ fn bad_configuration_gives_one_clear_line_and_a_non_zero_exit() {
             .env("DATABASE_URL", "mysql://root@localhost/db"),
     );
     assert!(not_postgres.contains("postgres://"), "{not_postgres}");
+
+    let bad_smtp = run_failing(
+        rolemine()
+            .arg("worker")
+            .env("DATABASE_URL", "postgres://127.0.0.1:1/db")
+            .env("ROLEMINE_SMTP_URL", "carrier-pigeon://coop"),
+    );
+    assert!(bad_smtp.contains("invalid SMTP URL"), "{bad_smtp}");
 }
 
 #[test]

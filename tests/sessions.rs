@@ -204,14 +204,22 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
             .map(|r| r.members.len() as i64)
             .collect();
         assert_eq!(sizes, expected_sizes, "{scope}");
-        let notified: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM notification_outbox WHERE session_id = $1::uuid AND recipient_id = 'owner-1'",
-        )
-        .bind(session["id"].as_str().unwrap())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        assert_eq!(notified, 1);
+        // Recorded in the outbox and, without SMTP, delivered to the log.
+        let started = Instant::now();
+        let channel = loop {
+            let channel: Option<String> = sqlx::query_scalar(
+                "SELECT channel FROM notification_outbox WHERE session_id = $1::uuid AND recipient_id = 'owner-1'",
+            )
+            .bind(session["id"].as_str().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if channel.is_some() || started.elapsed() > Duration::from_secs(20) {
+                break channel;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(channel.as_deref(), Some("log"));
         pool.close().await;
     }
 
@@ -670,6 +678,127 @@ async fn a_session_whose_job_fails_is_left_failed_with_a_message() {
     assert!(session["failureMessage"].is_string());
     support::signal(&worker, nix::sys::signal::Signal::SIGTERM);
     worker.wait().unwrap();
+    pool.close().await;
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
+
+/// A minimal SMTP server on loopback that accepts every message; returns its port and what it
+/// received.
+fn fake_smtp() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = stream.write_all(b"220 fake ESMTP\r\n");
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let command = line.to_ascii_uppercase();
+                let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                    b"250 fake\r\n"
+                } else if command.starts_with("DATA") {
+                    let _ = stream.write_all(b"354 send it\r\n");
+                    let mut message = String::new();
+                    let mut data = String::new();
+                    while reader.read_line(&mut data).is_ok_and(|n| n > 0) {
+                        if data == ".\r\n" {
+                            break;
+                        }
+                        message.push_str(&data);
+                        data.clear();
+                    }
+                    store.lock().unwrap().push(message);
+                    b"250 queued\r\n"
+                } else if command.starts_with("QUIT") {
+                    let _ = stream.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 OK\r\n"
+                };
+                let _ = stream.write_all(reply);
+                line.clear();
+            }
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test]
+async fn completion_is_emailed_when_smtp_is_configured() {
+    let db = TestDatabase::create().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let spec = PlantedSpec {
+        identities: 400,
+        entitlements: 200,
+        roles: 6,
+        ..PlantedSpec::default()
+    };
+    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+    let (port, received) = fake_smtp();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir())
+        .env("ROLEMINE_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("ROLEMINE_MAIL_FROM", "Rolemine <rolemine@test.example>");
+    let server = Server::start(command, log.path());
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+    let request = json!({"emailRecipientId": "id5", "minNumIdentitiesInPotentialRole": 5});
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        &request.to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    mined(&server, &bearer, &id);
+    let started = Instant::now();
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no mail:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mail = received.lock().unwrap()[0].clone();
+    assert!(mail.contains("To: id5@example.com"), "{mail}");
+    assert!(
+        mail.contains("Subject: Role mining session complete"),
+        "{mail}"
+    );
+    assert!(mail.contains(&id), "{mail}");
+    let pool = db.pool().await;
+    let mut channel = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        channel = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT channel FROM notification_outbox WHERE session_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if channel.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(channel.as_deref(), Some("smtp"));
     pool.close().await;
     assert!(server.terminate().success());
     db.drop_database().await;

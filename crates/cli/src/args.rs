@@ -244,4 +244,15 @@ pub struct WorkerTuning {
     /// Percent of a session's population at which an entitlement is common access.
     #[arg(long, env = "ROLEMINE_COMMON_ACCESS_THRESHOLD", default_value_t = 80.0)]
     pub common_access_threshold: f64,
+    /// SMTP server for notifications (`smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://user:pass@host`); without it, notifications are written to the log.
+    #[arg(long, env = "ROLEMINE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of notification emails.
+    #[arg(
+        long,
+        env = "ROLEMINE_MAIL_FROM",
+        default_value = "Rolemine <rolemine@localhost>"
+    )]
+    pub mail_from: String,
 }

@@ -13,6 +13,7 @@ pub mod imports;
 pub mod jobs;
 pub mod listing;
 pub mod mining;
+pub mod notifications;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

@@ -7,6 +7,7 @@
 
 mod import;
 mod mine;
+mod notify;
 mod runner;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 pub use import::ImportHandler;
 pub use mine::MineHandler;
+pub use notify::{MailSettings, Mailer, Notifier, NotifierError};
 pub use runner::{Worker, WorkerConfig};
 
 /// What a handler gets for one attempt at a job.

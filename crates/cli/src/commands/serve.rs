@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use rolemine_api::{AppState, Auth, AuthSettings, Uploads};
+use rolemine_worker::Notifier;
 use tokio::net::TcpListener;
 
 use crate::args::ServeArgs;
@@ -20,6 +21,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let uploads = upload_settings(&args)?;
+    let mailer = worker::mailer(&args.worker)?;
     let database = Database::open(&args.database).await?;
     if args.demo {
         if let Err(err) = demo::load_if_empty(&database.pool).await {
@@ -33,7 +35,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let worker = (!args.no_worker).then(|| {
         let worker = worker::build(database.pool.clone(), &args.worker);
-        tokio::spawn(worker.run(stop.child_token()))
+        let notifier = Notifier::new(database.pool.clone(), mailer, worker::NOTIFY_INTERVAL);
+        let notifying = tokio::spawn(notifier.run(stop.child_token()));
+        (tokio::spawn(worker.run(stop.child_token())), notifying)
     });
     let state = match app_state(&args, &database, uploads).await {
         Ok(state) => state,
@@ -49,9 +53,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed");
     stop.cancel();
-    if let Some(worker) = worker {
-        if let Err(err) = worker.await {
-            tracing::error!(error = %err, "the worker task failed");
+    if let Some((worker, notifying)) = worker {
+        for (task, name) in [(worker, "worker"), (notifying, "notifier")] {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "the {name} task failed");
+            }
         }
     }
     database.close().await?;
