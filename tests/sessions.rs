@@ -356,6 +356,46 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
     let (client, secret) = create_client(&db.url, &[MANAGE]);
     let bearer = token(&server.base, &client, &secret);
 
+    // A first result with one role the user saved: it must survive re-mining.
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        "{}",
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let saved_session = created["id"].as_str().unwrap().to_owned();
+    mined(&server, &bearer, &saved_session);
+    let pool = db.pool().await;
+    let kept: uuid::Uuid = sqlx::query_scalar(
+        "UPDATE potential_roles SET saved = true
+          WHERE id = (SELECT id FROM potential_roles WHERE session_id = $1::uuid ORDER BY ordinal LIMIT 1)
+         RETURNING id",
+    )
+    .bind(&saved_session)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (status, _) = patch(
+        &server,
+        &bearer,
+        &saved_session,
+        json!([{"op": "replace", "path": "/pruneThreshold", "value": 90}]),
+    );
+    assert_eq!(status, 202);
+    let remined = mined(&server, &bearer, &saved_session);
+    let (kept_still, total): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE id = $2), count(*) FROM potential_roles WHERE session_id = $1::uuid",
+    )
+    .bind(&saved_session)
+    .bind(kept)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept_still, 1, "the saved role survived");
+    assert_eq!(total, remined["potentialRoleCount"].as_i64().unwrap() + 1);
+
     let (status, created) = post(
         &server,
         &bearer,
@@ -398,7 +438,6 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
         )
         .unwrap();
     assert_eq!(session["potentialRoleCount"], expected.roles.len());
-    let pool = db.pool().await;
     let rows: Vec<(i32, i64)> = sqlx::query_as(
         "SELECT r.generation, count(m.identity_id) FROM potential_roles r
            JOIN potential_role_members m ON m.potential_role_id = r.id
