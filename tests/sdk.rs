@@ -13,8 +13,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rolemine_dataset::planted::{Planted, PlantedSpec};
-use support::{create_client, rolemine, succeed, Server, TestDatabase, MANAGE};
+use rolemine_dataset::planted::PlantedSpec;
+use support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
 
 const SDK: &str = "sailpoint==1.4.2";
 
@@ -110,19 +110,14 @@ async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025_and_mines_o
     };
     let db = TestDatabase::create().await;
     let log = tempfile::NamedTempFile::new().unwrap();
-    let data_dir = tempfile::tempdir().unwrap();
-    let spec = PlantedSpec {
-        identities: 400,
-        entitlements: 200,
-        roles: 6,
-        ..PlantedSpec::default()
-    };
-    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
+    import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 400,
+            entitlements: 200,
+            roles: 6,
+            ..PlantedSpec::default()
+        },
     );
     let mut command = rolemine();
     command

@@ -8,14 +8,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
-use rolemine_dataset::planted::{Planted, PlantedSpec};
+use rolemine_dataset::planted::PlantedSpec;
 use rolemine_dataset::AccessData;
 use rolemine_engine::mine::{MiningInput, MiningParams};
 use rolemine_engine::Silent;
 use serde_json::{json, Value};
 use support::{
-    assert_error_body, create_client, http, json_response, rolemine, succeed, token, Server,
-    TestDatabase, MANAGE,
+    assert_error_body, create_client, http, import_planted, json_response, rolemine, succeed,
+    token, Server, TestDatabase, MANAGE,
 };
 
 fn post(server: &Server, bearer: &str, path: &str, body: &str, content_type: &str) -> (u16, Value) {
@@ -84,19 +84,14 @@ fn department(data: &AccessData, values: &[&str], negate: bool) -> RoaringBitmap
 #[tokio::test]
 async fn sessions_over_every_scope_kind_mine_like_the_engine() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let spec = PlantedSpec {
-        identities: 3000,
-        entitlements: 800,
-        roles: 16,
-        ..PlantedSpec::default()
-    };
-    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
+    let data_dir = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 3000,
+            entitlements: 800,
+            roles: 16,
+            ..PlantedSpec::default()
+        },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -334,17 +329,12 @@ fn patch(server: &Server, bearer: &str, id: &str, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn patching_parameters_remines_and_supersedes_the_running_job() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let spec = PlantedSpec {
-        identities: 20_000,
-        ..PlantedSpec::default()
-    };
-    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
+    let data_dir = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 20_000,
+            ..PlantedSpec::default()
+        },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -532,19 +522,14 @@ fn worker(url: &str, log: &std::path::Path) -> std::process::Child {
 #[tokio::test]
 async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_the_session() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let spec = PlantedSpec {
-        identities: 60_000,
-        entitlements: 4_000,
-        roles: 120,
-        ..PlantedSpec::default()
-    };
-    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
+    let data_dir = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 60_000,
+            entitlements: 4_000,
+            roles: 120,
+            ..PlantedSpec::default()
+        },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -770,19 +755,14 @@ fn fake_smtp() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn completion_is_emailed_when_smtp_is_configured() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    let spec = PlantedSpec {
-        identities: 400,
-        entitlements: 200,
-        roles: 6,
-        ..PlantedSpec::default()
-    };
-    Planted::new(spec).write(data_dir.path(), |_| {}).unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
+    import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 400,
+            entitlements: 200,
+            roles: 6,
+            ..PlantedSpec::default()
+        },
     );
     let (port, received) = fake_smtp();
     let log = tempfile::NamedTempFile::new().unwrap();

@@ -289,3 +289,22 @@ pub fn token(base: &str, client_id: &str, secret: &str) -> String {
 pub const READ: &str = "iai:access-modeling:read";
 /// The manage scope.
 pub const MANAGE: &str = "iai:access-modeling:manage";
+
+/// Generates planted access data and imports it with `rolemine import` into `database_url`;
+/// returns the directory holding the files.
+pub fn import_planted(
+    database_url: &str,
+    spec: rolemine_dataset::planted::PlantedSpec,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    rolemine_dataset::planted::Planted::new(spec)
+        .write(dir.path(), |_| {})
+        .unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(dir.path())
+            .env("DATABASE_URL", database_url),
+    );
+    dir
+}

@@ -11,6 +11,7 @@
 mod ast;
 mod check;
 mod error;
+mod grammar;
 mod parse;
 mod search;
 mod sorters;

@@ -12,14 +12,15 @@
 //! Keywords are case-insensitive; `not` binds tighter than `and`, `and` tighter than `or`.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use winnow::ascii::{multispace0, Caseless};
-use winnow::combinator::{alt, cut_err, delimited, eof, not, preceded, repeat, terminated};
-use winnow::error::{AddContext, ContextError, ErrMode, StrContext, StrContextValue};
+use winnow::ascii::multispace0;
+use winnow::combinator::{alt, cut_err, delimited, eof, preceded, repeat, terminated};
+use winnow::error::{AddContext, ContextError, ErrMode};
 use winnow::prelude::*;
-use winnow::token::{none_of, one_of, take_while};
+use winnow::token::{one_of, take_while};
 
 use crate::ast::{Filter, Op, Value};
 use crate::error::FilterError;
+use crate::grammar::{self, combine, describe, expected};
 
 /// Parses a `filters` value.
 pub fn parse(text: &str) -> Result<Filter, FilterError> {
@@ -30,36 +31,14 @@ pub fn parse(text: &str) -> Result<Filter, FilterError> {
         .parse(text)
         .map_err(|err| {
             let offset = err.offset();
-            FilterError::filters(describe(err.inner(), text, offset))
+            FilterError::filters(describe(
+                err.inner(),
+                text,
+                offset,
+                "a valid filter",
+                "the end of the filter",
+            ))
         })
-}
-
-/// Turns winnow's context into one sentence pointing at the offending position.
-fn describe(error: &ContextError, text: &str, offset: usize) -> String {
-    let expected: Vec<String> = error
-        .context()
-        .filter_map(|context| match context {
-            StrContext::Expected(StrContextValue::Description(what)) => Some((*what).to_owned()),
-            StrContext::Expected(value) => Some(value.to_string()),
-            _ => None,
-        })
-        .collect();
-    let what = expected
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "a valid filter".to_owned());
-    let rest = text.get(offset..).unwrap_or("");
-    let found = if rest.is_empty() {
-        "the end of the filter".to_owned()
-    } else {
-        let near: String = rest.chars().take(20).collect();
-        format!("`{near}`")
-    };
-    format!("expected {what} at position {offset}, found {found}")
-}
-
-fn expected(what: &'static str) -> StrContext {
-    StrContext::Expected(StrContextValue::Description(what))
 }
 
 /// The end of the input, or something that cannot follow a complete expression.
@@ -73,12 +52,8 @@ fn word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '.'
 }
 
-/// A case-insensitive keyword not followed by a word character, after optional spaces.
-fn keyword<'i>(word: &'static str) -> impl Parser<&'i str, &'i str, ErrMode<ContextError>> {
-    preceded(
-        multispace0,
-        terminated(Caseless(word), not(one_of(word_char))),
-    )
+fn keyword<'i>(word: &'static str) -> impl Parser<&'i str, (), ErrMode<ContextError>> {
+    grammar::keyword(word, word_char)
 }
 
 fn or_expr(input: &mut &str) -> ModalResult<Filter> {
@@ -93,17 +68,6 @@ fn and_expr(input: &mut &str) -> ModalResult<Filter> {
     let rest: Vec<Filter> =
         repeat(0.., preceded(keyword("and"), cut_err(not_expr))).parse_next(input)?;
     Ok(combine(first, rest, Filter::And))
-}
-
-fn combine(first: Filter, rest: Vec<Filter>, join: fn(Vec<Filter>) -> Filter) -> Filter {
-    if rest.is_empty() {
-        first
-    } else {
-        let mut all = Vec::with_capacity(rest.len() + 1);
-        all.push(first);
-        all.extend(rest);
-        join(all)
-    }
 }
 
 fn not_expr(input: &mut &str) -> ModalResult<Filter> {
@@ -215,26 +179,9 @@ fn value(input: &mut &str) -> ModalResult<Value> {
 }
 
 fn quoted(input: &mut &str) -> ModalResult<String> {
-    preceded(
-        '"',
-        cut_err(terminated(
-            repeat(
-                0..,
-                alt((
-                    preceded(
-                        '\\',
-                        cut_err(one_of(['"', '\\']))
-                            .context(expected("`\\\"` or `\\\\` (the only escapes in a string)")),
-                    ),
-                    none_of(['"', '\\']),
-                )),
-            )
-            .fold(String::new, |mut text, c| {
-                text.push(c);
-                text
-            }),
-            '"'.context(expected("the closing `\"` of the string")),
-        )),
+    grammar::quoted(
+        "`\\\"` or `\\\\` (the only escapes in a string)",
+        "the closing `\"` of the string",
     )
     .parse_next(input)
 }

@@ -11,13 +11,14 @@
 //! ```
 //! Keywords are case-insensitive whole words.
 
-use winnow::ascii::{multispace0, multispace1, Caseless};
+use winnow::ascii::{multispace0, multispace1};
 use winnow::combinator::{alt, cut_err, delimited, eof, not, preceded, repeat, terminated};
-use winnow::error::{ContextError, ErrMode, StrContext, StrContextValue};
+use winnow::error::{ContextError, ErrMode};
 use winnow::prelude::*;
-use winnow::token::{none_of, one_of, take_while};
+use winnow::token::take_while;
 
 use crate::error::FilterError;
+use crate::grammar::{self, combine, describe, expected};
 
 /// A parsed search.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,28 +47,14 @@ pub fn parse_search(text: &str) -> Result<Search, FilterError> {
         .parse(text)
         .map_err(|err| {
             let offset = err.offset();
-            let expected = err
-                .inner()
-                .context()
-                .find_map(|c| match c {
-                    StrContext::Expected(StrContextValue::Description(what)) => Some(*what),
-                    _ => None,
-                })
-                .unwrap_or("a `field:value` term");
-            let rest = text.get(offset..).unwrap_or("");
-            let found = if rest.is_empty() {
-                "the end of the query".to_owned()
-            } else {
-                format!("`{}`", rest.chars().take(20).collect::<String>())
-            };
-            FilterError::criteria(format!(
-                "expected {expected} at position {offset}, found {found}"
+            FilterError::criteria(describe(
+                err.inner(),
+                text,
+                offset,
+                "a `field:value` term",
+                "the end of the query",
             ))
         })
-}
-
-fn expected(what: &'static str) -> StrContext {
-    StrContext::Expected(StrContextValue::Description(what))
 }
 
 fn end(input: &mut &str) -> ModalResult<()> {
@@ -81,21 +68,7 @@ fn word_char(c: char) -> bool {
 }
 
 fn keyword<'i>(word: &'static str) -> impl Parser<&'i str, (), ErrMode<ContextError>> {
-    preceded(
-        multispace0,
-        terminated(Caseless(word), not(one_of(word_char))),
-    )
-    .void()
-}
-
-fn combine(first: Search, rest: Vec<Search>, join: fn(Vec<Search>) -> Search) -> Search {
-    if rest.is_empty() {
-        first
-    } else {
-        let mut all = vec![first];
-        all.extend(rest);
-        join(all)
-    }
+    grammar::keyword(word, word_char)
 }
 
 fn or_expr(input: &mut &str) -> ModalResult<Search> {
@@ -166,19 +139,9 @@ fn term(input: &mut &str) -> ModalResult<Search> {
 }
 
 fn quoted(input: &mut &str) -> ModalResult<String> {
-    preceded(
-        '"',
-        cut_err(terminated(
-            repeat(
-                0..,
-                alt((preceded('\\', one_of(['"', '\\'])), none_of(['"', '\\']))),
-            )
-            .fold(String::new, |mut text, c| {
-                text.push(c);
-                text
-            }),
-            '"'.context(expected("the closing `\"` of the phrase")),
-        )),
+    grammar::quoted(
+        "`\\\"` or `\\\\` (the only escapes in a phrase)",
+        "the closing `\"` of the phrase",
     )
     .parse_next(input)
 }
