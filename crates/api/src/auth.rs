@@ -31,6 +31,9 @@ pub const MANAGE_SCOPE: &str = "iai:access-modeling:manage";
 /// Every scope a client can be granted.
 pub const SCOPES: [&str; 2] = [READ_SCOPE, MANAGE_SCOPE];
 
+/// Rate-limiter keys kept before idle ones are dropped.
+const LIMITER_KEYS: usize = 10_000;
+
 /// What an operation needs, as its contract `security` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -114,6 +117,11 @@ impl Auth {
 
     /// Admits one request for `key`, or says how long to wait.
     fn admit(&self, key: &str) -> Result<(), ApiError> {
+        // Token requests are keyed by whatever client id is sent: forget idle keys so made-up
+        // ids cannot grow the limiter without bound.
+        if self.limiter.len() > LIMITER_KEYS {
+            self.limiter.retain_recent();
+        }
         self.limiter
             .check_key(&key.to_owned())
             .map_err(|not_until| ApiError::TooManyRequests {
