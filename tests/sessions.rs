@@ -18,6 +18,22 @@ use support::{
     token, Server, TestDatabase, MANAGE,
 };
 
+/// A server on `db` (its in-process worker unless `ROLEMINE_NO_WORKER` is among `env`) and a
+/// client with the manage scope: (server, client id, bearer token).
+fn serve(db: &TestDatabase, env: &[(&str, String)]) -> (Server, String, String) {
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let server = Server::spawn(command);
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+    (server, client, bearer)
+}
+
 fn post(server: &Server, bearer: &str, path: &str, body: &str, content_type: &str) -> (u16, Value) {
     let response = http()
         .post(format!("{}{path}", server.base))
@@ -94,14 +110,7 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
         },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
-    let (id, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &id, &secret);
+    let (server, id, bearer) = serve(&db, &[]);
 
     let first: Vec<&String> = data.identity_ids.iter().take(1800).collect();
     // A widely held entitlement (a birthright), for an access.id criterion.
@@ -244,7 +253,6 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
 #[tokio::test]
 async fn bad_session_requests_get_contract_errors() {
     let db = TestDatabase::create().await;
-    let log = tempfile::NamedTempFile::new().unwrap();
     let data_dir = tempfile::tempdir().unwrap();
     std::fs::write(
         data_dir.path().join("assignments.csv"),
@@ -257,13 +265,7 @@ async fn bad_session_requests_get_contract_errors() {
             .arg(data_dir.path())
             .env("DATABASE_URL", &db.url),
     );
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
-    let (id, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &id, &secret);
+    let (server, _, bearer) = serve(&db, &[]);
     let many: Vec<String> = (0..15).map(|i| format!("ghost{i}")).collect();
     let cases = [
         (json!({"scope": {"identityIds": ["u1", "nobody"]}}).to_string(), "scope.identityIds: unknown identity \"nobody\""),
@@ -337,14 +339,7 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
         },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
-    let (client, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &client, &secret);
+    let (server, _, bearer) = serve(&db, &[]);
 
     // A first result with one role the user saved: it must survive re-mining.
     let (status, created) = post(
@@ -532,15 +527,7 @@ async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_the_sessio
         },
     );
     let data = AccessData::load(data_dir.path()).unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_NO_WORKER", "true")
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
-    let (client, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &client, &secret);
+    let (server, _, bearer) = serve(&db, &[("ROLEMINE_NO_WORKER", "true".to_owned())]);
     let pool = db.pool().await;
 
     let first_log = tempfile::NamedTempFile::new().unwrap();
@@ -640,15 +627,7 @@ async fn a_session_whose_job_fails_is_left_failed_with_a_message() {
             .arg(data_dir.path())
             .env("DATABASE_URL", &db.url),
     );
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_NO_WORKER", "true")
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
-    let (client, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &client, &secret);
+    let (server, _, bearer) = serve(&db, &[("ROLEMINE_NO_WORKER", "true".to_owned())]);
     let (status, created) = post(
         &server,
         &bearer,
@@ -765,16 +744,16 @@ async fn completion_is_emailed_when_smtp_is_configured() {
         },
     );
     let (port, received) = fake_smtp();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir())
-        .env("ROLEMINE_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
-        .env("ROLEMINE_MAIL_FROM", "Rolemine <rolemine@test.example>");
-    let server = Server::start(command, log.path());
-    let (client, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &client, &secret);
+    let (server, _, bearer) = serve(
+        &db,
+        &[
+            ("ROLEMINE_SMTP_URL", format!("smtp://127.0.0.1:{port}")),
+            (
+                "ROLEMINE_MAIL_FROM",
+                "Rolemine <rolemine@test.example>".to_owned(),
+            ),
+        ],
+    );
     let request = json!({"emailRecipientId": "id5", "minNumIdentitiesInPotentialRole": 5});
     let (status, created) = post(
         &server,

@@ -114,6 +114,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub log: std::path::PathBuf,
+    /// The log file, when the server made its own ([`Server::spawn`]).
+    log_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Server {
@@ -131,8 +133,17 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log: log.to_path_buf(),
+            log_file: None,
         };
         server.wait_ready(Duration::from_secs(60));
+        server
+    }
+
+    /// [`Server::start`] with a log file of its own, kept as long as the server.
+    pub fn spawn(command: Command) -> Server {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut server = Server::start(command, file.path());
+        server.log_file = Some(file);
         server
     }
 
