@@ -84,6 +84,25 @@ where
     Ok(Page { items, total })
 }
 
+/// Appends `operands` in parentheses, separated by `joiner` (` AND ` or ` OR `), each written by
+/// `push`: the boolean nodes of every query tree this crate translates.
+pub(crate) fn push_joined<'q, T>(
+    query: &mut QueryBuilder<'q, Postgres>,
+    joiner: &str,
+    operands: &[T],
+    mut push: impl FnMut(&mut QueryBuilder<'q, Postgres>, &T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    query.push("(");
+    for (i, operand) in operands.iter().enumerate() {
+        if i > 0 {
+            query.push(joiner);
+        }
+        push(query, operand)?;
+    }
+    query.push(")");
+    Ok(())
+}
+
 /// `LIKE` pattern metacharacters escaped, for `sw` and `co`.
 fn like_escaped(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -124,14 +143,9 @@ pub(crate) fn push_filter(
             } else {
                 " OR "
             };
-            query.push("(");
-            for (i, operand) in all.iter().enumerate() {
-                if i > 0 {
-                    query.push(joiner);
-                }
-                push_filter(query, operand, fields)?;
-            }
-            query.push(")");
+            push_joined(query, joiner, all, |query, operand| {
+                push_filter(query, operand, fields)
+            })?;
         }
         Filter::Not(inner) => {
             query.push("NOT coalesce((");

@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::listing::push_joined;
 use crate::sessions::{Chip, ChipOperator, Scope};
 
 /// What the engine needs for one session, with the dense indices mapped back to database ids.
@@ -32,7 +33,7 @@ pub struct SessionInput {
 }
 
 /// Appends a search term's condition over `identities i`.
-fn push_search(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
+fn push_search(query: &mut QueryBuilder<'_, Postgres>, search: &Search) -> Result<(), StoreError> {
     match search {
         Search::And(all) | Search::Or(all) => {
             let joiner = if matches!(search, Search::And(_)) {
@@ -40,18 +41,11 @@ fn push_search(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
             } else {
                 " OR "
             };
-            query.push("(");
-            for (i, operand) in all.iter().enumerate() {
-                if i > 0 {
-                    query.push(joiner);
-                }
-                push_search(query, operand);
-            }
-            query.push(")");
+            push_joined(query, joiner, all, push_search)?;
         }
         Search::Not(inner) => {
             query.push("NOT coalesce((");
-            push_search(query, inner);
+            push_search(query, inner)?;
             query.push("), false)");
         }
         Search::Term { field, value } => {
@@ -98,6 +92,7 @@ fn push_search(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
             query.push(")");
         }
     }
+    Ok(())
 }
 
 /// Appends the population condition of `scope` (over `identities i`) to `query`.
@@ -106,7 +101,7 @@ fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) -> Result<(
     if let Some(criteria) = scope.criteria.as_deref().filter(|c| !c.trim().is_empty()) {
         let search = parse_search(criteria).map_err(|err| StoreError::Query(err.to_string()))?;
         query.push(" AND ");
-        push_search(query, &search);
+        push_search(query, &search)?;
     }
     if let Some(ids) = &scope.identity_ids {
         query.push(" AND i.ext_id = ANY(");
