@@ -34,6 +34,18 @@ fn serve(db: &TestDatabase, env: &[(&str, String)]) -> (Server, String, String) 
     (server, client, bearer)
 }
 
+/// Imports a two-column assignments.csv with `rolemine import`.
+fn import_assignments(db: &TestDatabase, csv: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("assignments.csv"), csv).unwrap();
+    succeed(
+        rolemine()
+            .args(["import", "--quiet"])
+            .arg(dir.path())
+            .env("DATABASE_URL", &db.url),
+    );
+}
+
 fn post(server: &Server, bearer: &str, path: &str, body: &str, content_type: &str) -> (u16, Value) {
     let response = http()
         .post(format!("{}{path}", server.base))
@@ -253,18 +265,7 @@ async fn sessions_over_every_scope_kind_mine_like_the_engine() {
 #[tokio::test]
 async fn bad_session_requests_get_contract_errors() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data_dir.path().join("assignments.csv"),
-        "identity_id,entitlement_id\nu1,e1\nu2,e1\n",
-    )
-    .unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
-    );
+    import_assignments(&db, "identity_id,entitlement_id\nu1,e1\nu2,e1\n");
     let (server, _, bearer) = serve(&db, &[]);
     let many: Vec<String> = (0..15).map(|i| format!("ghost{i}")).collect();
     let cases = [
@@ -615,18 +616,7 @@ async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_the_sessio
 #[tokio::test]
 async fn a_session_whose_job_fails_is_left_failed_with_a_message() {
     let db = TestDatabase::create().await;
-    let data_dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data_dir.path().join("assignments.csv"),
-        "identity_id,entitlement_id\nu1,e1\n",
-    )
-    .unwrap();
-    succeed(
-        rolemine()
-            .args(["import", "--quiet"])
-            .arg(data_dir.path())
-            .env("DATABASE_URL", &db.url),
-    );
+    import_assignments(&db, "identity_id,entitlement_id\nu1,e1\n");
     let (server, _, bearer) = serve(&db, &[("ROLEMINE_NO_WORKER", "true".to_owned())]);
     let (status, created) = post(
         &server,
