@@ -14,25 +14,9 @@ use rolemine_engine::mine::{MiningInput, MiningParams};
 use rolemine_engine::Silent;
 use serde_json::{json, Value};
 use support::{
-    assert_error_body, create_client, http, import_planted, json_response, rolemine, succeed,
-    token, Server, TestDatabase, MANAGE,
+    assert_error_body, get, http, import_planted, json_response, mined, post, rolemine, serve,
+    succeed, Server, TestDatabase,
 };
-
-/// A server on `db` (its in-process worker unless `ROLEMINE_NO_WORKER` is among `env`) and a
-/// client with the manage scope: (server, client id, bearer token).
-fn serve(db: &TestDatabase, env: &[(&str, String)]) -> (Server, String, String) {
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = Server::spawn(command);
-    let (client, secret) = create_client(&db.url, &[MANAGE]);
-    let bearer = token(&server.base, &client, &secret);
-    (server, client, bearer)
-}
 
 /// Imports a two-column assignments.csv with `rolemine import`.
 fn import_assignments(db: &TestDatabase, csv: &str) {
@@ -44,54 +28,6 @@ fn import_assignments(db: &TestDatabase, csv: &str) {
             .arg(dir.path())
             .env("DATABASE_URL", &db.url),
     );
-}
-
-fn post(server: &Server, bearer: &str, path: &str, body: &str, content_type: &str) -> (u16, Value) {
-    let response = http()
-        .post(format!("{}{path}", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", content_type)
-        .send(body)
-        .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
-}
-
-fn get(server: &Server, bearer: &str, path: &str) -> (u16, Value) {
-    let response = http()
-        .get(format!("{}{path}", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .call()
-        .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
-}
-
-/// Polls the session's status until mining is done (or failed).
-fn mined(server: &Server, bearer: &str, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, body) = get(
-            server,
-            bearer,
-            &format!("/beta/role-mining-sessions/{id}/status"),
-        );
-        assert_eq!(status, 200, "{body}");
-        match body["state"].as_str().unwrap() {
-            "POTENTIAL_ROLES_CREATED" => break,
-            "FAILED" => panic!("session failed: {body}"),
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "still {body}:\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (status, session) = get(server, bearer, &format!("/beta/role-mining-sessions/{id}"));
-    assert_eq!(status, 200);
-    session
 }
 
 /// Identity indices of `data` whose department is (or, `negate`, is not) one of `values`.

@@ -25,15 +25,18 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new empty database (no migrations applied).
+    /// A new empty database (no migrations applied). Its collation is `C`, so tests can compare
+    /// the server's text order with Rust's byte order whatever the server's default locale.
     pub async fn create() -> Self {
         let base = database_url();
         let name = format!("rolemine_t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
         conn.close().await.unwrap();
         let mut url = url::Url::parse(&base).unwrap();
         url.set_path(&format!("/{name}"));
@@ -318,4 +321,153 @@ pub fn import_planted(
             .env("DATABASE_URL", database_url),
     );
     dir
+}
+
+/// A server on `db` (its in-process worker unless `ROLEMINE_NO_WORKER` is among `env`) and a
+/// client with the manage scope: (server, client id, bearer token).
+pub fn serve(db: &TestDatabase, env: &[(&str, String)]) -> (Server, String, String) {
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let server = Server::spawn(command);
+    let (client, secret) = create_client(&db.url, &[MANAGE]);
+    let bearer = token(&server.base, &client, &secret);
+    (server, client, bearer)
+}
+
+/// POSTs `body` with `content_type`; returns the status and JSON body.
+pub fn post(
+    server: &Server,
+    bearer: &str,
+    path: &str,
+    body: &str,
+    content_type: &str,
+) -> (u16, serde_json::Value) {
+    let response = http()
+        .post(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+/// GETs `path`; returns the status and JSON body.
+pub fn get(server: &Server, bearer: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = http()
+        .get(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+/// Polls the session's status until mining is done (or failed).
+pub fn mined(server: &Server, bearer: &str, id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = get(
+            server,
+            bearer,
+            &format!("/beta/role-mining-sessions/{id}/status"),
+        );
+        assert_eq!(status, 200, "{body}");
+        match body["state"].as_str().unwrap() {
+            "POTENTIAL_ROLES_CREATED" => break,
+            "FAILED" => panic!("session failed: {body}"),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "still {body}:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, session) = get(server, bearer, &format!("/beta/role-mining-sessions/{id}"));
+    assert_eq!(status, 200);
+    session
+}
+
+/// The contract's OpenAPI document.
+pub fn contract() -> serde_json::Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/contract/iai-role-mining-beta.openapi.json");
+    serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+}
+
+/// Points `#/components/schemas/X` references at `#/$defs/X`.
+fn rewrite_refs(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match (key.as_str(), value) {
+                    ("$ref", serde_json::Value::String(target)) => {
+                        if let Some(name) = target.strip_prefix("#/components/schemas/") {
+                            *target = format!("#/$defs/{name}");
+                        }
+                    }
+                    (_, value) => rewrite_refs(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+/// Asserts that `body` is what the contract's `operation_id` answers with `status`: the response
+/// schema from the contract file, its component references resolved against
+/// `tests/schemas/components.json` (the contract file names components without carrying them).
+pub fn assert_contract_shape(operation_id: &str, status: u16, body: &serde_json::Value) {
+    let contract = contract();
+    let operation = contract["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .find(|op| op["operationId"] == operation_id)
+        .unwrap_or_else(|| panic!("no operation {operation_id} in the contract"));
+    let mut schema =
+        operation["responses"][status.to_string()]["content"]["application/json"]["schema"].clone();
+    assert!(
+        !schema.is_null(),
+        "{operation_id} has no JSON {status} response"
+    );
+    // The PATCH operations declare `{"type": "object", "items": {"$ref": ...}}`: an object whose
+    // intended shape is the referenced one (`items` means nothing on an object).
+    if schema["type"] == "object" && schema["items"]["$ref"].is_string() {
+        schema = schema["items"].clone();
+    }
+    rewrite_refs(&mut schema);
+    let components: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/schemas/components.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    schema["$defs"] = components["$defs"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .take(10)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{operation_id} {status} does not match the contract:\n{}\nbody: {}",
+        errors.join("\n"),
+        serde_json::to_string(body)
+            .unwrap()
+            .chars()
+            .take(2000)
+            .collect::<String>()
+    );
 }

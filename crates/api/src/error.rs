@@ -131,7 +131,9 @@ impl ErrorResponseDto {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "400.1 Bad request content"),
+            ApiError::BadRequest(_) | ApiError::Store(StoreError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "400.1 Bad request content")
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "401 Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "403 Forbidden"),
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound { .. }) => {
@@ -184,7 +186,8 @@ impl IntoResponse for ApiError {
             }
             other => {
                 // Internal details go to the log, not to the client.
-                let text = if matches!(other, ApiError::Store(_)) {
+                let internal = matches!(other, ApiError::Store(_)) && !status.is_client_error();
+                let text = if internal {
                     "an internal error occurred; quote the tracking id when reporting it".to_owned()
                 } else {
                     other.to_string()

@@ -8,6 +8,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, patch, post, MethodRouter};
 
 use crate::auth::{self, Access};
+use crate::potential_roles as roles;
 use crate::sessions;
 use crate::state::AppState;
 
@@ -52,6 +53,81 @@ pub fn operations() -> Vec<Operation> {
             "/role-mining-sessions/{sessionId}/status",
             Access::Read,
             get(sessions::status),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-role-summaries",
+            Access::Read,
+            get(roles::session_summaries),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-role-summaries/{potentialRoleId}",
+            Access::Read,
+            get(roles::get_in_session),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-role-summaries/{potentialRoleId}",
+            Access::Manage,
+            patch(roles::patch_in_session),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-role-summaries/{potentialRoleId}/applications",
+            Access::Read,
+            get(roles::applications),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-role-summaries/{potentialRoleId}/entitlements",
+            Access::Read,
+            get(roles::role_entitlements),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/entitlement-popularities",
+            Access::Read,
+            get(roles::popularities),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/entitlement-popularity-distribution",
+            Access::Read,
+            get(roles::distribution),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/edit-entitlements",
+            Access::Manage,
+            post(roles::edit_entitlements),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/excluded-entitlements",
+            Access::Read,
+            get(roles::excluded),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/identities",
+            Access::Read,
+            get(roles::identities),
+        ),
+        op(
+            "/role-mining-potential-roles",
+            Access::Read,
+            get(roles::all_summaries),
+        ),
+        op(
+            "/role-mining-potential-roles/saved",
+            Access::Read,
+            get(roles::saved),
+        ),
+        op(
+            "/role-mining-potential-roles/{potentialRoleId}",
+            Access::Read,
+            get(roles::get),
+        ),
+        op(
+            "/role-mining-potential-roles/{potentialRoleId}",
+            Access::Manage,
+            patch(roles::patch),
+        ),
+        op(
+            "/role-mining-potential-roles/{potentialRoleId}/sources/{sourceId}/identityUsage",
+            Access::Read,
+            get(roles::source_usage),
         ),
     ]
 }

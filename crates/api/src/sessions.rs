@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::collection::{page, Collection, CollectionParams};
 use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
 use crate::json::ApiJson;
+use crate::json_patch::{boolean, integer, require_operations, text, JsonPatchOperation};
 use crate::state::AppState;
 
 /// The contract's `RoleMiningSessionResponse`.
@@ -298,7 +299,7 @@ pub async fn create(
 }
 
 /// The session `id` names, or a 404 naming it.
-async fn session(state: &AppState, id: &str) -> Result<SessionRow, ApiError> {
+pub(crate) async fn session(state: &AppState, id: &str) -> Result<SessionRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("role mining session {id} not found"));
     let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
     match sessions::get(&state.pool, uuid).await {
@@ -364,45 +365,12 @@ pub async fn status(
     }))
 }
 
-/// The contract's `JsonPatchOperation`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct JsonPatchOperation {
-    /// `replace` (or `add`, treated alike).
-    pub op: String,
-    /// The field, e.g. `/pruneThreshold`.
-    pub path: String,
-    /// The new value; numbers and booleans may arrive as strings.
-    #[schema(value_type = Object)]
-    pub value: Option<Value>,
-}
-
 /// The session paths a patch may change.
 const PATCHABLE: &str = "/pruneThreshold, /minNumIdentitiesInPotentialRole, /saved, /name";
 
-/// A patch value as an integer: a JSON integer or a string holding one; `None` for null.
-fn integer(value: &Option<Value>, at: &str) -> Result<Option<i64>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest(format!("{at}: must be a whole number, got {n}"))),
-        Some(Value::String(text)) => text.trim().parse::<i64>().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!("{at}: must be a whole number, got {text:?}"))
-        }),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "{at}: must be a whole number, got {other}"
-        ))),
-    }
-}
-
 /// Turns the operations into a [`SessionPatch`], naming the first bad one.
 fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiError> {
-    if operations.is_empty() {
-        return Err(ApiError::BadRequest(
-            "the patch is empty; send at least one operation".to_owned(),
-        ));
-    }
+    require_operations(operations)?;
     let mut patch = SessionPatch::default();
     for (i, operation) in operations.iter().enumerate() {
         if !matches!(operation.op.as_str(), "replace" | "add") {
@@ -426,32 +394,8 @@ fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiE
                     .transpose()?;
                 patch.min_num_identities = Some(min);
             }
-            "/saved" => {
-                patch.saved = Some(match &operation.value {
-                    Some(Value::Bool(b)) => *b,
-                    Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => true,
-                    Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => false,
-                    other => {
-                        return Err(ApiError::BadRequest(format!(
-                            "{at}: must be true or false, got {}",
-                            other
-                                .as_ref()
-                                .map_or("nothing".to_owned(), Value::to_string)
-                        )))
-                    }
-                });
-            }
-            "/name" => {
-                patch.name = Some(match &operation.value {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(text)) => Some(text.clone()),
-                    Some(other) => {
-                        return Err(ApiError::BadRequest(format!(
-                            "{at}: must be a string, got {other}"
-                        )))
-                    }
-                });
-            }
+            "/saved" => patch.saved = Some(boolean(&operation.value, &at)?),
+            "/name" => patch.name = Some(text(&operation.value, &at)?),
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "[{i}].path: `{other}` cannot be changed; changeable: {PATCHABLE}"

@@ -92,6 +92,10 @@ pub struct PotentialRole {
     pub members: Vec<u32>,
     /// Every mined entitlement held by at least one member, by popularity descending, then index.
     pub entitlements: Vec<EntitlementStat>,
+    /// Common-access entitlements held by a member that this session did not mine (those of a
+    /// `SPECIALIZED` session; empty for `COMMON`), ordered as `entitlements`. They are not part
+    /// of the role's counts or metrics; `includeCommonAccess` views add them.
+    pub common_entitlements: Vec<EntitlementStat>,
     /// Scores, with no exclusions.
     pub metrics: RoleMetrics,
     /// Members per attribute value.
@@ -231,27 +235,9 @@ fn build_role(
     members: Vec<u32>,
 ) -> PotentialRole {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
-    for &m in &members {
-        for e in input.matrix.of_identity(m) & &population.mined {
-            *counts.entry(e).or_insert(0) += 1;
-        }
-    }
-    let mut entitlements: Vec<EntitlementStat> = counts
-        .into_iter()
-        .map(|(entitlement, identity_count)| EntitlementStat {
-            entitlement,
-            identity_count,
-            popularity: popularity(identity_count, u64::from(member_count)),
-            popularity_in_org: population.popularity_in_org(entitlement),
-            common_access: population.common.contains(entitlement),
-        })
-        .collect();
-    entitlements.sort_by(|a, b| {
-        b.identity_count
-            .cmp(&a.identity_count)
-            .then(a.entitlement.cmp(&b.entitlement))
-    });
+    let entitlements = held_stats(input, population, &members, &population.mined);
+    let unmined_common = &population.common - &population.mined;
+    let common_entitlements = held_stats(input, population, &members, &unmined_common);
     let metrics = RoleMetrics::compute(
         member_count,
         &entitlements,
@@ -263,8 +249,44 @@ fn build_role(
         popularity_distribution: popularity_distribution(entitlements.iter()),
         members,
         entitlements,
+        common_entitlements,
         metrics,
     }
+}
+
+/// Stats of the entitlements in `of` held by at least one member, by member count descending,
+/// then index.
+fn held_stats(
+    input: &MiningInput<'_>,
+    population: &Population,
+    members: &[u32],
+    of: &RoaringBitmap,
+) -> Vec<EntitlementStat> {
+    let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+    if !of.is_empty() {
+        for &m in members {
+            for e in input.matrix.of_identity(m) & of {
+                *counts.entry(e).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut stats: Vec<EntitlementStat> = counts
+        .into_iter()
+        .map(|(entitlement, identity_count)| EntitlementStat {
+            entitlement,
+            identity_count,
+            popularity: popularity(identity_count, u64::from(member_count)),
+            popularity_in_org: population.popularity_in_org(entitlement),
+            common_access: population.common.contains(entitlement),
+        })
+        .collect();
+    stats.sort_by(|a, b| {
+        b.identity_count
+            .cmp(&a.identity_count)
+            .then(a.entitlement.cmp(&b.entitlement))
+    });
+    stats
 }
 
 fn distribution(attributes: &[Attribute], members: &[u32]) -> Vec<AttributeDistribution> {

@@ -132,6 +132,16 @@ proptest! {
             prop_assert_eq!(distribution_total as usize, role.members.len());
             let buckets: u32 = role.popularity_distribution.values().sum();
             prop_assert_eq!(buckets as usize, role.entitlements.len());
+            // The unmined common access: all common, none mined, exact member counts.
+            if params.role_type == RoleType::Common {
+                prop_assert!(role.common_entitlements.is_empty());
+            }
+            for stat in &role.common_entitlements {
+                prop_assert!(stat.common_access);
+                prop_assert!(role.entitlements.iter().all(|mined| mined.entitlement != stat.entitlement));
+                let holders = role.members.iter().filter(|&&m| matrix.of_identity(m).contains(stat.entitlement)).count();
+                prop_assert_eq!(holders as u32, stat.identity_count);
+            }
         }
         prop_assert!((0.0..=100.0).contains(&result.coverage));
         prop_assert!(result.prescribed_threshold <= 100);

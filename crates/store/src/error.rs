@@ -26,6 +26,10 @@ pub enum StoreError {
         /// The id the caller gave.
         id: String,
     },
+    /// The caller's request contradicts the stored data (e.g. ids the object does not hold);
+    /// the text says how.
+    #[error("{0}")]
+    Invalid(String),
     /// Hashing or checking a client secret failed.
     #[error("cannot process a client secret: {0}")]
     Secret(String),

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod listing;
 pub mod mining;
 pub mod notifications;
+pub mod potential_roles;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

@@ -31,11 +31,12 @@ pub struct Page<T> {
     pub total: Option<i64>,
 }
 
-/// Runs `select` (a query with no WHERE clause of its own, whose columns the field targets name)
-/// with `listing` applied. `tiebreak` ends every ORDER BY so pages are stable.
-pub(crate) async fn fetch<T>(
+/// Runs the query `base` writes (a complete `SELECT ... WHERE condition`, whose columns the
+/// field targets name) with `listing` applied. `tiebreak` ends every ORDER BY so pages are
+/// stable.
+pub(crate) async fn fetch<'q, T>(
     pool: &PgPool,
-    select: &str,
+    base: impl Fn(&mut QueryBuilder<'q, Postgres>),
     fields: &[FieldSpec],
     listing: &Listing,
     default_order: &str,
@@ -44,11 +45,16 @@ pub(crate) async fn fetch<T>(
 where
     T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
-    let mut query = QueryBuilder::<Postgres>::new(select);
-    if let Some(filter) = &listing.filter {
-        query.push(" WHERE ");
-        push_filter(&mut query, filter, fields)?;
-    }
+    let filtered = |query: &mut QueryBuilder<'q, Postgres>| -> Result<(), StoreError> {
+        base(query);
+        if let Some(filter) = &listing.filter {
+            query.push(" AND ");
+            push_filter(query, filter, fields)?;
+        }
+        Ok(())
+    };
+    let mut query = QueryBuilder::<Postgres>::new("");
+    filtered(&mut query)?;
     query.push(" ORDER BY ");
     if listing.sorts.is_empty() {
         query.push(default_order);
@@ -71,11 +77,7 @@ where
 
     let total = if listing.count {
         let mut counting = QueryBuilder::<Postgres>::new("SELECT count(*) FROM (");
-        counting.push(select);
-        if let Some(filter) = &listing.filter {
-            counting.push(" WHERE ");
-            push_filter(&mut counting, filter, fields)?;
-        }
+        filtered(&mut counting)?;
         counting.push(") AS matches");
         Some(counting.build_query_scalar::<i64>().fetch_one(pool).await?)
     } else {
@@ -278,9 +280,18 @@ mod tests {
             offset: 0,
             count: true,
         };
-        let page = fetch::<(i32,)>(pool, "SELECT id FROM items", FIELDS, &listing, "id", "id")
-            .await
-            .unwrap();
+        let page = fetch::<(i32,)>(
+            pool,
+            |query| {
+                query.push("SELECT id FROM items WHERE true");
+            },
+            FIELDS,
+            &listing,
+            "id",
+            "id",
+        )
+        .await
+        .unwrap();
         assert_eq!(page.total, Some(page.items.len() as i64), "{filter}");
         page.items.into_iter().map(|(id,)| id).collect()
     }

@@ -17,6 +17,13 @@ use crate::error::StoreError;
 use crate::listing::push_joined;
 use crate::sessions::{Chip, ChipOperator, Scope};
 
+/// Every (role, entitlement) an existing role grants, directly or through its access profiles:
+/// the roles freshness compares against.
+pub(crate) const ROLE_GRANTS: &str = "(SELECT role_id, entitlement_id FROM role_entitlements
+     UNION
+     SELECT ap.role_id, ape.entitlement_id FROM access_profiles ap
+       JOIN access_profile_entitlements ape ON ape.access_profile_id = ap.id) AS granted";
+
 /// What the engine needs for one session, with the dense indices mapped back to database ids.
 #[derive(Debug)]
 pub struct SessionInput {
@@ -257,9 +264,9 @@ pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, St
     }
     // Existing roles may hold entitlements nobody in the population has: they get indices
     // past the population's, so Jaccard overlaps stay exact.
-    let roles: Vec<Vec<i32>> = sqlx::query_scalar(
-        "SELECT array_agg(entitlement_id) FROM role_entitlements GROUP BY role_id",
-    )
+    let roles: Vec<Vec<i32>> = sqlx::query_scalar(&format!(
+        "SELECT array_agg(entitlement_id) FROM {ROLE_GRANTS} GROUP BY role_id"
+    ))
     .fetch_all(pool)
     .await?;
     let mut extra: HashMap<i32, u32> = HashMap::new();
@@ -415,7 +422,9 @@ pub async fn write_roles(
                 })?;
                 members.push_str(&format!("{id}\t{identity}\n"));
             }
-            for stat in &role.entitlements {
+            let mined = role.entitlements.iter().map(|stat| (stat, "t"));
+            let unmined = role.common_entitlements.iter().map(|stat| (stat, "f"));
+            for (stat, mined) in mined.chain(unmined) {
                 let entitlement = input
                     .entitlement_ids
                     .get(stat.entitlement as usize)
@@ -426,7 +435,7 @@ pub async fn write_roles(
                         ))
                     })?;
                 entitlements.push_str(&format!(
-                    "{id}\t{entitlement}\t{}\t{}\t{}\t{}\n",
+                    "{id}\t{entitlement}\t{}\t{}\t{}\t{}\t{mined}\n",
                     stat.identity_count,
                     stat.popularity,
                     stat.popularity_in_org,
@@ -442,11 +451,28 @@ pub async fn write_roles(
         let mut copy = tx
             .copy_in_raw(
                 "COPY potential_role_entitlements (potential_role_id, entitlement_id, identity_count,
-                    popularity, popularity_in_org, common_access) FROM STDIN",
+                    popularity, popularity_in_org, common_access, mined) FROM STDIN",
             )
             .await?;
         copy.send(entitlements.into_bytes()).await?;
         copy.finish().await?;
+        // Members are disjoint across roles, so this probes each population identity once per
+        // source of its role.
+        sqlx::query(
+            "INSERT INTO potential_role_sources (potential_role_id, source_id, members_with_usage)
+             SELECT rs.potential_role_id, rs.source_id,
+                    (SELECT count(*) FROM potential_role_members m
+                       JOIN source_usage u ON u.source_id = rs.source_id
+                                          AND u.identity_id = m.identity_id
+                      WHERE m.potential_role_id = rs.potential_role_id AND u.usage_days > 0)
+               FROM (SELECT DISTINCT pre.potential_role_id, e.source_id
+                       FROM potential_role_entitlements pre
+                       JOIN entitlements e ON e.id = pre.entitlement_id
+                      WHERE pre.potential_role_id = ANY($1)) rs",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
         ready += i32::try_from(batch.len()).unwrap_or(i32::MAX);
         sqlx::query(
             "UPDATE role_mining_sessions SET potential_roles_ready_count = $2, modified_at = now()

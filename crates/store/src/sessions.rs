@@ -315,7 +315,11 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
 pub async fn list(pool: &PgPool, listing: &Listing) -> Result<Page<SessionRow>, StoreError> {
     listing::fetch(
         pool,
-        &format!("SELECT {COLUMNS} FROM role_mining_sessions"),
+        |query| {
+            query.push(format!(
+                "SELECT {COLUMNS} FROM role_mining_sessions WHERE true"
+            ));
+        },
         LIST_FIELDS,
         listing,
         "created_at DESC, id",

@@ -1,0 +1,820 @@
+//! Potential-role operations over a mined session: every response checked against the
+//! contract's schema, paging/count/sort/filter behaviour, exclusions changing counts and metrics
+//! everywhere at once, and the 400/404 bodies.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+
+use rolemine_dataset::planted::PlantedSpec;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use support::{
+    assert_contract_shape, assert_error_body, get, http, import_planted, json_response, mined,
+    post, serve, Server, TestDatabase,
+};
+
+/// GETs `path`; returns status, `X-Total-Count` and body.
+fn list(server: &Server, bearer: &str, path: &str) -> (u16, Option<i64>, Value) {
+    let response = http()
+        .get(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .unwrap();
+    let (status, total, body) = json_response(response, "X-Total-Count");
+    (status, total.map(|t| t.parse().unwrap()), body)
+}
+
+/// GETs a list that must succeed and match `operation_id`'s contract shape.
+fn items(server: &Server, bearer: &str, operation_id: &str, path: &str) -> Vec<Value> {
+    let (status, _, body) = list(server, bearer, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    assert_contract_shape(operation_id, 200, &body);
+    body.as_array().unwrap().clone()
+}
+
+fn patch(server: &Server, bearer: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = http()
+        .patch(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/json-patch+json")
+        .send(body.to_string())
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+fn ids(items: &[Value], field: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| item[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Follows `limit`/`offset` pages of `path` (which has a query string) to the end.
+fn every_page(server: &Server, bearer: &str, operation_id: &str, path: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let page = items(
+            server,
+            bearer,
+            operation_id,
+            &format!("{path}&limit=100&offset={}", all.len()),
+        );
+        let done = page.len() < 100;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+/// Creates a session and waits for its roles; returns the session id.
+fn mine_session(server: &Server, bearer: &str, body: Value) -> String {
+    let (status, created) = post(
+        server,
+        bearer,
+        "/beta/role-mining-sessions",
+        &body.to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    mined(server, bearer, &id);
+    id
+}
+
+/// Members with usage of each source, straight from the tables.
+async fn members_with_usage(pool: &PgPool, role: &str) -> HashMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT s.ext_id, count(*) FROM potential_role_members m
+           JOIN source_usage u ON u.identity_id = m.identity_id AND u.usage_days > 0
+           JOIN sources s ON s.id = u.source_id
+          WHERE m.potential_role_id = $1::uuid GROUP BY s.ext_id",
+    )
+    .bind(role)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test]
+async fn potential_role_operations_follow_the_contract() {
+    let db = TestDatabase::create().await;
+    let _data = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 3000,
+            entitlements: 800,
+            roles: 16,
+            ..PlantedSpec::default()
+        },
+    );
+    let pool = db.pool().await;
+    let (server, client, bearer) = serve(&db, &[]);
+    let session = mine_session(
+        &server,
+        &bearer,
+        json!({"name": "first", "minNumIdentitiesInPotentialRole": 20}),
+    );
+    let other = mine_session(
+        &server,
+        &bearer,
+        json!({"name": "second", "pruneThreshold": 70, "minNumIdentitiesInPotentialRole": 30}),
+    );
+    let (_, _, first_session) = list(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}"),
+    );
+    let role_count = first_session["potentialRoleCount"].as_i64().unwrap();
+    assert!(role_count >= 4, "{first_session}");
+
+    // --- getPotentialRoleSummaries: shape, count, paging, sorting, filters.
+    let base = format!("/beta/role-mining-sessions/{session}/potential-role-summaries");
+    let (status, total, body) = list(&server, &bearer, &format!("{base}?count=true"));
+    assert_eq!(status, 200, "{body}");
+    assert_contract_shape("getPotentialRoleSummaries", 200, &body);
+    assert_eq!(total, Some(role_count));
+    let summaries = body.as_array().unwrap().clone();
+    assert_eq!(summaries.len() as i64, role_count);
+    for summary in &summaries {
+        assert_eq!(summary["session"]["id"], session.as_str());
+        assert_eq!(summary["session"]["name"], "first");
+        assert_eq!(summary["createdBy"]["id"], client.as_str());
+        assert_eq!(summary["identityGroupStatus"], "OBTAINED");
+        assert_eq!(summary["potentialRoleRef"]["id"], summary["id"]);
+    }
+    let paged = items(
+        &server,
+        &bearer,
+        "getPotentialRoleSummaries",
+        &format!("{base}?limit=2&offset=1"),
+    );
+    assert_eq!(ids(&paged, "id"), ids(&summaries[1..3], "id"));
+    let by_date = items(
+        &server,
+        &bearer,
+        "getPotentialRoleSummaries",
+        &format!("{base}?sorters=-createdDate"),
+    );
+    assert_eq!(by_date.len(), summaries.len());
+    let good = items(
+        &server,
+        &bearer,
+        "getPotentialRoleSummaries",
+        &format!("{base}?filters=quality%20ge%2050"),
+    );
+    let expected: Vec<String> = ids(
+        &summaries
+            .iter()
+            .filter(|s| s["quality"].as_i64().unwrap() >= 50)
+            .cloned()
+            .collect::<Vec<_>>(),
+        "id",
+    );
+    assert_eq!(ids(&good, "id"), expected);
+    let named = items(
+        &server,
+        &bearer,
+        "getPotentialRoleSummaries",
+        &format!(
+            "{base}?filters=name%20eq%20%22Potential%20role%202%22%20and%20saved%20eq%20false"
+        ),
+    );
+    assert_eq!(ids(&named, "name"), vec!["Potential role 2".to_owned()]);
+    for (query, text) in [
+        ("filters=identityCount%20gt%203", "identityCount"),
+        ("filters=name%20gt%20%22a%22", "gt"),
+        ("sorters=quality", "quality"),
+        ("filters=scopingMethod%20eq%20%22MANUAL%22", "scopingMethod"),
+    ] {
+        let (status, _, body) = list(&server, &bearer, &format!("{base}?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_error_body(&body, "400.1 Bad request content", text);
+    }
+
+    // --- getPotentialRole, and the role of another session → 404.
+    let role = summaries[0]["id"].as_str().unwrap().to_owned();
+    let in_session =
+        format!("/beta/role-mining-sessions/{session}/potential-role-summaries/{role}");
+    let (status, detail) = get(&server, &bearer, &in_session);
+    assert_eq!(status, 200, "{detail}");
+    assert_contract_shape("getPotentialRole", 200, &detail);
+    let members = detail["identityCount"].as_i64().unwrap();
+    assert_eq!(
+        detail["identityIds"].as_array().unwrap().len() as i64,
+        members
+    );
+    let distribution_total: i64 = detail["identityDistribution"][0]["distribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(distribution_total, members);
+    let (_, _, others) = list(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{other}/potential-role-summaries"),
+    );
+    let foreign = others[0]["id"].as_str().unwrap();
+    for path in [
+        format!("/beta/role-mining-sessions/{session}/potential-role-summaries/{foreign}"),
+        format!("/beta/role-mining-sessions/{session}/potential-roles/{foreign}/identities"),
+        format!("/beta/role-mining-sessions/{session}/potential-roles/{foreign}/entitlement-popularities"),
+        format!("/beta/role-mining-sessions/{session}/potential-role-summaries/{foreign}/applications"),
+        format!("/beta/role-mining-sessions/{session}/potential-role-summaries/not-a-uuid"),
+        format!("/beta/role-mining-potential-roles/{}", uuid::Uuid::new_v4()),
+    ] {
+        let (status, body) = get(&server, &bearer, &path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_error_body(&body, "404 Not found", "not found");
+    }
+    let (status, body) = get(
+        &server,
+        &bearer,
+        &format!(
+            "/beta/role-mining-sessions/{}/potential-role-summaries",
+            uuid::Uuid::new_v4()
+        ),
+    );
+    assert_eq!(status, 404);
+    assert_error_body(&body, "404 Not found", "role mining session");
+
+    // --- getEntitlementsPotentialRole: popularities, common access, usage, sort and filter.
+    let roles_path = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}");
+    let popular = every_page(
+        &server,
+        &bearer,
+        "getEntitlementsPotentialRole",
+        &format!("{roles_path}/entitlement-popularities?count=true"),
+    );
+    let popularities: Vec<f64> = popular
+        .iter()
+        .map(|e| e["popularity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        popularities.windows(2).all(|w| w[0] >= w[1]),
+        "default order is popularity descending"
+    );
+    let usage = members_with_usage(&pool, &role).await;
+    for entitlement in &popular {
+        let count = entitlement["identityCount"].as_i64().unwrap();
+        let popularity = entitlement["popularity"].as_f64().unwrap();
+        assert!((popularity - count as f64 * 100.0 / members as f64).abs() < 1e-9);
+        let source = entitlement["sourceId"].as_str().unwrap();
+        let expected = *usage.get(source).unwrap_or(&0) as f64 * 100.0 / members as f64;
+        assert!(
+            (entitlement["sourceUsagePercent"].as_f64().unwrap() - expected).abs() < 1e-9,
+            "{entitlement}"
+        );
+        assert_eq!(entitlement["activitySourceState"], "complete");
+    }
+    let common: Vec<&Value> = popular
+        .iter()
+        .filter(|e| e["commonAccess"] == true)
+        .collect();
+    assert!(
+        !common.is_empty(),
+        "the planted birthrights are common access"
+    );
+    let specialized = every_page(
+        &server,
+        &bearer,
+        "getEntitlementsPotentialRole",
+        &format!("{roles_path}/entitlement-popularities?includeCommonAccess=false"),
+    );
+    assert_eq!(specialized.len(), popular.len() - common.len());
+    assert!(specialized.iter().all(|e| e["commonAccess"] == false));
+    assert_eq!(
+        specialized.len() as i64,
+        detail["entitlementCount"].as_i64().unwrap()
+    );
+    let by_name = items(
+        &server,
+        &bearer,
+        "getEntitlementsPotentialRole",
+        &format!("{roles_path}/entitlement-popularities?sorters=entitlementName"),
+    );
+    let names = ids(&by_name, "name");
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let app = popular[0]["applicationName"].as_str().unwrap();
+    let in_app = items(
+        &server,
+        &bearer,
+        "getEntitlementsPotentialRole",
+        &format!(
+            "{roles_path}/entitlement-popularities?filters=applicationName%20sw%20%22{}%22",
+            app.replace(' ', "%20")
+        ),
+    );
+    assert!(!in_app.is_empty());
+    assert!(in_app
+        .iter()
+        .all(|e| e["applicationName"].as_str().unwrap().starts_with(app)));
+    let (status, _, body) = list(
+        &server,
+        &bearer,
+        &format!("{roles_path}/entitlement-popularities?includeCommonAccess=maybe"),
+    );
+    assert_eq!(status, 400);
+    assert_error_body(&body, "400.1 Bad request content", "includeCommonAccess");
+    let (status, _, body) = list(
+        &server,
+        &bearer,
+        &format!("{roles_path}/entitlement-popularities?filters=popularity%20gt%205"),
+    );
+    assert_eq!(status, 400);
+    assert_error_body(&body, "400.1 Bad request content", "popularity");
+
+    // --- getEntitlementDistributionPotentialRole: buckets count the same entitlements.
+    let distribution = |include: bool| {
+        let (status, body) = get(
+            &server,
+            &bearer,
+            &format!(
+                "{roles_path}/entitlement-popularity-distribution?includeCommonAccess={include}"
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_contract_shape("getEntitlementDistributionPotentialRole", 200, &body);
+        body
+    };
+    let bucket_total = |body: &Value| -> i64 {
+        body.as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(bucket_total(&distribution(true)), popular.len() as i64);
+    assert_eq!(bucket_total(&distribution(false)), specialized.len() as i64);
+    let top = popularities[0].floor() as i64;
+    assert!(distribution(true)[top.to_string()].as_i64().unwrap() >= 1);
+
+    // --- getPotentialRoleEntitlements and getPotentialRoleApplications.
+    let summary_path = in_session.clone();
+    let refs = every_page(
+        &server,
+        &bearer,
+        "getPotentialRoleEntitlements",
+        &format!("{summary_path}/entitlements?count=true"),
+    );
+    let specialized_ids: BTreeSet<String> = specialized
+        .iter()
+        .map(|e| e["entitlementRef"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        refs.iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>(),
+        specialized_ids
+    );
+    let applications = items(
+        &server,
+        &bearer,
+        "getPotentialRoleApplications",
+        &format!("{summary_path}/applications"),
+    );
+    let expected_apps: BTreeSet<String> = specialized
+        .iter()
+        .map(|e| e["sourceId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids(&applications, "id")
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        expected_apps
+    );
+    let first_app = applications[0]["name"].as_str().unwrap();
+    let filtered = items(
+        &server,
+        &bearer,
+        "getPotentialRoleApplications",
+        &format!(
+            "{summary_path}/applications?filters=applicationName%20sw%20%22{}%22",
+            first_app.replace(' ', "%20")
+        ),
+    );
+    assert!(filtered.iter().any(|a| a["name"] == first_app));
+    let (status, _, body) = list(
+        &server,
+        &bearer,
+        &format!("{summary_path}/applications?filters=name%20sw%20%22x%22"),
+    );
+    assert_eq!(status, 400);
+    assert_error_body(&body, "400.1 Bad request content", "name");
+
+    // --- updateEntitlementsPotentialRole: exclusions change every view at once.
+    let excluded_ids: Vec<String> = specialized
+        .iter()
+        .take(2)
+        .map(|e| e["entitlementRef"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let edit = |body: Value| {
+        post(
+            &server,
+            &bearer,
+            &format!("{roles_path}/edit-entitlements"),
+            &body.to_string(),
+            "application/json",
+        )
+    };
+    let (status, edited) = edit(json!({"ids": excluded_ids, "exclude": true}));
+    assert_eq!(status, 201, "{edited}");
+    assert_contract_shape("updateEntitlementsPotentialRole", 201, &edited);
+    assert_eq!(
+        edited["entitlementCount"].as_i64().unwrap(),
+        specialized.len() as i64 - 2
+    );
+    assert_eq!(
+        edited["excludedEntitlements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>(),
+        excluded_ids.iter().cloned().collect::<BTreeSet<_>>()
+    );
+    // Density over what is left, by the engine's own definition.
+    let kept_counts: Vec<u32> = specialized
+        .iter()
+        .skip(2)
+        .map(|e| e["identityCount"].as_u64().unwrap() as u32)
+        .collect();
+    let density = rolemine_engine::metrics::density(members as u32, kept_counts.into_iter());
+    assert_eq!(edited["density"].as_i64().unwrap(), i64::from(density));
+    let quality =
+        (edited["density"].as_i64().unwrap() + edited["freshness"].as_i64().unwrap()) as f64 / 2.0;
+    assert_eq!(edited["quality"].as_i64().unwrap(), quality.round() as i64);
+    let excluded = items(
+        &server,
+        &bearer,
+        "getExcludedEntitlementsPotentialRole",
+        &format!("{roles_path}/excluded-entitlements?sorters=-popularity"),
+    );
+    assert_eq!(excluded.len(), 2);
+    assert!(
+        excluded[0]["popularity"].as_f64().unwrap() >= excluded[1]["popularity"].as_f64().unwrap()
+    );
+    let after = every_page(
+        &server,
+        &bearer,
+        "getEntitlementsPotentialRole",
+        &format!("{roles_path}/entitlement-popularities?includeCommonAccess=false"),
+    );
+    assert_eq!(after.len(), specialized.len() - 2);
+    assert!(after
+        .iter()
+        .all(|e| !excluded_ids.contains(&e["entitlementRef"]["id"].as_str().unwrap().to_owned())));
+    assert_eq!(
+        bucket_total(&distribution(false)),
+        specialized.len() as i64 - 2
+    );
+    let refs_after = every_page(
+        &server,
+        &bearer,
+        "getPotentialRoleEntitlements",
+        &format!("{summary_path}/entitlements?count=true"),
+    );
+    assert_eq!(refs_after.len(), specialized.len() - 2);
+    let (_, summary_after) = get(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-potential-roles/{role}"),
+    );
+    assert_eq!(
+        summary_after["entitlementCount"],
+        edited["entitlementCount"]
+    );
+    assert_eq!(summary_after["density"], edited["density"]);
+    // Brought back: everything as mined.
+    let (status, restored) = edit(json!({"ids": excluded_ids, "exclude": false}));
+    assert_eq!(status, 201, "{restored}");
+    for field in ["entitlementCount", "density", "freshness", "quality"] {
+        assert_eq!(restored[field], detail[field], "{field}");
+    }
+    assert_eq!(restored["excludedEntitlements"], json!([]));
+    for (body, text) in [
+        (
+            json!({"ids": ["no-such-entitlement"], "exclude": true}),
+            "no-such-entitlement",
+        ),
+        (json!({"ids": [], "exclude": true}), "ids"),
+        (json!({"ids": [excluded_ids[0]]}), "exclude"),
+        (json!({"ids": "x", "exclude": true}), "ids"),
+    ] {
+        let (status, response) = edit(body.clone());
+        assert_eq!(status, 400, "{body}: {response}");
+        assert_error_body(&response, "400.1 Bad request content", text);
+    }
+
+    // --- getIdentitiesPotentialRole: pages cover the members once; sort and filter by name.
+    let members_listed = every_page(
+        &server,
+        &bearer,
+        "getIdentitiesPotentialRole",
+        &format!("{roles_path}/identities?count=true"),
+    );
+    let listed: BTreeSet<String> = ids(&members_listed, "id").into_iter().collect();
+    let expected: BTreeSet<String> = detail["identityIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, expected);
+    let (_, total, _) = list(
+        &server,
+        &bearer,
+        &format!("{roles_path}/identities?count=true&limit=1"),
+    );
+    assert_eq!(total, Some(members));
+    let sorted_members = every_page(
+        &server,
+        &bearer,
+        "getIdentitiesPotentialRole",
+        &format!("{roles_path}/identities?sorters=-name"),
+    );
+    let names = ids(&sorted_members, "name");
+    assert!(
+        names.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by name descending"
+    );
+    let prefix: String = names[0].chars().take(3).collect();
+    let with_prefix = every_page(
+        &server,
+        &bearer,
+        "getIdentitiesPotentialRole",
+        &format!(
+            "{roles_path}/identities?filters=name%20sw%20%22{}%22",
+            prefix.replace(' ', "%20")
+        ),
+    );
+    assert_eq!(
+        with_prefix.len(),
+        names.iter().filter(|n| n.starts_with(&prefix)).count()
+    );
+    assert!(members_listed[0]["attributes"]["department"].is_string());
+
+    // --- getAllPotentialRoleSummaries: both sessions; every contract filter field.
+    let all_base = "/beta/role-mining-potential-roles";
+    let (_, total_all, _) = list(&server, &bearer, &format!("{all_base}?count=true&limit=1"));
+    let (_, _, other_session) = list(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{other}"),
+    );
+    assert_eq!(
+        total_all,
+        Some(role_count + other_session["potentialRoleCount"].as_i64().unwrap())
+    );
+    let count_of = |filter: &str| -> i64 {
+        let (status, total, body) = list(
+            &server,
+            &bearer,
+            &format!(
+                "{all_base}?count=true&filters={}",
+                filter.replace(' ', "%20").replace('"', "%22")
+            ),
+        );
+        assert_eq!(status, 200, "{filter}: {body}");
+        assert_contract_shape("getAllPotentialRoleSummaries", 200, &body);
+        total.unwrap()
+    };
+    let everything = total_all.unwrap();
+    let now = chrono::Utc::now();
+    let hour_ago =
+        (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let in_hour =
+        (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (filter, expected) in [
+        (format!("createdById eq \"{client}\""), everything),
+        ("createdByName sw \"test\"".to_owned(), everything),
+        ("createdByName co \"client\"".to_owned(), everything),
+        ("createdById co \"nobody\"".to_owned(), 0),
+        ("description sw \"x\"".to_owned(), 0),
+        (format!("startDate gt {hour_ago}"), everything),
+        (format!("endDate lt {in_hour}"), everything),
+        (format!("endDate le {hour_ago}"), 0),
+        ("freshness ge 0 and freshness le 100".to_owned(), everything),
+        ("quality gt 100".to_owned(), 0),
+        ("name ge \"Potential role\"".to_owned(), everything),
+        ("name lt \"A\"".to_owned(), 0),
+        ("saved eq false".to_owned(), everything),
+        ("type eq \"SPECIALIZED\"".to_owned(), everything),
+        ("type gt \"SPECIALIZED\"".to_owned(), 0),
+        ("scopingMethod eq \"MANUAL\"".to_owned(), everything),
+        (
+            "sessionState eq \"POTENTIAL_ROLES_CREATED\"".to_owned(),
+            everything,
+        ),
+        ("sessionState eq \"FAILED\"".to_owned(), 0),
+        ("identityAttribute co \"department\"".to_owned(), everything),
+        ("identityAttribute co \"no such attribute\"".to_owned(), 0),
+    ] {
+        assert_eq!(count_of(&filter), expected, "{filter}");
+    }
+    let quality_sorted = items(
+        &server,
+        &bearer,
+        "getAllPotentialRoleSummaries",
+        &format!("{all_base}?sorters=-quality,identityCount"),
+    );
+    let qualities: Vec<i64> = quality_sorted
+        .iter()
+        .map(|s| s["quality"].as_i64().unwrap())
+        .collect();
+    assert!(qualities.windows(2).all(|w| w[0] >= w[1]));
+    for sorter in [
+        "createdDate",
+        "identityCount",
+        "-entitlementCount",
+        "freshness",
+    ] {
+        items(
+            &server,
+            &bearer,
+            "getAllPotentialRoleSummaries",
+            &format!("{all_base}?sorters={sorter}"),
+        );
+    }
+    for (query, text) in [
+        ("filters=density%20eq%2050", "density"),
+        ("filters=identityAttribute%20eq%20%22x%22", "eq"),
+        ("sorters=name", "name"),
+        ("limit=251", "limit"),
+    ] {
+        let (status, _, body) = list(&server, &bearer, &format!("{all_base}?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_error_body(&body, "400.1 Bad request content", text);
+    }
+
+    // --- PATCH (session path and global path), saved roles.
+    let (status, patched) = patch(
+        &server,
+        &bearer,
+        &in_session,
+        json!([
+            {"op": "replace", "path": "/name", "value": "Accounting"},
+            {"op": "replace", "path": "/description", "value": "Acct I - Potential Role"},
+            {"op": "replace", "path": "/saved", "value": "true"},
+        ]),
+    );
+    assert_eq!(status, 200, "{patched}");
+    assert_contract_shape("patchPotentialRoleSession", 200, &patched);
+    assert_eq!(patched["name"], "Accounting");
+    assert_eq!(patched["description"], "Acct I - Potential Role");
+    assert_eq!(patched["saved"], true);
+    let global = format!("/beta/role-mining-potential-roles/{role}");
+    let (status, patched) = patch(
+        &server,
+        &bearer,
+        &global,
+        json!([{"op": "remove", "path": "/description"}, {"op": "remove", "path": "/name"}]),
+    );
+    assert_eq!(status, 200, "{patched}");
+    assert_contract_shape("patchRoleMiningPotentialRole", 200, &patched);
+    assert_eq!(patched["description"], Value::Null);
+    assert_eq!(patched["name"], summaries[0]["name"]);
+    assert_eq!(patched["saved"], true);
+    let (status, fetched) = get(&server, &bearer, &global);
+    assert_eq!(status, 200);
+    assert_contract_shape("getRoleMiningPotentialRole", 200, &fetched);
+    assert_eq!(fetched["saved"], true);
+    for (body, text) in [
+        (
+            json!([{"op": "replace", "path": "/density", "value": 3}]),
+            "/density",
+        ),
+        (json!([{"op": "add", "path": "/name", "value": "x"}]), "add"),
+        (
+            json!([{"op": "replace", "path": "/saved", "value": "perhaps"}]),
+            "true or false",
+        ),
+        (
+            json!([{"op": "replace", "path": "/name", "value": ""}]),
+            "non-empty",
+        ),
+        (json!([]), "empty"),
+        (json!({"op": "replace"}), "sequence"),
+    ] {
+        let (status, response) = patch(&server, &bearer, &global, body.clone());
+        assert_eq!(status, 400, "{body}: {response}");
+        assert_error_body(&response, "400.1 Bad request content", text);
+    }
+    let (status, body) = patch(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-potential-roles/{}", uuid::Uuid::new_v4()),
+        json!([{"op": "replace", "path": "/name", "value": "x"}]),
+    );
+    assert_eq!(status, 404, "{body}");
+    let saved = items(
+        &server,
+        &bearer,
+        "getSavedPotentialRoles",
+        "/beta/role-mining-potential-roles/saved?sorters=-modified&count=true",
+    );
+    assert_eq!(ids(&saved, "id"), vec![role.clone()]);
+    assert_eq!(
+        saved[0]["entitlementIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>(),
+        specialized_ids
+    );
+    assert_eq!(saved[0]["identityIds"], detail["identityIds"]);
+    let (status, _, body) = list(
+        &server,
+        &bearer,
+        "/beta/role-mining-potential-roles/saved?sorters=name",
+    );
+    assert_eq!(status, 400);
+    assert_error_body(&body, "400.1 Bad request content", "name");
+
+    // --- getPotentialRoleSourceIdentityUsage: each member's days, from the usage table.
+    let source = popular[0]["sourceId"].as_str().unwrap();
+    let usage_path =
+        format!("/beta/role-mining-potential-roles/{role}/sources/{source}/identityUsage");
+    let usage_rows = every_page(
+        &server,
+        &bearer,
+        "getPotentialRoleSourceIdentityUsage",
+        &format!("{usage_path}?count=true"),
+    );
+    assert_eq!(usage_rows.len() as i64, members);
+    let counts: Vec<i64> = usage_rows
+        .iter()
+        .map(|u| u["usageCount"].as_i64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most usage first by default"
+    );
+    let stored: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT i.ext_id, u.usage_days::bigint FROM source_usage u
+           JOIN identities i ON i.id = u.identity_id JOIN sources s ON s.id = u.source_id
+          WHERE s.ext_id = $1",
+    )
+    .bind(source)
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    for row in &usage_rows {
+        let expected = stored
+            .get(row["id"].as_str().unwrap())
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(row["usageCount"].as_i64().unwrap(), expected, "{row}");
+    }
+    let by_email = items(
+        &server,
+        &bearer,
+        "getPotentialRoleSourceIdentityUsage",
+        &format!("{usage_path}?sorters=email&limit=50"),
+    );
+    let emails = ids(&by_email, "email");
+    assert!(emails.windows(2).all(|w| w[0] <= w[1]));
+    items(
+        &server,
+        &bearer,
+        "getPotentialRoleSourceIdentityUsage",
+        &format!("{usage_path}?sorters=-displayName"),
+    );
+    let (status, body) = get(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-potential-roles/{role}/sources/no-such-source/identityUsage"),
+    );
+    assert_eq!(status, 404);
+    assert_error_body(&body, "404 Not found", "no-such-source");
+
+    // Saved roles survive a re-mine, with their edits.
+    let (status, _) = patch(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}"),
+        json!([{"op": "replace", "path": "/minNumIdentitiesInPotentialRole", "value": 25}]),
+    );
+    assert_eq!(status, 202);
+    mined(&server, &bearer, &session);
+    let (status, kept) = get(&server, &bearer, &in_session);
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["saved"], true);
+
+    drop(server);
+    pool.close().await;
+    db.drop_database().await;
+}
