@@ -15,6 +15,17 @@ CREATE TABLE potential_role_sources (
     PRIMARY KEY (potential_role_id, source_id)
 );
 
+-- Members carry the identity's name as mined, so a role's members page sorted or filtered by
+-- name is an index range of that role, not a sort of its 100k identities.
+ALTER TABLE potential_role_members ADD COLUMN name text;
+UPDATE potential_role_members m SET name = i.name FROM identities i WHERE i.id = m.identity_id;
+ALTER TABLE potential_role_members ALTER COLUMN name SET NOT NULL;
+CREATE INDEX potential_role_members_name_idx
+    ON potential_role_members (potential_role_id, name, identity_id);
+-- `name sw "x"` is translated to `lower(name) LIKE lower('x%')`, a range of this index.
+CREATE INDEX potential_role_members_lower_name_idx
+    ON potential_role_members (potential_role_id, lower(name) text_pattern_ops);
+
 -- Listing potential roles across sessions (newest first) and the saved ones (draft roles).
 CREATE INDEX potential_roles_created_idx ON potential_roles (created_at DESC, id);
 DROP INDEX potential_roles_saved_idx;

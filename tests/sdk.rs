@@ -57,8 +57,70 @@ fn sdk_python() -> Option<PathBuf> {
     Some(bin)
 }
 
-const SCRIPT: &str = r#"
-import json, sys
+/// A database with planted access data of `identities` identities, a server on it (logging to
+/// the returned file) and a manage-scope client: (database, server, log, client id, secret).
+async fn sdk_server(
+    identities: u32,
+) -> (
+    TestDatabase,
+    Server,
+    tempfile::NamedTempFile,
+    String,
+    String,
+) {
+    let db = TestDatabase::create().await;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    import_planted(
+        &db.url,
+        PlantedSpec {
+            identities,
+            entitlements: 200,
+            roles: 6,
+            ..PlantedSpec::default()
+        },
+    );
+    let mut command = rolemine();
+    command
+        .env("DATABASE_URL", &db.url)
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+    let server = Server::start(command, log.path());
+    let (id, secret) = create_client(&db.url, &[MANAGE]);
+    (db, server, log, id, secret)
+}
+
+/// Runs `script` (after [`PRELUDE`]) with the server's base URL, the client and `extra`
+/// arguments; returns the JSON it prints, failing with its stderr and the server log.
+fn run_sdk(
+    python: &Path,
+    script: &str,
+    server: &Server,
+    id: &str,
+    secret: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            &format!("{PRELUDE}{script}"),
+            &server.base,
+            id,
+            secret,
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the SDK failed:\n{stderr}\nserver log:\n{}",
+        server.log_text()
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// What every script starts with: the SDK configured for the server and client in argv.
+const PRELUDE: &str = r#"
+import json, sys, time
 import sailpoint.beta, sailpoint.v2025
 from sailpoint.configuration import Configuration, ConfigurationParams
 
@@ -68,6 +130,9 @@ config = Configuration(params)
 config.experimental = True
 config.suppress_experimental_warnings = True
 out = {}
+"#;
+
+const SCRIPT: &str = r#"
 with sailpoint.beta.ApiClient(config) as client:
     api = sailpoint.beta.IAIRoleMiningApi(client)
     sessions = api.get_role_mining_sessions(filters='saved eq "true"', sorters="-createdDate", limit=10, count=True)
@@ -79,7 +144,6 @@ with sailpoint.v2025.ApiClient(config) as client:
     sessions = sailpoint.v2025.IAIRoleMiningApi(client).get_role_mining_sessions(sorters="createdDate")
     out["v2025"] = [s.name for s in sessions]
 if len(sys.argv) > 4:
-    import time
     from sailpoint.beta.models.role_mining_session_dto import RoleMiningSessionDto
     from sailpoint.beta.models.role_mining_session_scope import RoleMiningSessionScope
     from sailpoint.beta.models.json_patch_operation import JsonPatchOperation
@@ -102,28 +166,97 @@ if len(sys.argv) > 4:
 print(json.dumps(out))
 "#;
 
+/// Walks a mined session's potential roles through every potential-role operation; each call
+/// deserialises its response into the SDK's models (a wrong field type or enum value raises).
+const WALK: &str = r#"
+from sailpoint.beta.models.role_mining_session_dto import RoleMiningSessionDto
+from sailpoint.beta.models.json_patch_operation import JsonPatchOperation
+from sailpoint.beta.models.patch_role_mining_potential_role_request_inner import PatchRoleMiningPotentialRoleRequestInner
+from sailpoint.beta.models.role_mining_potential_role_edit_entitlements import RoleMiningPotentialRoleEditEntitlements
+with sailpoint.beta.ApiClient(config) as client:
+    api = sailpoint.beta.IAIRoleMiningApi(client)
+    session = api.create_role_mining_sessions(RoleMiningSessionDto(min_num_identities_in_potential_role=10, name="Walk"))
+    deadline = time.time() + 60
+    while api.get_role_mining_session_status(session.id).state != "POTENTIAL_ROLES_CREATED":
+        assert time.time() < deadline, "mining did not finish"
+        time.sleep(0.2)
+    summaries = api.get_potential_role_summaries(session.id, sorters="createdDate", filters="quality ge 0", limit=50, count=True)
+    out["summaries"] = len(summaries)
+    role = summaries[0]
+    rid = role.id
+    detail = api.get_potential_role(session.id, rid)
+    out["identity_ids"] = len(detail.identity_ids)
+    apps = api.get_potential_role_applications(session.id, rid, filters='applicationName sw "A"')
+    refs = api.get_potential_role_entitlements(session.id, rid, limit=10)
+    pops = api.get_entitlements_potential_role(session.id, rid, include_common_access=False, sorters="-popularity", limit=250)
+    out["popularities"] = [[p.entitlement_ref.id, p.identity_count, p.activity_source_state] for p in pops][:3]
+    dist = api.get_entitlement_distribution_potential_role(session.id, rid, include_common_access=True)
+    out["distribution_total"] = sum(dist.values())
+    edited = api.update_entitlements_potential_role(session.id, rid, RoleMiningPotentialRoleEditEntitlements(ids=[pops[0].entitlement_ref.id], exclude=True))
+    out["edited"] = [edited.entitlement_count, edited.excluded_entitlements]
+    excluded = api.get_excluded_entitlements_potential_role(session.id, rid, sorters="popularity")
+    out["excluded"] = [e.entitlement_ref.id for e in excluded]
+    people = api.get_identities_potential_role(session.id, rid, sorters="name", limit=5)
+    named = api.get_identities_potential_role(session.id, rid, filters='name sw "%s"' % people[0].name[:2])
+    out["named"] = all(p.name.startswith(people[0].name[:2]) for p in named) and len(named) > 0
+    everyone = api.get_all_potential_role_summaries(sorters="-quality", filters='sessionState eq "POTENTIAL_ROLES_CREATED" and identityAttribute co "department"', count=True)
+    out["all"] = len(everyone)
+    api.patch_potential_role_session(session.id, rid, [JsonPatchOperation.from_dict({"op": "replace", "path": "/name", "value": "Walked"})])
+    api.patch_role_mining_potential_role(rid, [PatchRoleMiningPotentialRoleRequestInner.from_dict({"op": "replace", "path": "/saved", "value": True})])
+    fetched = api.get_role_mining_potential_role(rid)
+    out["patched"] = [fetched.name, fetched.saved]
+    saved = api.get_saved_potential_roles(sorters="-modified")
+    out["saved"] = [s.name for s in saved]
+    usage = api.get_potential_role_source_identity_usage(rid, pops[0].source_id, sorters="-usageCount", limit=5)
+    out["usage"] = [u.usage_count for u in usage]
+    out["types"] = sorted({type(x).__name__ for x in [detail, apps[0], refs[0], pops[0], edited, excluded[0], people[0], everyone[0], fetched, saved[0], usage[0]]})
+print(json.dumps(out))
+"#;
+
+#[tokio::test]
+async fn the_official_python_sdk_walks_potential_roles_through_every_operation() {
+    let Some(python) = sdk_python() else {
+        eprintln!("SKIPPED: python3 is not installed, so the official SailPoint SDK cannot run");
+        return;
+    };
+    let (db, server, _log, id, secret) = sdk_server(600).await;
+    let result = run_sdk(&python, WALK, &server, &id, &secret, &[]);
+    assert!(result["summaries"].as_u64().unwrap() >= 2, "{result}");
+    assert!(result["identity_ids"].as_u64().unwrap() >= 10, "{result}");
+    let first_popular = &result["popularities"][0];
+    assert_eq!(first_popular[2], "complete", "{result}");
+    let excluded_id = first_popular[0].clone();
+    assert_eq!(result["edited"][1], serde_json::json!([excluded_id]));
+    assert_eq!(result["excluded"], serde_json::json!([excluded_id]));
+    assert_eq!(result["all"], result["summaries"]);
+    assert_eq!(result["named"], true);
+    assert_eq!(result["patched"], serde_json::json!(["Walked", true]));
+    assert_eq!(result["saved"], serde_json::json!(["Walked"]));
+    assert_eq!(result["usage"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        result["types"],
+        serde_json::json!([
+            "RoleMiningEntitlement",
+            "RoleMiningIdentity",
+            "RoleMiningPotentialRole",
+            "RoleMiningPotentialRoleApplication",
+            "RoleMiningPotentialRoleEntitlements",
+            "RoleMiningPotentialRoleSourceUsage",
+            "RoleMiningPotentialRoleSummary",
+            "RoleMiningSessionDraftRoleDto"
+        ])
+    );
+    assert!(server.terminate().success());
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025_and_mines_one() {
     let Some(python) = sdk_python() else {
         eprintln!("SKIPPED: python3 is not installed, so the official SailPoint SDK cannot run");
         return;
     };
-    let db = TestDatabase::create().await;
-    let log = tempfile::NamedTempFile::new().unwrap();
-    import_planted(
-        &db.url,
-        PlantedSpec {
-            identities: 400,
-            entitlements: 200,
-            roles: 6,
-            ..PlantedSpec::default()
-        },
-    );
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
-    let server = Server::start(command, log.path());
+    let (db, server, _log, id, secret) = sdk_server(400).await;
     let pool = db.pool().await;
     sqlx::query(
         "INSERT INTO role_mining_sessions (id, name, saved, created_by_id, created_by_name, created_at, scope, prune_threshold)
@@ -134,19 +267,7 @@ async fn the_official_python_sdk_lists_sessions_under_beta_and_v2025_and_mines_o
     .execute(&pool)
     .await
     .unwrap();
-    let (id, secret) = create_client(&db.url, &[MANAGE]);
-
-    let output = Command::new(&python)
-        .args(["-c", SCRIPT, &server.base, &id, &secret, "mine"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the SDK failed:\n{stderr}\nserver log:\n{}",
-        server.log_text()
-    );
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result = run_sdk(&python, SCRIPT, &server, &id, &secret, &["mine"]);
     assert_eq!(
         result["beta"],
         serde_json::json!([

@@ -479,9 +479,11 @@ fn role_patch(operations: &[JsonPatchOperation]) -> Result<RolePatch, ApiError> 
         let remove = match operation.op.as_str() {
             "remove" => true,
             "replace" => false,
-            other => return Err(ApiError::BadRequest(format!(
+            other => {
+                return Err(ApiError::BadRequest(format!(
                 "[{i}].op: `{other}` is not supported on a potential role; use replace or remove"
-            ))),
+            )))
+            }
         };
         let at = format!("[{i}].value for {}", operation.path);
         match operation.path.as_str() {

@@ -55,24 +55,8 @@ where
     };
     let mut query = QueryBuilder::<Postgres>::new("");
     filtered(&mut query)?;
-    query.push(" ORDER BY ");
-    if listing.sorts.is_empty() {
-        query.push(default_order);
-    } else {
-        for sort in &listing.sorts {
-            query.push(sort.target);
-            query.push(if sort.descending {
-                " DESC NULLS LAST, "
-            } else {
-                " ASC NULLS LAST, "
-            });
-        }
-        query.push(tiebreak);
-    }
-    query.push(" LIMIT ");
-    query.push_bind(listing.limit);
-    query.push(" OFFSET ");
-    query.push_bind(listing.offset);
+    push_order(&mut query, listing, default_order, tiebreak);
+    push_page(&mut query, listing);
     let items = query.build_query_as::<T>().fetch_all(pool).await?;
 
     let total = if listing.count {
@@ -84,6 +68,43 @@ where
         None
     };
     Ok(Page { items, total })
+}
+
+/// Appends ` ORDER BY` the listing's sort keys then `tiebreak`, or `default_order`.
+pub(crate) fn push_order(
+    query: &mut QueryBuilder<'_, Postgres>,
+    listing: &Listing,
+    default_order: &str,
+    tiebreak: &str,
+) {
+    query.push(" ORDER BY ");
+    if listing.sorts.is_empty() {
+        query.push(default_order);
+        return;
+    }
+    // PostgreSQL's default null placement (nulls sort as the largest value) and a tiebreak in
+    // the direction of the last key keep the order one that an index can walk backwards: a
+    // deep `-name` page of a 100k-member role was a full sort (100 ms) under `DESC NULLS LAST`.
+    for sort in &listing.sorts {
+        query.push(sort.target);
+        query.push(if sort.descending { " DESC, " } else { " ASC, " });
+    }
+    let descending = listing.sorts.last().is_some_and(|sort| sort.descending);
+    for (i, key) in tiebreak.split(',').enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push(key.trim());
+        query.push(if descending { " DESC" } else { " ASC" });
+    }
+}
+
+/// Appends the listing's ` LIMIT` and ` OFFSET`.
+pub(crate) fn push_page(query: &mut QueryBuilder<'_, Postgres>, listing: &Listing) {
+    query.push(" LIMIT ");
+    query.push_bind(listing.limit);
+    query.push(" OFFSET ");
+    query.push_bind(listing.offset);
 }
 
 /// Appends `operands` in parentheses, separated by `joiner` (` AND ` or ` OR `), each written by
@@ -157,20 +178,24 @@ pub(crate) fn push_filter(
         }
         Filter::Compare { field, op, value } => {
             let spec = target(field)?;
-            query.push("(");
+            query.push(if *op == Op::Sw { "(lower(" } else { "(" });
             query.push(spec.target);
             match op {
                 Op::Sw | Op::Co => {
                     let Value::String(text) = value else {
                         return Err(StoreError::Query(format!("{op} needs text")));
                     };
-                    let pattern = match op {
-                        Op::Sw => format!("{}%", like_escaped(text)),
-                        _ => format!("%{}%", like_escaped(text)),
-                    };
-                    query.push(" ILIKE ");
-                    query.push_bind(pattern);
-                    query.push(" ESCAPE '\\'");
+                    if *op == Op::Sw {
+                        // `lower(x) LIKE lower('prefix%')` can use an index on `lower(x)`
+                        // (text_pattern_ops); ILIKE never can.
+                        query.push(") LIKE lower(");
+                        query.push_bind(format!("{}%", like_escaped(text)));
+                        query.push(") ESCAPE '\\'");
+                    } else {
+                        query.push(" ILIKE ");
+                        query.push_bind(format!("%{}%", like_escaped(text)));
+                        query.push(" ESCAPE '\\'");
+                    }
                 }
                 _ => {
                     query.push(match op {

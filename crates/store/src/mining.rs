@@ -31,6 +31,8 @@ pub struct SessionInput {
     pub matrix: AccessMatrix,
     /// Database id per identity index.
     pub identity_ids: Vec<i32>,
+    /// Name per identity index (stored with role members, for their name-ordered pages).
+    pub identity_names: Vec<String>,
     /// Database id per entitlement index.
     pub entitlement_ids: Vec<i32>,
     /// Identity attributes per identity index.
@@ -191,8 +193,8 @@ pub async fn resolve_population(
 
 /// Loads the population's access, attributes and the existing roles.
 pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, StoreError> {
-    let mut rows = sqlx::query_as::<_, (i32, Option<Vec<i32>>, Value)>(
-        "SELECT s.identity_id, a.entitlement_ids, i.attributes
+    let mut rows = sqlx::query_as::<_, (i32, String, Option<Vec<i32>>, Value)>(
+        "SELECT s.identity_id, i.name, a.entitlement_ids, i.attributes
            FROM session_identities s
            JOIN identities i ON i.id = s.identity_id
            LEFT JOIN identity_access a ON a.identity_id = s.identity_id
@@ -202,13 +204,15 @@ pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, St
     .bind(session)
     .fetch(pool);
     let mut identity_ids = Vec::new();
+    let mut identity_names = Vec::new();
     let mut access: Vec<Vec<i32>> = Vec::new();
     let mut attribute_index: HashMap<String, usize> = HashMap::new();
     let mut attributes: Vec<Attribute> = Vec::new();
     let mut dictionaries: Vec<HashMap<String, u32>> = Vec::new();
-    while let Some((identity, held, values)) = rows.try_next().await? {
+    while let Some((identity, name, held, values)) = rows.try_next().await? {
         let index = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
         identity_ids.push(identity);
+        identity_names.push(name);
         access.push(held.unwrap_or_default());
         if let Value::Object(map) = values {
             for (name, value) in map {
@@ -291,6 +295,7 @@ pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, St
     Ok(SessionInput {
         matrix: builder.build(),
         identity_ids,
+        identity_names,
         entitlement_ids,
         attributes,
         existing_roles,
@@ -417,10 +422,18 @@ pub async fn write_roles(
         let mut entitlements = String::new();
         for (role, id) in batch.iter().zip(&ids) {
             for &member in &role.members {
-                let identity = input.identity_ids.get(member as usize).ok_or_else(|| {
-                    StoreError::Query(format!("member index {member} out of range"))
-                })?;
-                members.push_str(&format!("{id}\t{identity}\n"));
+                let index = member as usize;
+                let (Some(identity), Some(name)) = (
+                    input.identity_ids.get(index),
+                    input.identity_names.get(index),
+                ) else {
+                    return Err(StoreError::Query(format!(
+                        "member index {member} out of range"
+                    )));
+                };
+                members.push_str(&format!("{id}\t{identity}\t"));
+                push_copy_text(&mut members, name);
+                members.push('\n');
             }
             let mined = role.entitlements.iter().map(|stat| (stat, "t"));
             let unmined = role.common_entitlements.iter().map(|stat| (stat, "f"));
@@ -444,7 +457,9 @@ pub async fn write_roles(
             }
         }
         let mut copy = tx
-            .copy_in_raw("COPY potential_role_members (potential_role_id, identity_id) FROM STDIN")
+            .copy_in_raw(
+                "COPY potential_role_members (potential_role_id, identity_id, name) FROM STDIN",
+            )
             .await?;
         copy.send(members.into_bytes()).await?;
         copy.finish().await?;
@@ -484,7 +499,7 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
-    advance(
+    let done = advance(
         pool,
         session,
         generation,
@@ -492,7 +507,30 @@ pub async fn write_roles(
         None,
         None,
     )
-    .await
+    .await?;
+    // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
+    // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
+    // those pages index-only scans at once. Best effort: the roles are written either way.
+    if let Err(err) = sqlx::query("VACUUM (ANALYZE) potential_role_members")
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(%session, error = %err, "cannot vacuum the new potential role members");
+    }
+    Ok(done)
+}
+
+/// Appends `text` as a field of `COPY ... FROM STDIN` text format (backslash escapes).
+fn push_copy_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// Leaves the session readable as `FAILED` with `message` (only if the job is still current).
@@ -536,4 +574,16 @@ pub async fn notify_completed(
     .await?;
     tracing::info!(%session, recipient, "session completion notification recorded");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_copy_text;
+
+    #[test]
+    fn copy_text_escapes_what_the_format_reserves() {
+        let mut out = String::new();
+        push_copy_text(&mut out, "a\tb\nc\\d\re");
+        assert_eq!(out, "a\\tb\\nc\\\\d\\re");
+    }
 }

@@ -127,10 +127,10 @@ pub const APPLICATION_FIELDS: &[FieldSpec] =
     &[field("applicationName", Kind::Text, &[Op::Sw], "s.name")];
 
 /// `getIdentitiesPotentialRole` filters.
-pub const IDENTITY_FIELDS: &[FieldSpec] = &[field("name", Kind::Text, &[Op::Sw], "i.name")];
+pub const IDENTITY_FIELDS: &[FieldSpec] = &[field("name", Kind::Text, &[Op::Sw], "m.name")];
 
 /// `getIdentitiesPotentialRole` sorters.
-pub const IDENTITY_SORTERS: &[SorterSpec] = &[sorter("name", "i.name")];
+pub const IDENTITY_SORTERS: &[SorterSpec] = &[sorter("name", "m.name")];
 
 /// `getPotentialRoleSourceIdentityUsage` sorters.
 pub const USAGE_SORTERS: &[SorterSpec] = &[
@@ -555,13 +555,17 @@ pub async fn entitlements(
                         s.name AS application_name, pre.identity_count, pre.popularity,
                         pre.popularity_in_org, pre.common_access,
                         coalesce(prs.members_with_usage, 0) AS members_with_usage,
-                        EXISTS (SELECT FROM source_usage u WHERE u.source_id = e.source_id)
-                          AS usage_known
+                        known.source_id IS NOT NULL AS usage_known
                    FROM potential_role_entitlements pre
                    JOIN entitlements e ON e.id = pre.entitlement_id
                    JOIN sources s ON s.id = e.source_id
                    LEFT JOIN potential_role_sources prs
                      ON prs.potential_role_id = pre.potential_role_id AND prs.source_id = s.id
+                   -- In key order with LIMIT 1, so the planner probes the usage key instead of
+                   -- scanning millions of usage rows for a source that has none (seconds).
+                   LEFT JOIN LATERAL (SELECT u.source_id FROM source_usage u
+                                       WHERE u.source_id = s.id
+                                       ORDER BY u.source_id, u.identity_id LIMIT 1) known ON true
                   WHERE pre.potential_role_id = ",
             );
             query.push_bind(role);
@@ -669,27 +673,41 @@ pub struct MemberRow {
 }
 
 /// A page of the role's members; in identity order unless sorted by name.
+///
+/// The page is cut from the members table alone (its key and its `(role, name)` index serve
+/// every order and the name filter), and only the page's rows are joined with `identities`:
+/// a deep offset into a 100k-member role then walks an index, not 100k identity rows.
 pub async fn identities(
     pool: &PgPool,
     role: Uuid,
     listing: &Listing,
 ) -> Result<Page<MemberRow>, StoreError> {
-    listing::fetch(
-        pool,
-        |query| {
-            query.push(
-                "SELECT i.ext_id AS id, i.name, i.attributes FROM potential_role_members m
-                   JOIN identities i ON i.id = m.identity_id
-                  WHERE m.potential_role_id = ",
-            );
-            query.push_bind(role);
-        },
-        IDENTITY_FIELDS,
-        listing,
-        "m.identity_id",
-        "m.identity_id",
-    )
-    .await
+    let members = |query: &mut QueryBuilder<'_, Postgres>| -> Result<(), StoreError> {
+        query.push(" FROM potential_role_members m WHERE m.potential_role_id = ");
+        query.push_bind(role);
+        if let Some(filter) = &listing.filter {
+            query.push(" AND ");
+            listing::push_filter(query, filter, IDENTITY_FIELDS)?;
+        }
+        Ok(())
+    };
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT i.ext_id AS id, i.name, i.attributes FROM (SELECT m.identity_id, m.name",
+    );
+    members(&mut query)?;
+    listing::push_order(&mut query, listing, "m.identity_id", "m.identity_id");
+    listing::push_page(&mut query, listing);
+    query.push(") m JOIN identities i ON i.id = m.identity_id");
+    listing::push_order(&mut query, listing, "m.identity_id", "m.identity_id");
+    let items = query.build_query_as::<MemberRow>().fetch_all(pool).await?;
+    let total = if listing.count {
+        let mut counting = QueryBuilder::<Postgres>::new("SELECT count(*)");
+        members(&mut counting)?;
+        Some(counting.build_query_scalar::<i64>().fetch_one(pool).await?)
+    } else {
+        None
+    };
+    Ok(Page { items, total })
 }
 
 /// A member's usage of one source.
