@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod collection;
 pub mod error;
+pub mod exports;
 pub mod health;
 pub mod imports;
 pub mod json;

@@ -40,6 +40,7 @@ use crate::routes::VERSION_PREFIXES;
         crate::potential_roles::patch,
         crate::potential_roles::saved,
         crate::potential_roles::source_usage,
+        crate::exports::export,
         crate::imports::create,
         crate::imports::get,
         crate::auth::token,

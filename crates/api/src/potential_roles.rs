@@ -438,7 +438,7 @@ fn uuid(raw: &str, not_found: impl FnOnce() -> ApiError) -> Result<Uuid, ApiErro
 
 /// The potential role `role` of session `session`: 404 naming the session when it does not
 /// exist, naming the role when the session did not mine it.
-async fn role_in_session(
+pub(crate) async fn role_in_session(
     state: &AppState,
     session_id: &str,
     role: &str,

@@ -8,6 +8,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, patch, post, MethodRouter};
 
 use crate::auth::{self, Access};
+use crate::exports;
 use crate::potential_roles as roles;
 use crate::sessions;
 use crate::state::AppState;
@@ -103,6 +104,11 @@ pub fn operations() -> Vec<Operation> {
             "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/identities",
             Access::Read,
             get(roles::identities),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export",
+            Access::Read,
+            get(exports::export),
         ),
         op(
             "/role-mining-potential-roles",

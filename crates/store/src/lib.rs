@@ -8,6 +8,7 @@ pub mod clients;
 pub mod database;
 pub mod embedded;
 pub mod error;
+pub mod exports;
 pub mod import;
 pub mod imports;
 pub mod jobs;
