@@ -11,7 +11,10 @@ use std::io::{Cursor, Read};
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::{assert_error_body, get, http, import_planted, mined, post, serve, TestDatabase};
+use support::{
+    assert_error_body, get, http, import_planted, mined, post, rolemine, serve, Server,
+    TestDatabase,
+};
 
 /// Each file of the zip as its header and rows.
 type Files = BTreeMap<String, (Vec<String>, Vec<Vec<String>>)>;
@@ -120,6 +123,52 @@ async fn expected_missing(
         .collect()
 }
 
+/// Creates a session, has it mined (`start_worker` starts whatever mines it, stopped after)
+/// and returns (session id, id of its first potential role).
+fn first_role<W>(
+    server: &Server,
+    bearer: &str,
+    start_worker: impl FnOnce() -> W,
+) -> (String, String)
+where
+    W: Stoppable,
+{
+    let (status, created) = post(
+        server,
+        bearer,
+        "/beta/role-mining-sessions",
+        &json!({"minNumIdentitiesInPotentialRole": 20}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    let session = created["id"].as_str().unwrap().to_owned();
+    let mining = start_worker();
+    mined(server, bearer, &session);
+    mining.stop();
+    let (_, summaries) = get(
+        server,
+        bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
+    );
+    let role = summaries[0]["id"].as_str().unwrap().to_owned();
+    (session, role)
+}
+
+/// What mines a session: nothing to stop (the server's own worker) or a worker process.
+trait Stoppable {
+    fn stop(self);
+}
+
+impl Stoppable for () {
+    fn stop(self) {}
+}
+
+impl Stoppable for std::process::Child {
+    fn stop(self) {
+        stop(self);
+    }
+}
+
 fn check(files: &Files, expected: &BTreeMap<String, (f64, bool, i32)>) -> BTreeSet<String> {
     let (header, rows) = &files["entitlements.csv"];
     assert_eq!(
@@ -163,22 +212,7 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
     );
     let pool = db.pool().await;
     let (server, _, bearer) = serve(&db, &[]);
-    let (status, created) = post(
-        &server,
-        &bearer,
-        "/beta/role-mining-sessions",
-        &json!({"minNumIdentitiesInPotentialRole": 20}).to_string(),
-        "application/json",
-    );
-    assert_eq!(status, 201, "{created}");
-    let session = created["id"].as_str().unwrap().to_owned();
-    mined(&server, &bearer, &session);
-    let (_, summaries) = get(
-        &server,
-        &bearer,
-        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
-    );
-    let role = summaries[0]["id"].as_str().unwrap().to_owned();
+    let (session, role) = first_role(&server, &bearer, || {});
     let (_, detail) = get(
         &server,
         &bearer,
@@ -295,5 +329,156 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
 
     drop(server);
     pool.close().await;
+    db.drop_database().await;
+}
+
+/// A `rolemine worker` process on `url`, keeping artifacts in `artifacts` for `ttl` seconds.
+fn worker(url: &str, artifacts: &std::path::Path, ttl: &str) -> std::process::Child {
+    rolemine()
+        .arg("worker")
+        .env("DATABASE_URL", url)
+        .env("ROLEMINE_ARTIFACT_DIR", artifacts)
+        .env("ROLEMINE_EXPORT_TTL", ttl)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: std::process::Child) {
+    support::signal(&child, nix::sys::signal::Signal::SIGTERM);
+    support::wait_with_timeout(&mut child, std::time::Duration::from_secs(30));
+}
+
+/// Polls the export's status until it is `state`; returns the status body.
+fn export_reaches(server: &Server, bearer: &str, path: &str, state: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = get(server, bearer, path);
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == state {
+            return body;
+        }
+        assert!(body["status"] != "ERROR", "{body}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn async_exports_queue_run_download_and_expire() {
+    let db = TestDatabase::create().await;
+    import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 1500,
+            entitlements: 500,
+            roles: 8,
+            ..PlantedSpec::default()
+        },
+    );
+    let artifacts = tempfile::tempdir().unwrap();
+    let (server, _, bearer) = serve(
+        &db,
+        &[
+            ("ROLEMINE_NO_WORKER", "true".to_owned()),
+            (
+                "ROLEMINE_ARTIFACT_DIR",
+                artifacts.path().display().to_string(),
+            ),
+        ],
+    );
+    let (session, role) = first_role(&server, &bearer, || worker(&db.url, artifacts.path(), "3"));
+    let base = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}");
+
+    // Queued, with no worker running: readable, not downloadable.
+    let (status, queued) = post(
+        &server,
+        &bearer,
+        &format!("{base}/export-async"),
+        &json!({"minEntitlementPopularity": 25, "includeCommonAccess": false}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 202, "{queued}");
+    support::assert_contract_shape("exportRoleMiningPotentialRoleAsync", 202, &queued);
+    assert_eq!(queued["status"], "QUEUED");
+    assert_eq!(queued["minEntitlementPopularity"], 25);
+    assert_eq!(queued["includeCommonAccess"], false);
+    let export_id = queued["exportId"].as_str().unwrap().to_owned();
+    let status_path = format!("{base}/export-async/{export_id}");
+    let (status, body) = get(&server, &bearer, &status_path);
+    assert_eq!(status, 200);
+    support::assert_contract_shape("exportRoleMiningPotentialRoleStatus", 200, &body);
+    assert_eq!(body["status"], "QUEUED");
+    let (status, body) = get(&server, &bearer, &format!("{status_path}/download"));
+    assert_eq!(status, 400, "{body}");
+    assert_error_body(&body, "400.1 Bad request content", "is QUEUED");
+
+    // A worker writes it; the download is the synchronous export with the same filter.
+    let exporting = worker(&db.url, artifacts.path(), "3");
+    export_reaches(&server, &bearer, &status_path, "SUCCESS");
+    let (status, disposition, downloaded) =
+        export(&server.base, &bearer, &format!("{status_path}/download"));
+    assert_eq!(status, 200);
+    assert!(disposition.unwrap().ends_with(".zip\""));
+    let (status, _, direct) = export(
+        &server.base,
+        &bearer,
+        &format!("{base}/export?minEntitlementPopularity=25&includeCommonAccess=false"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(unzip(&downloaded), unzip(&direct));
+    let stored = artifacts.path().join(format!("exports/{export_id}.zip"));
+    assert!(stored.is_file(), "{}", stored.display());
+
+    // Past its time to live the sweeper deletes it and the download says so.
+    let started = std::time::Instant::now();
+    while stored.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never swept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, body) = get(&server, &bearer, &format!("{status_path}/download"));
+    assert_eq!(status, 400, "{body}");
+    assert_error_body(&body, "400.1 Bad request content", "expired");
+    stop(exporting);
+
+    // Bad input.
+    let (status, body) = post(
+        &server,
+        &bearer,
+        &format!("{base}/export-async"),
+        &json!({"minEntitlementPopularity": 101}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_error_body(
+        &body,
+        "400.1 Bad request content",
+        "minEntitlementPopularity",
+    );
+    let (status, body) = post(
+        &server,
+        &bearer,
+        &format!("{base}/export-async"),
+        &json!({"includeCommonAccess": "maybe"}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_error_body(&body, "400.1 Bad request content", "includeCommonAccess");
+    let (status, body) = get(
+        &server,
+        &bearer,
+        &format!("{base}/export-async/{}", uuid::Uuid::new_v4()),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_error_body(&body, "404 Not found", "export");
+
+    drop(server);
     db.drop_database().await;
 }

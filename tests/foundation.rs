@@ -28,6 +28,11 @@ async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
         }),
         request_timeout: std::time::Duration::from_secs(5),
         max_body_bytes: 1 << 20,
+        artifacts: rolemine_artifacts::Artifacts::open(
+            &std::env::temp_dir().join("rolemine-foundation-artifacts"),
+            None,
+        )
+        .unwrap(),
     };
     let app = rolemine_api::router(state);
     let response = app

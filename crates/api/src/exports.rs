@@ -7,9 +7,15 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
-use rolemine_store::exports::{self, ExportFilter};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use rolemine_store::exports::{self, ExportFilter, ExportRecord};
+use rolemine_store::StoreError;
+use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
 use crate::potential_roles::role_in_session;
@@ -119,22 +125,232 @@ pub async fn export(
     file.seek(SeekFrom::Start(0)).map_err(temporary)?;
     tracing::info!(role = %row.id, ?counts, bytes = size, "potential role exported");
     let body = Body::from_stream(ReaderStream::new(tokio::fs::File::from_std(file)));
+    Ok(zip_response(
+        body,
+        size,
+        &file_name(&row.name, &row.id.to_string()),
+    ))
+}
+
+/// The contract's `RoleMiningPotentialRoleExportRequest`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMiningPotentialRoleExportRequest {
+    /// Leave out entitlements held by fewer than this percent of the members (0-100).
+    pub min_entitlement_popularity: Option<i64>,
+    /// Keep common-access entitlements (default true).
+    pub include_common_access: Option<bool>,
+}
+
+/// The contract's `RoleMiningPotentialRoleExportResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMiningPotentialRoleExportResponse {
+    /// The popularity floor asked for.
+    pub min_entitlement_popularity: i32,
+    /// Whether common access is included.
+    pub include_common_access: bool,
+    /// The export's id.
+    pub export_id: String,
+    /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
+    pub status: String,
+    /// Extension: why the export failed, in status `ERROR`.
+    pub error_message: Option<String>,
+    /// Extension: when the download stops being served, once `SUCCESS`.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<ExportRecord> for RoleMiningPotentialRoleExportResponse {
+    fn from(record: ExportRecord) -> Self {
+        Self {
+            min_entitlement_popularity: record.min_entitlement_popularity,
+            include_common_access: record.include_common_access,
+            export_id: record.id.to_string(),
+            status: record.state,
+            error_message: record.error_message,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
+/// `exportRoleMiningPotentialRoleAsync`: records the export and queues its job; 202.
+#[utoipa::path(
+    post,
+    path = "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async",
+    operation_id = "exportRoleMiningPotentialRoleAsync",
+    tag = "IAI Role Mining",
+    params(
+        ("sessionId" = String, Path, description = "The session id"),
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+    ),
+    request_body = RoleMiningPotentialRoleExportRequest,
+    responses(
+        (status = 202, description = "Queued", body = RoleMiningPotentialRoleExportResponse),
+        (status = 400, description = "Bad request", body = ErrorResponseDto),
+        (status = 404, description = "Unknown session or potential role", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:manage"]))
+)]
+pub async fn export_async(
+    State(state): State<AppState>,
+    Path((session_id, role)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let row = role_in_session(&state, &session_id, &role).await?;
+    // The body is optional: no body means the defaults.
+    let request: RoleMiningPotentialRoleExportRequest = if body.iter().all(u8::is_ascii_whitespace)
+    {
+        RoleMiningPotentialRoleExportRequest::default()
+    } else {
+        crate::json::parse(&body)?
+    };
+    let mut filter = ExportFilter::default();
+    if let Some(min) = request.min_entitlement_popularity {
+        filter.min_entitlement_popularity = i32::try_from(min)
+            .ok()
+            .filter(|p| (0..=100).contains(p))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "minEntitlementPopularity: must be from 0 to 100, got {min}"
+                ))
+            })?;
+    }
+    if let Some(include) = request.include_common_access {
+        filter.include_common_access = include;
+    }
+    let record = exports::create(&state.pool, row.id, filter).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RoleMiningPotentialRoleExportResponse::from(record)),
+    )
+        .into_response())
+}
+
+/// The export `export_id` of the role in the path, or a 404 naming it.
+async fn export_of(
+    state: &AppState,
+    session_id: &str,
+    role: &str,
+    export_id: &str,
+) -> Result<ExportRecord, ApiError> {
+    let row = role_in_session(state, session_id, role).await?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "export {export_id} of potential role {role} not found"
+        ))
+    };
+    let id = Uuid::parse_str(export_id).map_err(|_| not_found())?;
+    match exports::get(&state.pool, Some(row.id), id).await {
+        Ok(record) => Ok(record),
+        Err(StoreError::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `exportRoleMiningPotentialRoleStatus`.
+#[utoipa::path(
+    get,
+    path = "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async/{exportId}",
+    operation_id = "exportRoleMiningPotentialRoleStatus",
+    tag = "IAI Role Mining",
+    params(
+        ("sessionId" = String, Path, description = "The session id"),
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+        ("exportId" = String, Path, description = "The export id"),
+    ),
+    responses(
+        (status = 200, description = "The export's state", body = RoleMiningPotentialRoleExportResponse),
+        (status = 404, description = "Unknown session, potential role or export", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn export_status(
+    State(state): State<AppState>,
+    Path((session_id, role, export_id)): Path<(String, String, String)>,
+) -> Result<Json<RoleMiningPotentialRoleExportResponse>, ApiError> {
+    Ok(Json(
+        export_of(&state, &session_id, &role, &export_id)
+            .await?
+            .into(),
+    ))
+}
+
+/// `downloadRoleMiningPotentialRoleZip`: the zip once `SUCCESS`, from the artifact store.
+#[utoipa::path(
+    get,
+    path = "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async/{exportId}/download",
+    operation_id = "downloadRoleMiningPotentialRoleZip",
+    tag = "IAI Role Mining",
+    params(
+        ("sessionId" = String, Path, description = "The session id"),
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+        ("exportId" = String, Path, description = "The export id"),
+    ),
+    responses(
+        (status = 200, description = "identities.csv, entitlements.csv and missing_access.csv", content_type = "application/zip", body = Vec<u8>),
+        (status = 400, description = "Not downloadable: still running, failed, or expired", body = ErrorResponseDto),
+        (status = 404, description = "Unknown session, potential role or export", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn download(
+    State(state): State<AppState>,
+    Path((session_id, role, export_id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let record = export_of(&state, &session_id, &role, &export_id).await?;
+    if record.state != "SUCCESS" {
+        return Err(ApiError::BadRequest(format!(
+            "export {export_id} is {}, not SUCCESS; download it once its status is SUCCESS{}",
+            record.state,
+            record
+                .error_message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        )));
+    }
+    let expired = record.expires_at.is_some_and(|at| at <= Utc::now());
+    let key = match record.artifact_key {
+        Some(key) if !expired => key,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "export {export_id} expired{}; request a new export",
+                record
+                    .expires_at
+                    .map(|at| format!(" at {}", at.to_rfc3339()))
+                    .unwrap_or_default()
+            )))
+        }
+    };
+    let found = state
+        .artifacts
+        .get(&key)
+        .await
+        .map_err(|err| ApiError::Unavailable(format!("cannot read the export: {err}")))?;
+    let name = role_in_session(&state, &session_id, &role).await?.name;
+    Ok(zip_response(
+        Body::from_stream(found.stream),
+        found.size,
+        &file_name(&name, &record.potential_role_id.to_string()),
+    ))
+}
+
+/// A 200 `application/zip` response offering `body` as the file `name`.
+fn zip_response(body: Body, size: u64, name: &str) -> Response {
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        file_name(&row.name, &row.id.to_string())
-    );
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

@@ -111,6 +111,21 @@ pub fn operations() -> Vec<Operation> {
             get(exports::export),
         ),
         op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async",
+            Access::Manage,
+            post(exports::export_async),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async/{exportId}",
+            Access::Read,
+            get(exports::export_status),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async/{exportId}/download",
+            Access::Read,
+            get(exports::download),
+        ),
+        op(
             "/role-mining-potential-roles",
             Access::Read,
             get(roles::all_summaries),

@@ -21,6 +21,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The largest JSON request body accepted.
     pub max_body_bytes: usize,
+    /// Where asynchronous exports are stored.
+    pub artifacts: rolemine_artifacts::Artifacts,
 }
 
 /// Upload settings for `POST /rolemine/v1/imports`.

@@ -221,6 +221,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub worker: WorkerTuning,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
 }
 
 /// Flags of `rolemine worker`.
@@ -230,6 +232,46 @@ pub struct WorkerArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub worker: WorkerTuning,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// Where asynchronous exports are kept, and for how long.
+#[derive(Debug, Clone, Args)]
+pub struct ArtifactArgs {
+    /// Directory for export artifacts (default `<data-dir>/artifacts`); every server and worker
+    /// process must see the same one (a shared volume) unless `--artifact-url` is set.
+    #[arg(long, env = "ROLEMINE_ARTIFACT_DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// An S3-compatible bucket for export artifacts instead, as `s3://bucket/prefix`;
+    /// credentials, region and endpoint come from the standard `AWS_*` variables.
+    #[arg(long, env = "ROLEMINE_ARTIFACT_URL")]
+    pub artifact_url: Option<String>,
+    /// Seconds an asynchronous export stays downloadable before it is deleted.
+    #[arg(long, env = "ROLEMINE_EXPORT_TTL", default_value_t = 86_400)]
+    pub export_ttl: u64,
+}
+
+impl ArtifactArgs {
+    /// The artifact store these flags name.
+    pub fn open(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<rolemine_artifacts::Artifacts> {
+        let dir = self
+            .artifact_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("artifacts"));
+        Ok(rolemine_artifacts::Artifacts::open(
+            &dir,
+            self.artifact_url.as_deref(),
+        )?)
+    }
+
+    /// How long an export is served.
+    pub fn ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.export_ttl.max(1))
+    }
 }
 
 /// Job worker tuning.

@@ -196,3 +196,160 @@ pub async fn write_zip<W: Write + Seek + Send>(
     let out = zip.finish().map_err(zip_error)?;
     Ok((out, counts))
 }
+
+/// The job kind that writes an asynchronous export.
+pub const JOB_KIND: &str = "export-potential-role";
+
+/// Attempts at an export job before the export is `ERROR`.
+const MAX_ATTEMPTS: i32 = 3;
+
+/// An asynchronous export as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportRecord {
+    /// Its id (`exportId`).
+    pub id: Uuid,
+    /// The potential role exported.
+    pub potential_role_id: Uuid,
+    /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
+    pub state: String,
+    /// The filter's popularity floor.
+    pub min_entitlement_popularity: i32,
+    /// The filter's common-access switch.
+    pub include_common_access: bool,
+    /// Where the zip is in the artifact store, once written (cleared when it expires).
+    pub artifact_key: Option<String>,
+    /// Why it failed, in state `ERROR`.
+    pub error_message: Option<String>,
+    /// When the artifact stops being served.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ExportRecord {
+    /// The filter it was asked with.
+    pub fn filter(&self) -> ExportFilter {
+        ExportFilter {
+            min_entitlement_popularity: self.min_entitlement_popularity,
+            include_common_access: self.include_common_access,
+        }
+    }
+}
+
+const EXPORT_COLUMNS: &str = "id, potential_role_id, state, min_entitlement_popularity, \
+    include_common_access, artifact_key, error_message, expires_at";
+
+/// The payload of an export job.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportJob {
+    /// The export.
+    pub export_id: Uuid,
+}
+
+/// Records an export of `role` and queues its job, in one transaction.
+pub async fn create(
+    pool: &PgPool,
+    role: Uuid,
+    filter: ExportFilter,
+) -> Result<ExportRecord, StoreError> {
+    let mut tx = pool.begin().await?;
+    let record = sqlx::query_as::<_, ExportRecord>(&format!(
+        "INSERT INTO potential_role_exports (id, potential_role_id, min_entitlement_popularity,
+                                             include_common_access)
+         VALUES ($1, $2, $3, $4) RETURNING {EXPORT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(role)
+    .bind(filter.min_entitlement_popularity)
+    .bind(filter.include_common_access)
+    .fetch_one(&mut *tx)
+    .await?;
+    let payload = serde_json::to_value(ExportJob {
+        export_id: record.id,
+    })
+    .map_err(|err| StoreError::Query(format!("cannot encode the job: {err}")))?;
+    crate::jobs::enqueue(&mut tx, JOB_KIND, &payload, MAX_ATTEMPTS).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// The export `export`; with `role`, only if it exports that role.
+pub async fn get(
+    pool: &PgPool,
+    role: Option<Uuid>,
+    export: Uuid,
+) -> Result<ExportRecord, StoreError> {
+    sqlx::query_as::<_, ExportRecord>(&format!(
+        "SELECT {EXPORT_COLUMNS} FROM potential_role_exports
+          WHERE id = $1 AND ($2::uuid IS NULL OR potential_role_id = $2)"
+    ))
+    .bind(export)
+    .bind(role)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "export",
+        id: export.to_string(),
+    })
+}
+
+/// Moves a queued (or interrupted) export to `IN_PROGRESS`; `None` when it is finished already.
+pub async fn start(pool: &PgPool, export: Uuid) -> Result<Option<ExportRecord>, StoreError> {
+    get(pool, None, export).await?;
+    Ok(sqlx::query_as::<_, ExportRecord>(&format!(
+        "UPDATE potential_role_exports SET state = 'IN_PROGRESS', modified_at = now()
+          WHERE id = $1 AND state IN ('QUEUED', 'IN_PROGRESS')
+         RETURNING {EXPORT_COLUMNS}"
+    ))
+    .bind(export)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Records the written artifact: `SUCCESS`, served until `ttl` from now.
+pub async fn succeed(
+    pool: &PgPool,
+    export: Uuid,
+    key: &str,
+    ttl: std::time::Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE potential_role_exports
+            SET state = 'SUCCESS', artifact_key = $2, error_message = NULL, modified_at = now(),
+                expires_at = now() + make_interval(secs => $3)
+          WHERE id = $1",
+    )
+    .bind(export)
+    .bind(key)
+    .bind(ttl.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Leaves the export `ERROR` with `message`.
+pub async fn fail(pool: &PgPool, export: Uuid, message: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE potential_role_exports SET state = 'ERROR', error_message = $2, modified_at = now()
+          WHERE id = $1 AND state <> 'SUCCESS'",
+    )
+    .bind(export)
+    .bind(message)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the artifacts of exports past their expiry and returns their keys, for the caller
+/// to delete from the artifact store. Each key is returned once, to one caller.
+pub async fn take_expired(pool: &PgPool) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE potential_role_exports e SET artifact_key = NULL
+           FROM (SELECT id, artifact_key FROM potential_role_exports
+                  WHERE artifact_key IS NOT NULL AND expires_at < now()
+                  FOR UPDATE SKIP LOCKED) old
+          WHERE e.id = old.id
+         RETURNING old.artifact_key",
+    )
+    .fetch_all(pool)
+    .await?)
+}

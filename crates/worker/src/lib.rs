@@ -5,6 +5,7 @@
 //! the outcome. Any number of workers, in the server process or in separate `rolemine worker`
 //! processes, can share one database.
 
+mod export;
 mod import;
 mod mine;
 mod notify;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use export::{artifact_key, sweep_expired, ExportHandler};
 pub use import::ImportHandler;
 pub use mine::MineHandler;
 pub use notify::{MailSettings, Mailer, Notifier, NotifierError};

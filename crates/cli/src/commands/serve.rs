@@ -22,6 +22,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let uploads = upload_settings(&args)?;
     let mailer = worker::mailer(&args.worker)?;
+    let artifacts = args.artifacts.open(&args.database.data_dir)?;
     let database = Database::open(&args.database).await?;
     if args.demo {
         if let Err(err) = demo::load_if_empty(&database.pool).await {
@@ -34,12 +35,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let worker = (!args.no_worker).then(|| {
-        let worker = worker::build(database.pool.clone(), &args.worker);
+        let worker = worker::build(
+            database.pool.clone(),
+            &args.worker,
+            artifacts.clone(),
+            &args.artifacts,
+        );
         let notifier = Notifier::new(database.pool.clone(), mailer, worker::NOTIFY_INTERVAL);
         let notifying = tokio::spawn(notifier.run(stop.child_token()));
-        (tokio::spawn(worker.run(stop.child_token())), notifying)
+        let sweeping = worker::sweeper(database.pool.clone(), &artifacts, &args.artifacts, &stop);
+        (
+            tokio::spawn(worker.run(stop.child_token())),
+            notifying,
+            sweeping,
+        )
     });
-    let state = match app_state(&args, &database, uploads).await {
+    let state = match app_state(&args, &database, uploads, artifacts).await {
         Ok(state) => state,
         Err(err) => {
             database.close().await?;
@@ -53,8 +64,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed");
     stop.cancel();
-    if let Some((worker, notifying)) = worker {
-        for (task, name) in [(worker, "worker"), (notifying, "notifier")] {
+    if let Some((worker, notifying, sweeping)) = worker {
+        for (task, name) in [
+            (worker, "worker"),
+            (notifying, "notifier"),
+            (sweeping, "export sweeper"),
+        ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, "the {name} task failed");
             }
@@ -87,6 +102,7 @@ async fn app_state(
     args: &ServeArgs,
     database: &Database,
     uploads: Uploads,
+    artifacts: rolemine_artifacts::Artifacts,
 ) -> anyhow::Result<AppState> {
     let signing_key = rolemine_store::clients::signing_key(&database.pool)
         .await
@@ -107,5 +123,6 @@ async fn app_state(
         auth,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_body_bytes: args.max_body_bytes,
+        artifacts,
     })
 }

@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
+use rolemine_artifacts::Artifacts;
 use rolemine_store::PgPool;
 use rolemine_worker::{
-    ImportHandler, MailSettings, Mailer, MineHandler, Notifier, Worker, WorkerConfig,
+    sweep_expired, ExportHandler, ImportHandler, MailSettings, Mailer, MineHandler, Notifier,
+    Worker, WorkerConfig,
 };
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::args::{WorkerArgs, WorkerTuning};
+use crate::args::{ArtifactArgs, WorkerArgs, WorkerTuning};
 use crate::database::Database;
 use crate::shutdown;
 
@@ -15,18 +19,34 @@ use crate::shutdown;
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let stop = shutdown::on_signal()?;
     let mailer = mailer(&args.worker)?;
+    let artifacts = args.artifacts.open(&args.database.data_dir)?;
     let database = Database::open(&args.database).await?;
     let notifier = Notifier::new(database.pool.clone(), mailer, NOTIFY_INTERVAL);
     let notifying = tokio::spawn(notifier.run(stop.child_token()));
-    build(database.pool.clone(), &args.worker).run(stop).await;
-    if let Err(err) = notifying.await {
-        tracing::error!(error = %err, "the notifier task failed");
+    let sweeping = sweeper(database.pool.clone(), &artifacts, &args.artifacts, &stop);
+    build(
+        database.pool.clone(),
+        &args.worker,
+        artifacts,
+        &args.artifacts,
+    )
+    .run(stop)
+    .await;
+    for (task, name) in [(notifying, "notifier"), (sweeping, "export sweeper")] {
+        if let Err(err) = task.await {
+            tracing::error!(error = %err, "the {name} task failed");
+        }
     }
     database.close().await
 }
 
 /// A worker with every job handler the product has.
-pub fn build(pool: PgPool, tuning: &WorkerTuning) -> Worker {
+pub fn build(
+    pool: PgPool,
+    tuning: &WorkerTuning,
+    artifacts: Artifacts,
+    artifact_args: &ArtifactArgs,
+) -> Worker {
     let config = WorkerConfig {
         concurrency: tuning.worker_concurrency,
         lease: Duration::from_secs(tuning.job_lease.max(3)),
@@ -34,7 +54,28 @@ pub fn build(pool: PgPool, tuning: &WorkerTuning) -> Worker {
     };
     Worker::new(pool.clone(), config)
         .with_handler(ImportHandler::new(pool.clone()))
+        .with_handler(ExportHandler::new(
+            pool.clone(),
+            artifacts,
+            artifact_args.ttl(),
+        ))
         .with_handler(MineHandler::new(pool, tuning.common_access_threshold))
+}
+
+/// The task deleting expired exports: every minute, or every `--export-ttl` when shorter.
+pub fn sweeper(
+    pool: PgPool,
+    artifacts: &Artifacts,
+    args: &ArtifactArgs,
+    stop: &CancellationToken,
+) -> JoinHandle<()> {
+    let interval = args.ttl().min(Duration::from_secs(60));
+    tokio::spawn(sweep_expired(
+        pool,
+        artifacts.clone(),
+        interval,
+        stop.child_token(),
+    ))
 }
 
 /// The mailer of a worker process, checked before anything starts: a bad SMTP URL is a startup
