@@ -334,17 +334,21 @@ fn docker_compose_wires_postgres_server_and_worker() {
     assert_eq!(services["worker"]["command"][0].as_str(), Some("worker"));
     // Uploaded imports are read by whichever worker claims them: one shared volume, mounted at
     // the upload directory the server writes to.
-    let upload_dir = server["environment"]["ROLEMINE_UPLOAD_DIR"]
-        .as_str()
-        .unwrap();
-    for name in ["rolemine", "worker"] {
-        let mount = services[name]["volumes"][0].as_str().unwrap();
-        let (volume, path) = mount.split_once(':').unwrap();
-        assert_eq!(path, upload_dir, "{name}");
-        assert!(
-            !compose["volumes"][volume].is_badvalue(),
-            "{name}: {volume}"
-        );
+    // Export artifacts likewise: written by any worker, served by any server.
+    for (index, variable) in [(0, "ROLEMINE_UPLOAD_DIR"), (1, "ROLEMINE_ARTIFACT_DIR")] {
+        let dir = server["environment"][variable].as_str().unwrap();
+        for name in ["rolemine", "worker"] {
+            if variable == "ROLEMINE_ARTIFACT_DIR" {
+                assert_eq!(services[name]["environment"][variable].as_str(), Some(dir));
+            }
+            let mount = services[name]["volumes"][index].as_str().unwrap();
+            let (volume, path) = mount.split_once(':').unwrap();
+            assert_eq!(path, dir, "{name}");
+            assert!(
+                !compose["volumes"][volume].is_badvalue(),
+                "{name}: {volume}"
+            );
+        }
     }
     let bind = server["environment"]["ROLEMINE_BIND"].as_str().unwrap();
     let port = bind.rsplit(':').next().unwrap();
