@@ -98,7 +98,10 @@ fn run_sdk(
     secret: &str,
     extra: &[&str],
 ) -> serde_json::Value {
+    // Downloads land in the working directory.
+    let cwd = tempfile::tempdir().unwrap();
     let output = Command::new(python)
+        .current_dir(cwd.path())
         .args([
             "-c",
             &format!("{PRELUDE}{script}"),
@@ -115,7 +118,10 @@ fn run_sdk(
         "the SDK failed:\n{stderr}\nserver log:\n{}",
         server.log_text()
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    // The script's result is its last line; the SDK prints where it saved downloads before.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|err| panic!("{err}: {stdout}"))
 }
 
 /// What every script starts with: the SDK configured for the server and client in argv.
@@ -210,6 +216,33 @@ with sailpoint.beta.ApiClient(config) as client:
     usage = api.get_potential_role_source_identity_usage(rid, pops[0].source_id, sorters="-usageCount", limit=5)
     out["usage"] = [u.usage_count for u in usage]
     out["types"] = sorted({type(x).__name__ for x in [detail, apps[0], refs[0], pops[0], edited, excluded[0], people[0], everyone[0], fetched, saved[0], usage[0]]})
+
+    # Exports: synchronous, then asynchronous with its status and download.
+    import io, zipfile
+    from sailpoint.beta.models.role_mining_potential_role_export_request import RoleMiningPotentialRoleExportRequest
+    from sailpoint.beta.models.role_mining_potential_role_provision_request import RoleMiningPotentialRoleProvisionRequest
+    # The SDK saves a binary response under its Content-Disposition name and returns the path.
+    direct = open(api.export_role_mining_potential_role(session.id, rid), "rb").read()
+    out["export_files"] = sorted(zipfile.ZipFile(io.BytesIO(direct)).namelist())
+    queued = api.export_role_mining_potential_role_async(session.id, rid, RoleMiningPotentialRoleExportRequest(min_entitlement_popularity=0, include_common_access=True))
+    out["export_queued"] = [queued.status, queued.min_entitlement_popularity, queued.include_common_access]
+    deadline = time.time() + 60
+    while api.export_role_mining_potential_role_status(session.id, rid, queued.export_id).status != "SUCCESS":
+        assert time.time() < deadline, "the export did not finish"
+        time.sleep(0.2)
+    downloaded = open(api.download_role_mining_potential_role_zip(session.id, rid, queued.export_id), "rb").read()
+    same = lambda a, b: all(zipfile.ZipFile(io.BytesIO(a)).read(n) == zipfile.ZipFile(io.BytesIO(b)).read(n) for n in out["export_files"])
+    out["download_matches"] = same(direct, downloaded)
+
+    # Provisioning, polled to completion.
+    summary = api.create_potential_role_provision_request(session.id, rid, min_entitlement_popularity=10, include_common_access=False,
+        role_mining_potential_role_provision_request=RoleMiningPotentialRoleProvisionRequest(role_name="From the SDK", include_identities=True, directly_assigned_entitlements=True))
+    out["provision_requested"] = str(summary.provision_state.value if hasattr(summary.provision_state, "value") else summary.provision_state)
+    while api.get_role_mining_potential_role(rid).provision_state in ("PENDING", "POTENTIAL"):
+        assert time.time() < deadline, "provisioning did not finish"
+        time.sleep(0.2)
+    final = api.get_role_mining_potential_role(rid)
+    out["provisioned"] = [str(final.provision_state.value if hasattr(final.provision_state, "value") else final.provision_state), final.role_id is not None]
 print(json.dumps(out))
 "#;
 
@@ -246,6 +279,14 @@ async fn the_official_python_sdk_walks_potential_roles_through_every_operation()
             "RoleMiningSessionDraftRoleDto"
         ])
     );
+    assert_eq!(
+        result["export_files"],
+        serde_json::json!(["entitlements.csv", "identities.csv", "missing_access.csv"])
+    );
+    assert_eq!(result["export_queued"], serde_json::json!(["QUEUED", 0, true]));
+    assert_eq!(result["download_matches"], true);
+    assert_eq!(result["provision_requested"], "PENDING");
+    assert_eq!(result["provisioned"], serde_json::json!(["COMPLETE", true]));
     assert!(server.terminate().success());
     db.drop_database().await;
 }

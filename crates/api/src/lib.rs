@@ -11,6 +11,7 @@ pub mod json;
 pub mod json_patch;
 pub mod openapi;
 pub mod potential_roles;
+pub mod provisioning;
 pub mod request;
 pub mod routes;
 pub mod sessions;
@@ -52,6 +53,16 @@ pub fn router(state: AppState) -> Router {
             routes::guarded(&state, Access::Read, get(imports::get)),
         );
 
+    let roles = Router::new()
+        .route(
+            "/rolemine/v1/roles",
+            routes::guarded(&state, Access::Read, get(provisioning::list)),
+        )
+        .route(
+            "/rolemine/v1/roles/{id}",
+            routes::guarded(&state, Access::Read, get(provisioning::get)),
+        );
+
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -59,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .merge(contract)
         .merge(imports)
+        .merge(roles)
         .fallback(error::not_found_route)
         .layer(from_fn(request::track))
         .with_state(state)

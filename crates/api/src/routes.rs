@@ -10,6 +10,7 @@ use axum::routing::{get, patch, post, MethodRouter};
 use crate::auth::{self, Access};
 use crate::exports;
 use crate::potential_roles as roles;
+use crate::provisioning;
 use crate::sessions;
 use crate::state::AppState;
 
@@ -124,6 +125,11 @@ pub fn operations() -> Vec<Operation> {
             "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/export-async/{exportId}/download",
             Access::Read,
             get(exports::download),
+        ),
+        op(
+            "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/provision",
+            Access::Manage,
+            post(provisioning::provision),
         ),
         op(
             "/role-mining-potential-roles",

@@ -16,6 +16,7 @@ pub mod listing;
 pub mod mining;
 pub mod notifications;
 pub mod potential_roles;
+pub mod provisioning;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};

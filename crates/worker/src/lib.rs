@@ -9,6 +9,7 @@ mod export;
 mod import;
 mod mine;
 mod notify;
+mod provision;
 mod runner;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use export::{artifact_key, sweep_expired, ExportHandler};
 pub use import::ImportHandler;
 pub use mine::MineHandler;
 pub use notify::{MailSettings, Mailer, Notifier, NotifierError};
+pub use provision::ProvisionHandler;
 pub use runner::{Worker, WorkerConfig};
 
 /// What a handler gets for one attempt at a job.

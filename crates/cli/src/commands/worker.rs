@@ -6,7 +6,7 @@ use rolemine_artifacts::Artifacts;
 use rolemine_store::PgPool;
 use rolemine_worker::{
     sweep_expired, ExportHandler, ImportHandler, MailSettings, Mailer, MineHandler, Notifier,
-    Worker, WorkerConfig,
+    ProvisionHandler, Worker, WorkerConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,7 @@ pub fn build(
             artifacts,
             artifact_args.ttl(),
         ))
+        .with_handler(ProvisionHandler::new(pool.clone()))
         .with_handler(MineHandler::new(pool, tuning.common_access_threshold))
 }
 

@@ -1,0 +1,311 @@
+//! `createPotentialRoleProvisionRequest` and the provisioned roles it creates
+//! (`/rolemine/v1/roles`).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use rolemine_store::potential_roles as roles;
+use rolemine_store::provisioning::{self, GrantedEntitlement, ProvisionJob, RoleDetail, RoleRow};
+use rolemine_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::collection::{page, Collection, CollectionParams};
+use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::potential_roles::{role_in_session, RoleMiningPotentialRoleSummary};
+use crate::state::AppState;
+
+/// The contract's `RoleMiningPotentialRoleProvisionRequest`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMiningPotentialRoleProvisionRequest {
+    /// The new role's name (default: the potential role's).
+    pub role_name: Option<String>,
+    /// Its description (default: the potential role's).
+    pub role_description: Option<String>,
+    /// The identity that owns it.
+    pub owner_id: Option<String>,
+    /// Record an assignment request for every member.
+    pub include_identities: Option<bool>,
+    /// Grant the entitlements directly instead of one access profile per source.
+    pub directly_assigned_entitlements: Option<bool>,
+}
+
+/// `createPotentialRoleProvisionRequest`: 202 with the summary in `PENDING`; a job creates the
+/// role.
+#[utoipa::path(
+    post,
+    path = "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}/provision",
+    operation_id = "createPotentialRoleProvisionRequest",
+    tag = "IAI Role Mining",
+    params(
+        ("sessionId" = String, Path, description = "The session id"),
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+        ("min-entitlement-popularity" = Option<i32>, Query, description = "Leave out entitlements held by fewer than this percent of the members (0-100, default 0)"),
+        ("include-common-access" = Option<bool>, Query, description = "Keep common-access entitlements (default true)"),
+    ),
+    request_body = RoleMiningPotentialRoleProvisionRequest,
+    responses(
+        (status = 202, description = "Accepted; the summary is PENDING until the role exists", body = RoleMiningPotentialRoleSummary),
+        (status = 400, description = "Bad request, or the role is provisioned or pending already", body = ErrorResponseDto),
+        (status = 404, description = "Unknown session or potential role", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:manage"]))
+)]
+pub async fn provision(
+    State(state): State<AppState>,
+    Path((session_id, role)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let row = role_in_session(&state, &session_id, &role).await?;
+    let min_entitlement_popularity = match query.get("min-entitlement-popularity") {
+        None => 0,
+        Some(raw) => raw
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|p| (0..=100).contains(p))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "min-entitlement-popularity: must be a whole number from 0 to 100, got {raw:?}"
+                ))
+            })?,
+    };
+    let include_common_access = match query.get("include-common-access").map(|v| v.trim()) {
+        None => true,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "include-common-access: must be true or false, got {other:?}"
+            )))
+        }
+    };
+    let request: RoleMiningPotentialRoleProvisionRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            RoleMiningPotentialRoleProvisionRequest::default()
+        } else {
+            crate::json::parse(&body)?
+        };
+    if request
+        .role_name
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        return Err(ApiError::BadRequest(
+            "roleName: must not be empty (leave it out for the potential role's name)".to_owned(),
+        ));
+    }
+    let job = ProvisionJob {
+        potential_role_id: row.id,
+        role_name: request.role_name,
+        role_description: request.role_description,
+        owner_id: request.owner_id,
+        include_identities: request.include_identities.unwrap_or(false),
+        directly_assigned_entitlements: request.directly_assigned_entitlements.unwrap_or(false),
+        min_entitlement_popularity,
+        include_common_access,
+    };
+    provisioning::request(&state.pool, &job).await?;
+    let summary = roles::get(&state.pool, Some(row.session_id), row.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RoleMiningPotentialRoleSummary::from(summary)),
+    )
+        .into_response())
+}
+
+/// An entitlement a provisioned role grants.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleEntitlement {
+    /// Entitlement id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Its source's id.
+    pub source_id: String,
+    /// Its source's name.
+    pub source_name: String,
+}
+
+impl From<GrantedEntitlement> for RoleEntitlement {
+    fn from(row: GrantedEntitlement) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            source_id: row.source_id,
+            source_name: row.source_name,
+        }
+    }
+}
+
+/// An access profile of a role.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAccessProfile {
+    /// Its id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The source whose entitlements it holds.
+    pub source_id: String,
+    /// Its entitlements.
+    pub entitlements: Vec<RoleEntitlement>,
+}
+
+/// An assignment request recorded for a member.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentRequest {
+    /// The identity.
+    pub identity_id: String,
+    /// `REQUESTED`.
+    pub state: String,
+}
+
+/// A role, as `GET /rolemine/v1/roles` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleSummary {
+    /// Its id.
+    pub id: String,
+    /// Its external id (roles.csv's `role_id`; the id for provisioned roles).
+    pub external_id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// `IMPORTED` or `PROVISIONED`.
+    pub origin: String,
+    /// The owner's identity id.
+    pub owner_id: Option<String>,
+    /// The potential role it was provisioned from.
+    pub potential_role_id: Option<String>,
+    /// When it was created.
+    pub created: DateTime<Utc>,
+    /// Entitlements granted directly.
+    pub entitlement_count: i64,
+    /// Access profiles.
+    pub access_profile_count: i64,
+    /// Assignment requests.
+    pub assignment_request_count: i64,
+}
+
+impl From<RoleRow> for RoleSummary {
+    fn from(row: RoleRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            external_id: row.ext_id,
+            name: row.name,
+            description: row.description,
+            origin: row.origin,
+            owner_id: row.owner_id,
+            potential_role_id: row.potential_role_id.map(|id| id.to_string()),
+            created: row.created_at,
+            entitlement_count: row.entitlement_count,
+            access_profile_count: row.access_profile_count,
+            assignment_request_count: row.assignment_request_count,
+        }
+    }
+}
+
+/// A role with what it grants and its assignment requests.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// The role.
+    #[serde(flatten)]
+    pub summary: RoleSummary,
+    /// Entitlements granted directly.
+    pub entitlements: Vec<RoleEntitlement>,
+    /// Access profiles, one per source.
+    pub access_profiles: Vec<RoleAccessProfile>,
+    /// Assignment requests, one per member when provisioned with includeIdentities.
+    pub assignment_requests: Vec<AssignmentRequest>,
+}
+
+impl From<RoleDetail> for Role {
+    fn from(detail: RoleDetail) -> Self {
+        Self {
+            summary: detail.role.into(),
+            entitlements: detail.entitlements.into_iter().map(Into::into).collect(),
+            access_profiles: detail
+                .access_profiles
+                .into_iter()
+                .map(|profile| RoleAccessProfile {
+                    id: profile.id.to_string(),
+                    name: profile.name,
+                    description: profile.description,
+                    source_id: profile.source_id,
+                    entitlements: profile.entitlements.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            assignment_requests: detail
+                .assignment_requests
+                .into_iter()
+                .map(|(identity_id, state)| AssignmentRequest { identity_id, state })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /rolemine/v1/roles`: imported and provisioned roles, newest first.
+#[utoipa::path(
+    get,
+    path = "/rolemine/v1/roles",
+    operation_id = "listRoles",
+    tag = "Rolemine extensions",
+    params(CollectionParams),
+    responses(
+        (status = 200, description = "The roles", body = Vec<RoleSummary>),
+        (status = 400, description = "Bad collection parameters", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    collection: Collection,
+) -> Result<Response, ApiError> {
+    let listing = collection.listing(&[], &[])?;
+    let found = provisioning::list(&state.pool, &listing).await?;
+    let items: Vec<RoleSummary> = found.items.into_iter().map(Into::into).collect();
+    Ok(page(items, found.total))
+}
+
+/// `GET /rolemine/v1/roles/{id}`.
+#[utoipa::path(
+    get,
+    path = "/rolemine/v1/roles/{id}",
+    operation_id = "getRole",
+    tag = "Rolemine extensions",
+    params(("id" = String, Path, description = "The role id")),
+    responses(
+        (status = 200, description = "The role", body = Role),
+        (status = 404, description = "Unknown role", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Role>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("role {id} not found"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    match provisioning::get(&state.pool, uuid).await {
+        Ok(detail) => Ok(Json(detail.into())),
+        Err(StoreError::NotFound { .. }) => Err(not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
