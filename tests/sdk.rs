@@ -283,7 +283,10 @@ async fn the_official_python_sdk_walks_potential_roles_through_every_operation()
         result["export_files"],
         serde_json::json!(["entitlements.csv", "identities.csv", "missing_access.csv"])
     );
-    assert_eq!(result["export_queued"], serde_json::json!(["QUEUED", 0, true]));
+    assert_eq!(
+        result["export_queued"],
+        serde_json::json!(["QUEUED", 0, true])
+    );
     assert_eq!(result["download_matches"], true);
     assert_eq!(result["provision_requested"], "PENDING");
     assert_eq!(result["provisioned"], serde_json::json!(["COMPLETE", true]));

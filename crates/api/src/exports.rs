@@ -117,7 +117,7 @@ pub async fn export(
     };
     let file = tempfile::tempfile().map_err(temporary)?;
     let (writer, counts) =
-        exports::write_zip(&state.pool, row.id, filter, BufWriter::new(file)).await?;
+        exports::write_zip_blocking(&state.pool, row.id, filter, BufWriter::new(file)).await?;
     let mut file = writer
         .into_inner()
         .map_err(|err| temporary(err.into_error()))?;
@@ -363,6 +363,6 @@ mod tests {
             file_name("Potential role 3", "abc"),
             "Potential-role-3-abc.zip"
         );
-        assert_eq!(file_name("\"quoted\"/..", "x"), "quoted----x.zip");
+        assert_eq!(file_name("\"quoted\"/..", "x"), "quoted-x.zip");
     }
 }

@@ -353,3 +353,19 @@ pub async fn take_expired(pool: &PgPool) -> Result<Vec<String>, StoreError> {
     .fetch_all(pool)
     .await?)
 }
+
+/// [`write_zip`] on the blocking thread pool: deflating a large role and writing the file
+/// would otherwise hold an async worker thread for seconds. The database stream is still
+/// driven by the same runtime.
+pub async fn write_zip_blocking<W: Write + Seek + Send + 'static>(
+    pool: &PgPool,
+    role: Uuid,
+    filter: ExportFilter,
+    out: W,
+) -> Result<(W, ExportCounts), StoreError> {
+    let pool = pool.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(write_zip(&pool, role, filter, out)))
+        .await
+        .map_err(|err| StoreError::Query(format!("the export task failed: {err}")))?
+}

@@ -68,7 +68,7 @@ impl JobHandler for ExportHandler {
         let file = tempfile::NamedTempFile::new().map_err(local)?;
         let writer = BufWriter::new(file.reopen().map_err(local)?);
         let written = tokio::select! {
-            written = exports::write_zip(&self.pool, record.potential_role_id, record.filter(), writer) => written?,
+            written = exports::write_zip_blocking(&self.pool, record.potential_role_id, record.filter(), writer) => written?,
             () = job.cancel.cancelled() => return Err(JobError::Cancelled),
         };
         let (mut writer, counts) = written;
