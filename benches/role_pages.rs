@@ -59,6 +59,14 @@ async fn setup(url: &str) -> (PgPool, Uuid) {
                                                   popularity, popularity_in_org, common_access)
            SELECT '{role}', id, {MEMBERS} * (id % 100 + 1) / 100, (id % 100 + 1), 50, false FROM entitlements;
          INSERT INTO potential_role_sources SELECT '{role}', id, {MEMBERS} / 2 FROM sources;
+         -- Each member holds an entitlement with about its popularity, for the export's
+         -- missing_access.csv.
+         INSERT INTO identity_access
+           SELECT i.id, ARRAY(SELECT e.id FROM entitlements e
+                               WHERE (i.id * 7 + e.id * 13) % 100 < e.id % 100 + 1 ORDER BY e.id)
+                        || ARRAY[301]
+             FROM identities i;
+         INSERT INTO entitlements (ext_id, source_id, name) VALUES ('e301', 1, 'Everyone');
          ANALYZE;"
     ))
     .execute(&pool)
@@ -185,6 +193,40 @@ async fn run(pool: &PgPool, role: Uuid, name: &str, listing: &Listing) -> usize 
     }
 }
 
+/// Times the export zip of the role (entitlements of at least 70 % popularity, so about 90 of
+/// them and 1.3M missing-access rows) and prints this process's peak memory after it.
+fn export(runtime: &Runtime, pool: &PgPool, role: Uuid) {
+    let filter = rolemine_store::exports::ExportFilter {
+        min_entitlement_popularity: 70,
+        include_common_access: true,
+    };
+    for _ in 0..3 {
+        let started = Instant::now();
+        let file = tempfile::tempfile().unwrap();
+        let (file, counts) = runtime
+            .block_on(rolemine_store::exports::write_zip_blocking(
+                pool,
+                role,
+                filter,
+                std::io::BufWriter::new(file),
+            ))
+            .unwrap();
+        let bytes = file.into_inner().unwrap().metadata().unwrap().len();
+        eprintln!(
+            "  export of the role: {:.2} s, {} identities, {} entitlements, {} missing-access rows, {:.1} MB zip",
+            started.elapsed().as_secs_f64(),
+            counts.identities,
+            counts.entitlements,
+            counts.missing_access,
+            bytes as f64 / 1e6
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(peak) = status.lines().find(|line| line.starts_with("VmHWM")) {
+        eprintln!("  peak memory of this process after the exports: {peak}");
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -215,6 +257,7 @@ fn role_pages(c: &mut Criterion) {
             percentile(&times, 0.99).as_secs_f64() * 1000.0
         );
     }
+    export(&runtime, &pool, role);
     let mut group = c.benchmark_group("role_pages");
     group.sample_size(30);
     for (name, listing) in &cases {

@@ -359,7 +359,10 @@ fn export_reaches(server: &Server, bearer: &str, path: &str, state: &str) -> Val
         if body["status"] == state {
             return body;
         }
-        assert!(body["status"] != "ERROR", "{body}");
+        assert!(
+            body["status"] != "ERROR" && body["status"] != "SUCCESS",
+            "{body}"
+        );
         assert!(
             started.elapsed() < std::time::Duration::from_secs(60),
             "{body}"
@@ -446,6 +449,36 @@ async fn async_exports_queue_run_download_and_expire() {
     let (status, body) = get(&server, &bearer, &format!("{status_path}/download"));
     assert_eq!(status, 400, "{body}");
     assert_error_body(&body, "400.1 Bad request content", "expired");
+
+    // An artifact store that cannot be written fails the export after its retries: ERROR with
+    // the reason, and a download that names the state.
+    std::fs::remove_dir_all(artifacts.path()).unwrap();
+    std::fs::write(artifacts.path(), "not a directory").unwrap();
+    let (status, queued) = post(
+        &server,
+        &bearer,
+        &format!("{base}/export-async"),
+        "",
+        "application/json",
+    );
+    assert_eq!(status, 202, "{queued}");
+    let failed_path = format!(
+        "{base}/export-async/{}",
+        queued["exportId"].as_str().unwrap()
+    );
+    let failed = export_reaches(&server, &bearer, &failed_path, "ERROR");
+    support::assert_contract_shape("exportRoleMiningPotentialRoleStatus", 200, &failed);
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("could not be written"),
+        "{failed}"
+    );
+    let (status, body) = get(&server, &bearer, &format!("{failed_path}/download"));
+    assert_eq!(status, 400, "{body}");
+    assert_error_body(&body, "400.1 Bad request content", "is ERROR");
+    std::fs::remove_file(artifacts.path()).unwrap();
     stop(exporting);
 
     // Bad input.
