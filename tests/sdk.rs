@@ -19,7 +19,14 @@ use support::{create_client, import_planted, rolemine, Server, TestDatabase, MAN
 const SDK: &str = "sailpoint==1.4.2";
 
 /// The virtualenv's python with the SDK installed, or `None` when there is no Python at all.
+/// Installed once per test process: the tests of this file run in parallel threads, and two
+/// of them creating the same virtualenv at once collide.
 fn sdk_python() -> Option<PathBuf> {
+    static INSTALLED: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install_sdk).clone()
+}
+
+fn install_sdk() -> Option<PathBuf> {
     let python = ["python3", "python"].into_iter().find(|p| {
         Command::new(p)
             .arg("--version")
