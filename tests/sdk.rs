@@ -89,7 +89,12 @@ async fn sdk_server(
     let mut command = rolemine();
     command
         .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir())
+        // Not the default `<data-dir>/artifacts`, which is relative to the crate directory.
+        .env(
+            "ROLEMINE_ARTIFACT_DIR",
+            std::env::temp_dir().join("rolemine-test-artifacts"),
+        );
     let server = Server::start(command, log.path());
     let (id, secret) = create_client(&db.url, &[MANAGE]);
     (db, server, log, id, secret)

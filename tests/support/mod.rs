@@ -329,7 +329,12 @@ pub fn serve(db: &TestDatabase, env: &[(&str, String)]) -> (Server, String, Stri
     let mut command = rolemine();
     command
         .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir());
+        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir())
+        // Not the default `<data-dir>/artifacts`, which is relative to the crate directory.
+        .env(
+            "ROLEMINE_ARTIFACT_DIR",
+            std::env::temp_dir().join("rolemine-test-artifacts"),
+        );
     for (key, value) in env {
         command.env(key, value);
     }
