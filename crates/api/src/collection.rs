@@ -1,8 +1,6 @@
 //! The standard collection parameters: `limit`, `offset`, `count`, `sorters` and `filters`.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -12,6 +10,7 @@ use rolemine_store::listing::Listing;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::query::QueryParams;
 
 /// The paging parameters every list operation takes (documentation only; [`Collection`] reads
 /// them).
@@ -48,51 +47,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Collection {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::BadRequest(format!(
-                    "the query string is malformed: {}",
-                    rejection.body_text()
-                ))
-            })?;
-        let number = |name: &str, default: i64, max: Option<i64>| -> Result<i64, ApiError> {
-            let Some(raw) = params.get(name) else {
-                return Ok(default);
-            };
-            let range = match max {
-                Some(max) => format!("from 0 to {max}"),
-                None => "of 0 or more".to_owned(),
-            };
-            raw.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0 && max.is_none_or(|max| *n <= max))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "{name}: must be a whole number {range}, got {raw:?}"
-                    ))
-                })
-        };
-        let limit = number("limit", MAX_LIMIT, Some(MAX_LIMIT))?;
-        let offset = number("offset", 0, None)?;
-        let count = match params.get("count").map(|c| c.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(c) if c == "true" => true,
-            Some(c) if c == "false" => false,
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "count: must be true or false, got {other:?}"
-                )))
-            }
-        };
-        let present = |name: &str| params.get(name).filter(|v| !v.trim().is_empty()).cloned();
+        let params = QueryParams::from_request_parts(parts, state).await?;
+        let limit = params.number("limit", MAX_LIMIT, Some(MAX_LIMIT))?;
+        let offset = params.number("offset", 0, None)?;
+        let count = params.flag("count", false)?;
         Ok(Collection {
             limit,
             offset,
             count,
-            sorters: present("sorters"),
-            filters: present("filters"),
+            sorters: params.text("sorters"),
+            filters: params.text("filters"),
         })
     }
 }

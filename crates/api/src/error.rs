@@ -198,6 +198,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The UUID a path segment names. Anything else names nothing, so it is the same 404, with the
+/// text `missing`, as an unknown id.
+pub fn path_id(raw: &str, missing: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(missing.to_owned()))
+}
+
+/// `result` of looking up what a path names, its "not found" a 404 with the text `missing`
+/// (which names the path's ids as the client gave them).
+pub fn or_missing<T>(result: Result<T, StoreError>, missing: &str) -> Result<T, ApiError> {
+    match result {
+        Err(StoreError::NotFound { .. }) => Err(ApiError::NotFound(missing.to_owned())),
+        other => other.map_err(ApiError::from),
+    }
+}
+
 /// Fallback for paths no route matches.
 pub async fn not_found_route(uri: Uri) -> ApiError {
     ApiError::NotFound(format!("no operation is served at {}", uri.path()))

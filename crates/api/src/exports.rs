@@ -1,25 +1,24 @@
 //! `exportRoleMiningPotentialRole`: a potential role as a zip of CSVs, streamed.
 
-use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use rolemine_store::exports::{self, ExportFilter, ExportRecord};
-use rolemine_store::StoreError;
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::potential_roles::role_in_session;
+use crate::query::QueryParams;
 use crate::state::AppState;
+use rolemine_store::potential_roles::RoleRow;
 
 /// The export's entitlement filter from the query string (an extension of the synchronous
 /// operation, which the contract gives no parameters): `minEntitlementPopularity` (0-100,
@@ -31,39 +30,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::BadRequest(format!(
-                    "the query string is malformed: {}",
-                    rejection.body_text()
-                ))
-            })?;
-        let mut filter = ExportFilter::default();
-        if let Some(raw) = params.get("minEntitlementPopularity") {
-            filter.min_entitlement_popularity = raw
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|p| (0..=100).contains(p))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "minEntitlementPopularity: must be a whole number from 0 to 100, got {raw:?}"
-                    ))
-                })?;
-        }
-        if let Some(raw) = params.get("includeCommonAccess") {
-            filter.include_common_access = match raw.trim().to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ApiError::BadRequest(format!(
-                        "includeCommonAccess: must be true or false, got {raw:?}"
-                    )))
-                }
-            };
-        }
-        Ok(Self(filter))
+        let params = QueryParams::from_request_parts(parts, state).await?;
+        Ok(Self(ExportFilter {
+            min_entitlement_popularity: params.percent("minEntitlementPopularity", 0)?,
+            include_common_access: params.flag("includeCommonAccess", true)?,
+        }))
     }
 }
 
@@ -199,12 +170,7 @@ pub async fn export_async(
 ) -> Result<Response, ApiError> {
     let row = role_in_session(&state, &session_id, &role).await?;
     // The body is optional: no body means the defaults.
-    let request: RoleMiningPotentialRoleExportRequest = if body.iter().all(u8::is_ascii_whitespace)
-    {
-        RoleMiningPotentialRoleExportRequest::default()
-    } else {
-        crate::json::parse(&body)?
-    };
+    let request: RoleMiningPotentialRoleExportRequest = crate::json::parse_or_default(&body)?;
     let mut filter = ExportFilter::default();
     if let Some(min) = request.min_entitlement_popularity {
         filter.min_entitlement_popularity = i32::try_from(min)
@@ -227,25 +193,18 @@ pub async fn export_async(
         .into_response())
 }
 
-/// The export `export_id` of the role in the path, or a 404 naming it.
+/// The role in the path and its export `export_id`, or a 404 naming what is missing.
 async fn export_of(
     state: &AppState,
     session_id: &str,
     role: &str,
     export_id: &str,
-) -> Result<ExportRecord, ApiError> {
+) -> Result<(RoleRow, ExportRecord), ApiError> {
     let row = role_in_session(state, session_id, role).await?;
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "export {export_id} of potential role {role} not found"
-        ))
-    };
-    let id = Uuid::parse_str(export_id).map_err(|_| not_found())?;
-    match exports::get(&state.pool, Some(row.id), id).await {
-        Ok(record) => Ok(record),
-        Err(StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("export {export_id} of potential role {role} not found");
+    let id = path_id(export_id, &missing)?;
+    let record = or_missing(exports::get(&state.pool, Some(row.id), id).await, &missing)?;
+    Ok((row, record))
 }
 
 /// `exportRoleMiningPotentialRoleStatus`.
@@ -270,11 +229,8 @@ pub async fn export_status(
     State(state): State<AppState>,
     Path((session_id, role, export_id)): Path<(String, String, String)>,
 ) -> Result<Json<RoleMiningPotentialRoleExportResponse>, ApiError> {
-    Ok(Json(
-        export_of(&state, &session_id, &role, &export_id)
-            .await?
-            .into(),
-    ))
+    let (_, record) = export_of(&state, &session_id, &role, &export_id).await?;
+    Ok(Json(record.into()))
 }
 
 /// `downloadRoleMiningPotentialRoleZip`: the zip once `SUCCESS`, from the artifact store.
@@ -300,7 +256,7 @@ pub async fn download(
     State(state): State<AppState>,
     Path((session_id, role, export_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let record = export_of(&state, &session_id, &role, &export_id).await?;
+    let (row, record) = export_of(&state, &session_id, &role, &export_id).await?;
     if record.state != "SUCCESS" {
         return Err(ApiError::BadRequest(format!(
             "export {export_id} is {}, not SUCCESS; download it once its status is SUCCESS{}",
@@ -330,11 +286,10 @@ pub async fn download(
         .get(&key)
         .await
         .map_err(|err| ApiError::Unavailable(format!("cannot read the export: {err}")))?;
-    let name = role_in_session(&state, &session_id, &role).await?.name;
     Ok(zip_response(
         Body::from_stream(found.stream),
         found.size,
-        &file_name(&name, &record.potential_role_id.to_string()),
+        &file_name(&row.name, &row.id.to_string()),
     ))
 }
 

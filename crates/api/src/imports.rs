@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::state::AppState;
 
 /// The collection's path.
@@ -268,11 +268,10 @@ pub async fn get(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<ImportDto>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("import {id} not found"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    match imports::get(&state.pool, uuid).await {
-        Ok(record) => Ok(Json(record.into())),
-        Err(rolemine_store::StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("import {id} not found");
+    let record = or_missing(
+        imports::get(&state.pool, path_id(&id, &missing)?).await,
+        &missing,
+    )?;
+    Ok(Json(record.into()))
 }

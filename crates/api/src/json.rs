@@ -52,6 +52,15 @@ where
     }
 }
 
+/// Deserializes an optional body: none (or only whitespace) is `T::default()`.
+pub fn parse_or_default<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse(bytes)
+    }
+}
+
 /// Deserializes `bytes`, naming the field at fault.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

@@ -12,6 +12,7 @@ pub mod json_patch;
 pub mod openapi;
 pub mod potential_roles;
 pub mod provisioning;
+pub mod query;
 pub mod request;
 pub mod routes;
 pub mod sessions;

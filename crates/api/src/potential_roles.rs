@@ -1,8 +1,8 @@
 //! Potential-role operations (per session and across sessions) and their contract shapes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,16 +12,15 @@ use rolemine_store::potential_roles::{
     self as store, DraftRow, EntitlementView, MemberRow, Reference, RoleDetail, RoleEntitlementRow,
     RolePatch, RoleRow, UsageRow,
 };
-use rolemine_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::collection::{page, Collection, CollectionParams};
-use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::json::ApiJson;
 use crate::json_patch::{boolean, require_operations, text, JsonPatchOperation};
+use crate::query::QueryParams;
 use crate::sessions::{session, CreatedBy};
 use crate::state::AppState;
 
@@ -409,31 +408,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IncludeCommonAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|rejection| {
-                ApiError::BadRequest(format!(
-                    "the query string is malformed: {}",
-                    rejection.body_text()
-                ))
-            })?;
-        match params
-            .get("includeCommonAccess")
-            .map(|v| v.trim().to_ascii_lowercase())
-        {
-            None => Ok(Self(true)),
-            Some(v) if v == "true" => Ok(Self(true)),
-            Some(v) if v == "false" => Ok(Self(false)),
-            Some(other) => Err(ApiError::BadRequest(format!(
-                "includeCommonAccess: must be true or false, got {other:?}"
-            ))),
-        }
+        let params = QueryParams::from_request_parts(parts, state).await?;
+        Ok(Self(params.flag("includeCommonAccess", true)?))
     }
-}
-
-/// A path id as a UUID; anything else names nothing, so it is a 404 like an unknown id.
-fn uuid(raw: &str, not_found: impl FnOnce() -> ApiError) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| not_found())
 }
 
 /// The potential role `role` of session `session`: 404 naming the session when it does not
@@ -444,28 +421,18 @@ pub(crate) async fn role_in_session(
     role: &str,
 ) -> Result<RoleRow, ApiError> {
     let session = session(state, session_id).await?.id;
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "potential role {role} not found in role mining session {session_id}"
-        ))
-    };
-    let id = uuid(role, not_found)?;
-    match store::get(&state.pool, Some(session), id).await {
-        Ok(row) => Ok(row),
-        Err(StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("potential role {role} not found in role mining session {session_id}");
+    let id = path_id(role, &missing)?;
+    or_missing(store::get(&state.pool, Some(session), id).await, &missing)
 }
 
 /// The potential role `role` of any session, or a 404 naming it.
 async fn any_role(state: &AppState, role: &str) -> Result<RoleRow, ApiError> {
-    let not_found = || ApiError::NotFound(format!("potential role {role} not found"));
-    let id = uuid(role, not_found)?;
-    match store::get(&state.pool, None, id).await {
-        Ok(row) => Ok(row),
-        Err(StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("potential role {role} not found");
+    or_missing(
+        store::get(&state.pool, None, path_id(role, &missing)?).await,
+        &missing,
+    )
 }
 
 /// The potential-role paths a patch may change.
@@ -993,13 +960,10 @@ pub async fn source_usage(
 ) -> Result<Response, ApiError> {
     let listing = collection.listing(&[], store::USAGE_SORTERS)?;
     let row = any_role(&state, &role).await?;
-    let source = match store::source_id(&state.pool, &source).await {
-        Ok(id) => id,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::NotFound(format!("source {source} not found")))
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let source = or_missing(
+        store::source_id(&state.pool, &source).await,
+        &format!("source {source} not found"),
+    )?;
     let found = store::source_usage(&state.pool, row.id, source, &listing).await?;
     let items: Vec<RoleMiningPotentialRoleSourceUsage> =
         found.items.into_iter().map(Into::into).collect();

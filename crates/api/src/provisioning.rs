@@ -1,23 +1,20 @@
 //! `createPotentialRoleProvisionRequest` and the provisioned roles it creates
 //! (`/rolemine/v1/roles`).
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use rolemine_store::potential_roles as roles;
 use rolemine_store::provisioning::{self, GrantedEntitlement, ProvisionJob, RoleDetail, RoleRow};
-use rolemine_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::collection::{page, Collection, CollectionParams};
-use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::potential_roles::{role_in_session, RoleMiningPotentialRoleSummary};
+use crate::query::QueryParams;
 use crate::state::AppState;
 
 /// The contract's `RoleMiningPotentialRoleProvisionRequest`.
@@ -61,39 +58,14 @@ pub struct RoleMiningPotentialRoleProvisionRequest {
 pub async fn provision(
     State(state): State<AppState>,
     Path((session_id, role)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    query: QueryParams,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let row = role_in_session(&state, &session_id, &role).await?;
-    let min_entitlement_popularity = match query.get("min-entitlement-popularity") {
-        None => 0,
-        Some(raw) => raw
-            .trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|p| (0..=100).contains(p))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "min-entitlement-popularity: must be a whole number from 0 to 100, got {raw:?}"
-                ))
-            })?,
-    };
-    let include_common_access = match query.get("include-common-access").map(|v| v.trim()) {
-        None => true,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "include-common-access: must be true or false, got {other:?}"
-            )))
-        }
-    };
-    let request: RoleMiningPotentialRoleProvisionRequest =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            RoleMiningPotentialRoleProvisionRequest::default()
-        } else {
-            crate::json::parse(&body)?
-        };
+    let min_entitlement_popularity = query.percent("min-entitlement-popularity", 0)?;
+    let include_common_access = query.flag("include-common-access", true)?;
+    // The body is optional: no body means the defaults.
+    let request: RoleMiningPotentialRoleProvisionRequest = crate::json::parse_or_default(&body)?;
     if request
         .role_name
         .as_deref()
@@ -301,11 +273,10 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Role>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("role {id} not found"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    match provisioning::get(&state.pool, uuid).await {
-        Ok(detail) => Ok(Json(detail.into())),
-        Err(StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("role {id} not found");
+    let detail = or_missing(
+        provisioning::get(&state.pool, path_id(&id, &missing)?).await,
+        &missing,
+    )?;
+    Ok(Json(detail.into()))
 }

@@ -7,15 +7,13 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use rolemine_store::mining;
 use rolemine_store::sessions::{self, NewSession, Scope, SessionPatch, SessionRow};
-use rolemine_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::collection::{page, Collection, CollectionParams};
-use crate::error::{ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::json::ApiJson;
 use crate::json_patch::{boolean, integer, require_operations, text, JsonPatchOperation};
 use crate::state::AppState;
@@ -300,13 +298,11 @@ pub async fn create(
 
 /// The session `id` names, or a 404 naming it.
 pub(crate) async fn session(state: &AppState, id: &str) -> Result<SessionRow, ApiError> {
-    let not_found = || ApiError::NotFound(format!("role mining session {id} not found"));
-    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    match sessions::get(&state.pool, uuid).await {
-        Ok(row) => Ok(row),
-        Err(StoreError::NotFound { .. }) => Err(not_found()),
-        Err(err) => Err(err.into()),
-    }
+    let missing = format!("role mining session {id} not found");
+    or_missing(
+        sessions::get(&state.pool, path_id(id, &missing)?).await,
+        &missing,
+    )
 }
 
 /// `getRoleMiningSession`.
@@ -430,15 +426,10 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let existing = session(&state, &id).await?;
     let changes = session_patch(&operations)?;
-    let row = match sessions::patch(&state.pool, existing.id, &changes).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::NotFound(format!(
-                "role mining session {id} not found"
-            )))
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let row = or_missing(
+        sessions::patch(&state.pool, existing.id, &changes).await,
+        &format!("role mining session {id} not found"),
+    )?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RoleMiningSessionResponse::from(row)),
