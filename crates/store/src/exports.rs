@@ -57,6 +57,17 @@ struct EntitlementRow {
     common_access: bool,
 }
 
+/// The condition on `potential_role_entitlements pre` that selects what an export, and a role
+/// provisioned with the same filter, holds: the role's entitlements not excluded, at or above
+/// the popularity floor, common access only when asked for. The arguments are the placeholders
+/// bound to the role id, the floor (as a double) and the common-access switch.
+pub(crate) fn filtered_entitlements(role: &str, floor: &str, common: &str) -> String {
+    format!(
+        "pre.potential_role_id = {role} AND NOT pre.excluded \
+         AND pre.popularity >= {floor} AND ({common} OR NOT pre.common_access)"
+    )
+}
+
 fn zip_error(err: zip::result::ZipError) -> StoreError {
     StoreError::Query(format!("cannot write the export zip: {err}"))
 }
@@ -74,17 +85,17 @@ pub async fn write_zip<W: Write + Seek + Send>(
     filter: ExportFilter,
     out: W,
 ) -> Result<(W, ExportCounts), StoreError> {
-    let entitlements: Vec<EntitlementRow> = sqlx::query_as(
+    let entitlements: Vec<EntitlementRow> = sqlx::query_as(&format!(
         "SELECT e.id AS db_id, e.ext_id AS id, e.name, e.attribute, s.name AS application,
                 s.ext_id AS source_id, pre.identity_count, pre.popularity, pre.popularity_in_org,
                 pre.common_access
            FROM potential_role_entitlements pre
            JOIN entitlements e ON e.id = pre.entitlement_id
            JOIN sources s ON s.id = e.source_id
-          WHERE pre.potential_role_id = $1 AND NOT pre.excluded
-            AND pre.popularity >= $2 AND ($3 OR NOT pre.common_access)
+          WHERE {}
           ORDER BY pre.popularity DESC, e.id",
-    )
+        filtered_entitlements("$1", "$2", "$3")
+    ))
     .bind(role)
     .bind(f64::from(filter.min_entitlement_popularity))
     .bind(filter.include_common_access)

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::exports::ExportFilter;
+use crate::exports::{filtered_entitlements, ExportFilter};
 use crate::listing::{self, Listing, Page};
 
 /// The job kind that provisions a potential role.
@@ -143,10 +143,11 @@ pub async fn provision(pool: &PgPool, job: &ProvisionJob) -> Result<Option<Uuid>
     .execute(&mut *tx)
     .await?;
     let filter = job.filter();
-    // The entitlements the role grants: as the export with the same filter holds them.
-    let granted = "SELECT pre.entitlement_id FROM potential_role_entitlements pre
-                    WHERE pre.potential_role_id = $2 AND NOT pre.excluded
-                      AND pre.popularity >= $3 AND ($4 OR NOT pre.common_access)";
+    // The entitlements the role grants: those the export with the same filter holds.
+    let granted = format!(
+        "SELECT pre.entitlement_id FROM potential_role_entitlements pre WHERE {}",
+        filtered_entitlements("$2", "$3", "$4")
+    );
     if job.directly_assigned_entitlements {
         sqlx::query(&format!(
             "INSERT INTO role_entitlements (role_id, entitlement_id) SELECT $1, entitlement_id
