@@ -12,8 +12,8 @@ use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::{
-    assert_error_body, get, http, import_planted, mined, post, rolemine, serve, Server,
-    TestDatabase,
+    assert_error_body, create_session, get, http, import_planted, mine_session, mined, post,
+    role_summaries, rolemine, serve, Server, TestDatabase,
 };
 
 /// Each file of the zip as its header and rows.
@@ -123,52 +123,6 @@ async fn expected_missing(
         .collect()
 }
 
-/// Creates a session, has it mined (`start_worker` starts whatever mines it, stopped after)
-/// and returns (session id, id of its first potential role).
-fn first_role<W>(
-    server: &Server,
-    bearer: &str,
-    start_worker: impl FnOnce() -> W,
-) -> (String, String)
-where
-    W: Stoppable,
-{
-    let (status, created) = post(
-        server,
-        bearer,
-        "/beta/role-mining-sessions",
-        &json!({"minNumIdentitiesInPotentialRole": 20}).to_string(),
-        "application/json",
-    );
-    assert_eq!(status, 201, "{created}");
-    let session = created["id"].as_str().unwrap().to_owned();
-    let mining = start_worker();
-    mined(server, bearer, &session);
-    mining.stop();
-    let (_, summaries) = get(
-        server,
-        bearer,
-        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
-    );
-    let role = summaries[0]["id"].as_str().unwrap().to_owned();
-    (session, role)
-}
-
-/// What mines a session: nothing to stop (the server's own worker) or a worker process.
-trait Stoppable {
-    fn stop(self);
-}
-
-impl Stoppable for () {
-    fn stop(self) {}
-}
-
-impl Stoppable for std::process::Child {
-    fn stop(self) {
-        stop(self);
-    }
-}
-
 fn check(files: &Files, expected: &BTreeMap<String, (f64, bool, i32)>) -> BTreeSet<String> {
     let (header, rows) = &files["entitlements.csv"];
     assert_eq!(
@@ -212,7 +166,15 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
     );
     let pool = db.pool().await;
     let (server, _, bearer) = serve(&db, &[]);
-    let (session, role) = first_role(&server, &bearer, || {});
+    let session = mine_session(
+        &server,
+        &bearer,
+        &json!({"minNumIdentitiesInPotentialRole": 20}),
+    );
+    let role = role_summaries(&server, &bearer, &session)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, detail) = get(
         &server,
         &bearer,
@@ -394,7 +356,18 @@ async fn async_exports_queue_run_download_and_expire() {
             ),
         ],
     );
-    let (session, role) = first_role(&server, &bearer, || worker(&db.url, artifacts.path(), "3"));
+    let session = create_session(
+        &server,
+        &bearer,
+        &json!({"minNumIdentitiesInPotentialRole": 20}),
+    );
+    let mining = worker(&db.url, artifacts.path(), "3");
+    mined(&server, &bearer, &session);
+    stop(mining);
+    let role = role_summaries(&server, &bearer, &session)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let base = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}");
 
     // Queued, with no worker running: readable, not downloadable.

@@ -12,8 +12,8 @@ use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::{
-    assert_contract_shape, assert_error_body, get, http, import_planted, json_response, mined,
-    post, serve, Server, TestDatabase,
+    assert_contract_shape, assert_error_body, get, http, import_planted, json_response,
+    mine_session, mined, post, serve, Server, TestDatabase,
 };
 
 /// GETs `path`; returns status, `X-Total-Count` and body.
@@ -71,21 +71,6 @@ fn every_page(server: &Server, bearer: &str, operation_id: &str, path: &str) -> 
     }
 }
 
-/// Creates a session and waits for its roles; returns the session id.
-fn mine_session(server: &Server, bearer: &str, body: Value) -> String {
-    let (status, created) = post(
-        server,
-        bearer,
-        "/beta/role-mining-sessions",
-        &body.to_string(),
-        "application/json",
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap().to_owned();
-    mined(server, bearer, &id);
-    id
-}
-
 /// Members with usage of each source, straight from the tables.
 async fn members_with_usage(pool: &PgPool, role: &str) -> HashMap<String, i64> {
     sqlx::query_as::<_, (String, i64)>(
@@ -119,12 +104,12 @@ async fn potential_role_operations_follow_the_contract() {
     let session = mine_session(
         &server,
         &bearer,
-        json!({"name": "first", "minNumIdentitiesInPotentialRole": 20}),
+        &json!({"name": "first", "minNumIdentitiesInPotentialRole": 20}),
     );
     let other = mine_session(
         &server,
         &bearer,
-        json!({"name": "second", "pruneThreshold": 70, "minNumIdentitiesInPotentialRole": 30}),
+        &json!({"name": "second", "pruneThreshold": 70, "minNumIdentitiesInPotentialRole": 30}),
     );
     let (_, _, first_session) = list(
         &server,

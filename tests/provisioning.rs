@@ -13,8 +13,8 @@ use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::{
-    assert_contract_shape, assert_error_body, get, import_planted, mined, post, serve, Server,
-    TestDatabase,
+    assert_contract_shape, assert_error_body, get, import_planted, mine_session, post,
+    role_summaries, serve, Server, TestDatabase,
 };
 
 /// Polls the potential role until its provisioning is no longer `PENDING`.
@@ -77,23 +77,9 @@ async fn potential_roles_provision_into_readable_roles() {
     );
     let pool = db.pool().await;
     let (server, _, bearer) = serve(&db, &[]);
-    let create = json!({"minNumIdentitiesInPotentialRole": 20}).to_string();
-    let (status, created) = post(
-        &server,
-        &bearer,
-        "/beta/role-mining-sessions",
-        &create,
-        "application/json",
-    );
-    assert_eq!(status, 201);
-    let session = created["id"].as_str().unwrap().to_owned();
-    mined(&server, &bearer, &session);
-    let (_, summaries) = get(
-        &server,
-        &bearer,
-        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
-    );
-    let summaries = summaries.as_array().unwrap().clone();
+    let create = json!({"minNumIdentitiesInPotentialRole": 20});
+    let session = mine_session(&server, &bearer, &create);
+    let summaries = role_summaries(&server, &bearer, &session);
     assert!(summaries.len() >= 3);
     let role_id = |i: usize| summaries[i]["id"].as_str().unwrap().to_owned();
     let provision = |role: &str, query: &str, body: Value| {
@@ -245,22 +231,9 @@ async fn potential_roles_provision_into_readable_roles() {
     assert_eq!(listed.as_array().unwrap().len(), 3);
 
     // Provisioned roles are existing roles for the freshness of later sessions.
-    let (status, again) = post(
-        &server,
-        &bearer,
-        "/beta/role-mining-sessions",
-        &create,
-        "application/json",
-    );
-    assert_eq!(status, 201);
-    let again = again["id"].as_str().unwrap().to_owned();
-    mined(&server, &bearer, &again);
-    let (_, remined) = get(
-        &server,
-        &bearer,
-        &format!("/beta/role-mining-sessions/{again}/potential-role-summaries"),
-    );
-    for (before, after) in summaries.iter().zip(remined.as_array().unwrap()).take(3) {
+    let again = mine_session(&server, &bearer, &create);
+    let remined = role_summaries(&server, &bearer, &again);
+    for (before, after) in summaries.iter().zip(&remined).take(3) {
         assert_eq!(before["identityCount"], after["identityCount"]);
         assert!(
             after["freshness"].as_i64().unwrap() < before["freshness"].as_i64().unwrap(),

@@ -476,3 +476,35 @@ pub fn assert_contract_shape(operation_id: &str, status: u16, body: &serde_json:
             .collect::<String>()
     );
 }
+
+/// Creates a session from `body` (asserting the 201); returns its id.
+pub fn create_session(server: &Server, bearer: &str, body: &serde_json::Value) -> String {
+    let (status, created) = post(
+        server,
+        bearer,
+        "/beta/role-mining-sessions",
+        &body.to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Creates a session from `body` and waits until the server's worker has mined it; returns its
+/// id.
+pub fn mine_session(server: &Server, bearer: &str, body: &serde_json::Value) -> String {
+    let id = create_session(server, bearer, body);
+    mined(server, bearer, &id);
+    id
+}
+
+/// The potential-role summaries of `session`, in the engine's order.
+pub fn role_summaries(server: &Server, bearer: &str, session: &str) -> Vec<serde_json::Value> {
+    let (status, summaries) = get(
+        server,
+        bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
+    );
+    assert_eq!(status, 200, "{summaries}");
+    summaries.as_array().unwrap().clone()
+}
