@@ -143,4 +143,19 @@ impl Filter {
             Filter::And(_) | Filter::Or(_) | Filter::Not(_) => None,
         }
     }
+
+    /// (comparisons, values of `in` lists) in the whole tree.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Filter::And(operands) | Filter::Or(operands) => {
+                operands.iter().fold((0, 0), |(terms, values), operand| {
+                    let (t, v) = operand.size();
+                    (terms + t, values + v)
+                })
+            }
+            Filter::Not(inner) => inner.size(),
+            Filter::In { values, .. } => (1, values.len()),
+            Filter::Compare { .. } | Filter::Present { .. } | Filter::IsNull { .. } => (1, 0),
+        }
+    }
 }

@@ -21,15 +21,16 @@ use winnow::token::{one_of, take_while};
 use crate::ast::{Filter, Op, Value};
 use crate::error::FilterError;
 use crate::grammar::{self, combine, describe, expected};
+use crate::limits::{self, nested};
 
 /// Parses a `filters` value.
 pub fn parse(text: &str) -> Result<Filter, FilterError> {
     if text.trim().is_empty() {
         return Err(FilterError::filters("the filter is empty"));
     }
-    terminated(or_expr, (multispace0, end))
-        .parse(text)
-        .map_err(|err| {
+    limits::check_length(text, "filter").map_err(FilterError::filters)?;
+    let filter =
+        limits::fresh(|| terminated(or_expr, (multispace0, end)).parse(text)).map_err(|err| {
             let offset = err.offset();
             FilterError::filters(describe(
                 err.inner(),
@@ -38,7 +39,16 @@ pub fn parse(text: &str) -> Result<Filter, FilterError> {
                 "a valid filter",
                 "the end of the filter",
             ))
-        })
+        })?;
+    let (terms, values) = filter.size();
+    limits::check_terms(terms, "filter").map_err(FilterError::filters)?;
+    if values > limits::MAX_VALUES {
+        return Err(FilterError::filters(format!(
+            "the filter's `in` lists hold {values} values; at most {} are accepted",
+            limits::MAX_VALUES
+        )));
+    }
+    Ok(filter)
 }
 
 /// The end of the input, or something that cannot follow a complete expression.
@@ -72,7 +82,8 @@ fn and_expr(input: &mut &str) -> ModalResult<Filter> {
 
 fn not_expr(input: &mut &str) -> ModalResult<Filter> {
     alt((
-        preceded(keyword("not"), cut_err(not_expr)).map(|inner| Filter::Not(Box::new(inner))),
+        preceded(keyword("not"), cut_err(nested(not_expr)))
+            .map(|inner| Filter::Not(Box::new(inner))),
         primary,
     ))
     .parse_next(input)
@@ -84,7 +95,7 @@ fn primary(input: &mut &str) -> ModalResult<Filter> {
         alt((
             delimited(
                 '(',
-                cut_err(or_expr),
+                cut_err(nested(or_expr)),
                 cut_err(preceded(multispace0, ')'))
                     .context(expected("`)` closing the parenthesis")),
             ),

@@ -19,6 +19,7 @@ use winnow::token::take_while;
 
 use crate::error::FilterError;
 use crate::grammar::{self, combine, describe, expected};
+use crate::limits::{self, nested};
 
 /// A parsed search.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +39,27 @@ pub enum Search {
     },
 }
 
+impl Search {
+    /// How many `field:value` terms it holds.
+    pub fn terms(&self) -> usize {
+        match self {
+            Search::And(operands) | Search::Or(operands) => {
+                operands.iter().map(Search::terms).sum()
+            }
+            Search::Not(inner) => inner.terms(),
+            Search::Term { .. } => 1,
+        }
+    }
+}
+
 /// Parses a search query; the error names the position and what was expected there.
 pub fn parse_search(text: &str) -> Result<Search, FilterError> {
     if text.trim().is_empty() {
         return Err(FilterError::criteria("the query is empty"));
     }
-    terminated(or_expr, (multispace0, end))
-        .parse(text)
-        .map_err(|err| {
+    limits::check_length(text, "query").map_err(FilterError::criteria)?;
+    let search =
+        limits::fresh(|| terminated(or_expr, (multispace0, end)).parse(text)).map_err(|err| {
             let offset = err.offset();
             FilterError::criteria(describe(
                 err.inner(),
@@ -54,7 +68,9 @@ pub fn parse_search(text: &str) -> Result<Search, FilterError> {
                 "a `field:value` term",
                 "the end of the query",
             ))
-        })
+        })?;
+    limits::check_terms(search.terms(), "query").map_err(FilterError::criteria)?;
+    Ok(search)
 }
 
 fn end(input: &mut &str) -> ModalResult<()> {
@@ -94,7 +110,7 @@ fn and_expr(input: &mut &str) -> ModalResult<Search> {
 
 fn unary(input: &mut &str) -> ModalResult<Search> {
     alt((
-        preceded(keyword("NOT"), cut_err(unary)).map(|inner| Search::Not(Box::new(inner))),
+        preceded(keyword("NOT"), cut_err(nested(unary))).map(|inner| Search::Not(Box::new(inner))),
         primary,
     ))
     .parse_next(input)
@@ -106,7 +122,7 @@ fn primary(input: &mut &str) -> ModalResult<Search> {
         alt((
             delimited(
                 '(',
-                cut_err(or_expr),
+                cut_err(nested(or_expr)),
                 cut_err(preceded(multispace0, ')'))
                     .context(expected("`)` closing the parenthesis")),
             ),
