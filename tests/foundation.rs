@@ -25,7 +25,9 @@ async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
             token_ttl: std::time::Duration::from_secs(60),
             rate_per_second: std::num::NonZeroU32::MIN,
             burst: std::num::NonZeroU32::MIN,
-        }),
+            token_failures_per_minute: 20,
+        })
+        .unwrap(),
         request_timeout: std::time::Duration::from_secs(5),
         max_body_bytes: 1 << 20,
         artifacts: rolemine_artifacts::Artifacts::open(

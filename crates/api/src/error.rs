@@ -42,9 +42,18 @@ pub enum ApiError {
     /// The request took longer than the configured timeout.
     #[error("the request did not complete within {} s", .0.as_secs())]
     Timeout(Duration),
-    /// A dependency (the database) cannot serve the request now.
+    /// A dependency (the database) cannot serve the request now; clients may retry shortly.
     #[error("{0}")]
     Unavailable(String),
+    /// The HTTP layer refused the request (wrong method, URI or headers too long, ...) with
+    /// `status`; the text says why.
+    #[error("{message}")]
+    Refused {
+        /// The status the framework chose.
+        status: StatusCode,
+        /// What was wrong.
+        message: String,
+    },
     /// A store failure the client cannot fix.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -128,9 +137,25 @@ impl ErrorResponseDto {
     }
 }
 
+/// Seconds a client should wait before retrying a 503.
+const UNAVAILABLE_RETRY_AFTER: &str = "1";
+
 impl ApiError {
+    /// A store failure as the client should see it: an unreachable or overloaded database is
+    /// a 503 to retry, not an internal fault.
+    fn classify(self) -> Self {
+        match self {
+            ApiError::Store(err) => match err.unavailable() {
+                Some(message) => ApiError::Unavailable(message),
+                None => ApiError::Store(err),
+            },
+            other => other,
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            ApiError::Refused { status, .. } => (*status, refused_code(*status)),
             ApiError::BadRequest(_) | ApiError::Store(StoreError::Invalid(_)) => {
                 (StatusCode::BAD_REQUEST, "400.1 Bad request content")
             }
@@ -157,14 +182,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let this = self.classify();
+        let (status, code) = this.status_and_code();
         let tracking_id = request::tracking_id();
         if status.is_server_error() {
-            tracing::error!(%tracking_id, error = %self, "request failed");
+            tracing::error!(%tracking_id, error = %this, "request failed");
         } else {
-            tracing::info!(%tracking_id, error = %self, "request rejected");
+            tracing::info!(%tracking_id, error = %this, "request rejected");
         }
-        match self {
+        match this {
             ApiError::Unauthorized(message) => {
                 let mut response =
                     (status, Json(UnauthorizedDto { error: message })).into_response();
@@ -184,6 +210,15 @@ impl IntoResponse for ApiError {
                 }
                 response
             }
+            ApiError::Unavailable(message) => {
+                let mut response =
+                    (status, Json(ErrorResponseDto::new(code, message))).into_response();
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER),
+                );
+                response
+            }
             other => {
                 // Internal details go to the log, not to the client.
                 let internal = matches!(other, ApiError::Store(_)) && !status.is_client_error();
@@ -195,6 +230,25 @@ impl IntoResponse for ApiError {
                 (status, Json(ErrorResponseDto::new(code, text))).into_response()
             }
         }
+    }
+}
+
+/// The detail code of a status the HTTP layer chose.
+fn refused_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "400.1 Bad request content",
+        404 => "404 Not found",
+        405 => "405 Method not allowed",
+        408 => "408 Request timeout",
+        411 => "411 Length required",
+        413 => "413 Payload too large",
+        414 => "414 URI too long",
+        415 => "415 Unsupported media type",
+        422 => "422 Unprocessable content",
+        431 => "431 Request header fields too large",
+        503 => "503 Service unavailable",
+        s if s >= 500 => "500.0 Internal Fault",
+        _ => "400.0 Bad request",
     }
 }
 

@@ -105,7 +105,7 @@ pub async fn export(
 
 /// The contract's `RoleMiningPotentialRoleExportRequest`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleMiningPotentialRoleExportRequest {
     /// Leave out entitlements held by fewer than this percent of the members (0-100).
     pub min_entitlement_popularity: Option<i64>,

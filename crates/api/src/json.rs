@@ -3,8 +3,9 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -42,6 +43,13 @@ where
             Bytes::from_request(request, state)
                 .await
                 .map_err(|rejection| match rejection {
+                    _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        ApiError::PayloadTooLarge(
+                            "the request body is larger than the server accepts \
+                             (--max-body-bytes)"
+                                .to_owned(),
+                        )
+                    }
                     BytesRejection::FailedToBufferBody(_) => ApiError::BadRequest(format!(
                         "the request body could not be read: {}",
                         rejection.body_text()
@@ -61,20 +69,60 @@ pub fn parse_or_default<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T
     }
 }
 
-/// Deserializes `bytes`, naming the field at fault.
+/// Deserializes `bytes`, naming the field at fault. A string holding a NUL character (which
+/// PostgreSQL cannot store) is refused here, with its path, before any handler sees it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::BadRequest(format!("the request body is not valid JSON: {err}"))
+    })?;
+    if let Some(path) = nul_path(&value, &mut String::new()) {
+        return Err(ApiError::BadRequest(if path.is_empty() {
+            "the request body contains a NUL character (\\u0000), which is not accepted".to_owned()
+        } else {
+            format!(
+                "the request body's field `{path}` contains a NUL character (\\u0000), which is not accepted"
+            )
+        }));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {inner}"))
-        } else if path == "." {
+        if path == "." {
             ApiError::BadRequest(format!("the request body: {inner}"))
         } else {
             ApiError::BadRequest(format!("the request body's field `{path}`: {inner}"))
         }
     })
+}
+
+/// The path (`scope.identityIds[2]`, or `""` for the whole body) of the first string, or
+/// object key, holding a NUL character.
+fn nul_path(value: &Value, path: &mut String) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.clone()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let length = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_path(item, path);
+            path.truncate(length);
+            found
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let length = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&key.replace('\0', "\\u0000"));
+            let found = if key.contains('\0') {
+                Some(path.clone())
+            } else {
+                nul_path(item, path)
+            };
+            path.truncate(length);
+            found
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -105,7 +153,7 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(rename_all = "camelCase")]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
     struct Scope {
         #[allow(dead_code)]
         identity_ids: Vec<String>,
@@ -137,7 +185,15 @@ mod tests {
                 "field `scope.identityIds[0]`: invalid type: integer `1`, expected a string",
             ),
             (r#"{"pruneThresold": 5}"#, "unknown field `pruneThresold`"),
-            ("[]", "the request body: invalid length 0"),
+            ("[]", "the request body: invalid"),
+            (
+                r#"{"scope": {"identityIds": ["a", "b\u0000"]}}"#,
+                "field `scope.identityIds[1]` contains a NUL character",
+            ),
+            (
+                r#"{"scope": {"identityIds": [], "extra": 1}}"#,
+                "field `scope`: unknown field `extra`",
+            ),
         ];
         for (json, expected) in cases {
             let text = message(json);

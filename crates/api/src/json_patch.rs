@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 /// The contract's `JsonPatchOperation`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JsonPatchOperation {
     /// `replace`, `add` or `remove`, as each operation allows.
     pub op: String,

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(imports)
         .merge(roles)
         .fallback(error::not_found_route)
+        .layer(from_fn(request::edge))
         .layer(from_fn(request::track))
         .with_state(state)
 }

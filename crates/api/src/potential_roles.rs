@@ -393,6 +393,7 @@ impl From<DraftRow> for RoleMiningSessionDraftRoleDto {
 
 /// The contract's `RoleMiningPotentialRoleEditEntitlements`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RoleMiningPotentialRoleEditEntitlements {
     /// Entitlement ids to exclude or bring back.
     pub ids: Option<Vec<String>>,

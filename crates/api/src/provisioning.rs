@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// The contract's `RoleMiningPotentialRoleProvisionRequest`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleMiningPotentialRoleProvisionRequest {
     /// The new role's name (default: the potential role's).
     pub role_name: Option<String>,

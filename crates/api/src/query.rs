@@ -24,6 +24,16 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
                     rejection.body_text()
                 ))
             })?;
+        if let Some(name) = params
+            .iter()
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+            .map(|(name, _)| name)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the query parameter {:?} contains a NUL character (%00), which is not accepted",
+                name.replace('\0', "%00")
+            )));
+        }
         Ok(Self(params))
     }
 }

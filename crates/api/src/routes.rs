@@ -159,13 +159,14 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-/// The handler with its authentication and scope check.
+/// The handler with its authentication and scope check. A method the path does not serve is
+/// a 405 before any token is looked at (`route_layer`: the check guards the handler only).
 pub fn guarded(
     state: &AppState,
     access: Access,
     handler: MethodRouter<AppState>,
 ) -> MethodRouter<AppState> {
-    handler.layer(from_fn_with_state((state.clone(), access), auth::require))
+    handler.route_layer(from_fn_with_state((state.clone(), access), auth::require))
 }
 
 /// Every path `path` is served at.

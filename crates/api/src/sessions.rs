@@ -41,6 +41,9 @@ pub struct RoleMiningSessionResponse {
     pub status: SessionStatus,
     /// Extension: why the session failed, when its state is `FAILED`.
     pub failure_message: Option<String>,
+    /// Extension: since when the worker mining it has been silent (its lease ran out); null
+    /// while mining progresses normally. A slow session has none; a dead worker's does.
+    pub stalled_since: Option<DateTime<Utc>>,
     /// Who is emailed when mining completes.
     pub email_recipient_id: Option<String>,
     /// The creating client.
@@ -92,6 +95,7 @@ impl From<SessionRow> for RoleMiningSessionResponse {
             potential_roles_ready_count: row.potential_roles_ready_count,
             status: SessionStatus { state: row.state },
             failure_message: row.failure_message,
+            stalled_since: row.stalled_since,
             email_recipient_id: row.email_recipient_id,
             created_by: row.created_by_id.map(|id| CreatedBy {
                 id,
@@ -141,7 +145,7 @@ pub async fn list(
 /// The contract's `RoleMiningSessionDto` (the create request). Output-only fields are accepted
 /// and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleMiningSessionDto {
     /// The population: identityIds, criteria and/or attributeFilterCriteria.
     #[serde(default)]
@@ -334,6 +338,8 @@ pub struct SessionStatusResponse {
     pub state: String,
     /// Extension: why the session failed, in state `FAILED`.
     pub failure_message: Option<String>,
+    /// Extension: since when the worker mining it has been silent (its lease ran out).
+    pub stalled_since: Option<DateTime<Utc>>,
 }
 
 /// `getRoleMiningSessionStatus`.
@@ -358,6 +364,7 @@ pub async fn status(
     Ok(Json(SessionStatusResponse {
         state: row.state,
         failure_message: row.failure_message,
+        stalled_since: row.stalled_since,
     }))
 }
 

@@ -217,6 +217,10 @@ pub struct ServeArgs {
     /// Requests a client may send at once above the sustained rate.
     #[arg(long, env = "ROLEMINE_RATE_BURST", default_value_t = 100)]
     pub rate_burst: u32,
+    /// Failed token requests one client id, or one address, may make per minute; past that
+    /// its token requests are refused (429) until the minute is over.
+    #[arg(long, env = "ROLEMINE_TOKEN_FAILURES", default_value_t = 20)]
+    pub token_failures: u32,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]

@@ -12,6 +12,8 @@ use crate::args::DatabaseArgs;
 pub struct Database {
     /// The connection pool.
     pub pool: PgPool,
+    options: PgConnectOptions,
+    max_connections: u32,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -35,13 +37,19 @@ impl Database {
             }
         };
         let database = async {
-            let pool = rolemine_store::connect(options, args.db_max_connections, timeout).await?;
+            let pool =
+                rolemine_store::connect(options.clone(), args.db_max_connections, timeout).await?;
             rolemine_store::migrate(&pool).await?;
             anyhow::Ok(pool)
         }
         .await;
         match database {
-            Ok(pool) => Ok(Self { pool, embedded }),
+            Ok(pool) => Ok(Self {
+                pool,
+                options,
+                max_connections: args.db_max_connections,
+                embedded,
+            }),
             Err(err) => {
                 if let Some(cluster) = embedded {
                     if let Err(stop) = cluster.stop().await {
@@ -51,6 +59,17 @@ impl Database {
                 Err(err)
             }
         }
+    }
+
+    /// A pool for request handlers on the same database: statements cut off after
+    /// `statement_timeout`, and a connection that cannot be had within a second is a 503 to
+    /// retry rather than a request hanging on a database that is down.
+    pub fn request_pool(&self, statement_timeout: Duration) -> PgPool {
+        rolemine_store::database::request_pool(
+            self.options.clone(),
+            self.max_connections,
+            statement_timeout,
+        )
     }
 
     /// Closes the pool and stops the embedded cluster (if this process is its last user).

@@ -71,6 +71,13 @@ impl DataErrors {
         }
     }
 
+    /// Records the error that ends reading; it is listed even when the list is full, so the
+    /// reader sees why the count stops there.
+    pub fn stop(&mut self, error: DataError) {
+        self.total += 1;
+        self.errors.push(error);
+    }
+
     /// No errors so far.
     pub fn is_empty(&self) -> bool {
         self.total == 0

@@ -83,12 +83,64 @@ impl DataSource {
                 if archive.index_for_name(&entry).is_none() {
                     return Ok(None);
                 }
-                let mut file = archive
+                let file = archive
                     .by_name(&entry)
                     .map_err(|e| DataError::file(name, format!("cannot read from the zip: {e}")))?;
-                read(&mut file).map(Some)
+                let declared = file.size();
+                let compressed = file.compressed_size().max(1);
+                if declared > MAX_ENTRY_BYTES {
+                    return Err(DataError::file(
+                        name,
+                        format!(
+                            "the zip entry expands to {declared} bytes; at most {MAX_ENTRY_BYTES} are accepted"
+                        ),
+                    ));
+                }
+                if declared > RATIO_EXEMPT_BYTES && declared / compressed > MAX_RATIO {
+                    return Err(DataError::file(
+                        name,
+                        format!(
+                            "the zip entry expands {} times ({compressed} bytes to {declared}); at most {MAX_RATIO} times is accepted from an access-data file",
+                            declared / compressed
+                        ),
+                    ));
+                }
+                // The header's size may lie: never read more than it declared.
+                let mut limited = Declared {
+                    inner: file,
+                    left: declared,
+                };
+                read(&mut limited).map(Some)
             }
         }
+    }
+}
+
+/// The largest uncompressed zip entry accepted.
+pub const MAX_ENTRY_BYTES: u64 = 64 << 30;
+/// The most a zip entry may expand by: access-data CSV compresses well under 20 times, a zip
+/// bomb by thousands.
+pub const MAX_RATIO: u64 = 100;
+/// Entries up to this size may expand by any ratio (a small file of repeated rows is no bomb).
+const RATIO_EXEMPT_BYTES: u64 = 16 << 20;
+
+/// A zip entry's bytes, refused past the size its header declared.
+struct Declared<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Declared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the zip entry holds more bytes than its header declares",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 

@@ -1,8 +1,80 @@
 //! Reading one CSV file of the import format: header checks, then row by row with positions.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::rc::Rc;
 
 use crate::error::{DataError, DataErrors};
+
+/// The longest line an import file may have.
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+/// The most bytes one record may span (a quoted value may run over several lines).
+pub const MAX_RECORD_BYTES: u64 = 4 << 20;
+/// The longest value a field may hold: ids and names are indexed, and PostgreSQL's index
+/// entries hold at most about 2.7 kB.
+pub const MAX_FIELD_BYTES: usize = 2_000;
+/// Reading stops once an import has this many errors: the first ones say what is wrong, and
+/// a file of nothing but bad lines must not hold a worker for minutes.
+pub const STOP_AFTER_ERRORS: usize = 10_000;
+/// What the CSV reader buffers ahead of the record it is on.
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// Passes a file's bytes through, refusing a line longer than [`MAX_LINE_BYTES`] or a record
+/// longer than [`MAX_RECORD_BYTES`] before the CSV reader can buffer it: a 1 GiB line must not
+/// become a 1 GiB record in memory.
+struct Bounded<R> {
+    inner: R,
+    /// Bytes handed out so far.
+    delivered: u64,
+    /// Where the record being read starts (set by the reading loop).
+    record_start: Rc<Cell<u64>>,
+    line: u64,
+    line_length: u64,
+    /// An error found inside a chunk whose good part was already handed out.
+    pending: Option<String>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(message) = self.pending.take() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+        }
+        let n = self.inner.read(buf)?;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            if *byte == b'\n' {
+                self.line += 1;
+                self.line_length = 0;
+                continue;
+            }
+            self.line_length += 1;
+            let offset = self.delivered + i as u64;
+            let record = offset.saturating_sub(self.record_start.get());
+            let problem = if self.line_length > MAX_LINE_BYTES {
+                Some(format!(
+                    "line {} is longer than {MAX_LINE_BYTES} bytes; a line of an import file may not be",
+                    self.line
+                ))
+            } else if record > MAX_RECORD_BYTES + BUFFER_BYTES as u64 {
+                Some(format!(
+                    "the record that runs to line {} is longer than {MAX_RECORD_BYTES} bytes (a quoted value that is never closed?)",
+                    self.line
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                self.delivered += i as u64;
+                if i == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+                }
+                self.pending = Some(message);
+                return Ok(i);
+            }
+        }
+        self.delivered += n as u64;
+        Ok(n)
+    }
+}
 
 /// What a file's header must and may hold.
 #[derive(Debug, Clone, Copy)]
@@ -87,11 +159,23 @@ pub fn read(
     warnings: &mut Vec<String>,
     mut visit: impl FnMut(&Row<'_>, &mut DataErrors),
 ) -> Header {
+    if errors.total >= STOP_AFTER_ERRORS {
+        return Header::default();
+    }
+    let record_start = Rc::new(Cell::new(0));
+    let bounded = Bounded {
+        inner: input,
+        delivered: 0,
+        record_start: Rc::clone(&record_start),
+        line: 1,
+        line_length: 0,
+        pending: None,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
-        .buffer_capacity(1 << 20)
-        .from_reader(input);
+        .buffer_capacity(BUFFER_BYTES)
+        .from_reader(bounded);
     let mut record = csv::ByteRecord::new();
     match reader.read_byte_record(&mut record) {
         Ok(true) => {}
@@ -157,6 +241,14 @@ pub fn read(
         return header;
     }
     loop {
+        if errors.total >= STOP_AFTER_ERRORS {
+            errors.stop(DataError::file(
+                file,
+                format!("reading stopped after {STOP_AFTER_ERRORS} errors; fix these first"),
+            ));
+            break;
+        }
+        record_start.set(reader.position().byte());
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
@@ -180,6 +272,29 @@ pub fn read(
                 line,
                 names.get(i).map(String::as_str),
                 "the value is not valid UTF-8",
+            ));
+            continue;
+        }
+        // PostgreSQL text cannot hold NUL, and an id or name past the index limit would fail
+        // the whole import in the database instead of here, with its place.
+        if let Some((i, raw)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, raw)| raw.contains(&0) || raw.len() > MAX_FIELD_BYTES)
+        {
+            let message = if raw.contains(&0) {
+                "the value contains a NUL character".to_owned()
+            } else {
+                format!(
+                    "the value is {} bytes long; at most {MAX_FIELD_BYTES} are accepted",
+                    raw.len()
+                )
+            };
+            errors.push(DataError::at(
+                file,
+                line,
+                names.get(i).map(String::as_str),
+                message,
             ));
             continue;
         }
@@ -250,6 +365,9 @@ fn csv_error(file: &str, err: &csv::Error, names: &[String]) -> DataError {
             names.get(err.field()).map(String::as_str),
             "the value is not valid UTF-8",
         ),
+        csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
+            DataError::file(file, io.to_string())
+        }
         csv::ErrorKind::Io(io) => DataError::file(file, format!("cannot read the file: {io}")),
         _ => DataError::at(file, line, None, format!("malformed CSV: {err}")),
     }
@@ -326,5 +444,54 @@ mod tests {
             ]
         );
         assert_eq!(rows, vec!["5:u3:ok:"]);
+    }
+
+    #[test]
+    fn nul_long_values_and_long_lines_are_refused_with_their_place() {
+        let (rows, errors, _) = run(b"id,name\nu1,a\0b\nu2,ok\n");
+        assert_eq!(
+            errors.errors[0].to_string(),
+            "t.csv, line 2, column name: the value contains a NUL character"
+        );
+        assert_eq!(rows, vec!["3:u2:ok:"]);
+        let long = format!("id,name\nu1,{}\n", "x".repeat(MAX_FIELD_BYTES + 1));
+        let (_, errors, _) = run(long.as_bytes());
+        assert!(errors.errors[0]
+            .to_string()
+            .starts_with("t.csv, line 2, column name: the value is 2001 bytes long"));
+        let mut huge = b"id,name\nu1,ok\nu2,".to_vec();
+        huge.extend(std::iter::repeat_n(0u8, 3 << 20));
+        let (rows, errors, _) = run(&huge);
+        assert_eq!(rows, vec!["2:u1:ok:"]);
+        assert_eq!(
+            errors.errors.last().unwrap().to_string(),
+            "t.csv: line 3 is longer than 1048576 bytes; a line of an import file may not be"
+        );
+        let mut open_quote = b"id,name\nu1,\"".to_vec();
+        open_quote.extend(std::iter::repeat_n(b"ab\n".to_vec(), 3 << 20).flatten());
+        let (_, errors, _) = run(&open_quote);
+        assert!(errors
+            .errors
+            .last()
+            .unwrap()
+            .to_string()
+            .contains("longer than 4194304 bytes"));
+    }
+
+    #[test]
+    fn reading_stops_after_the_error_cap() {
+        let mut text = b"id,name\n".to_vec();
+        for _ in 0..(STOP_AFTER_ERRORS + 500) {
+            text.extend_from_slice(b",x\n");
+        }
+        let (_, errors, _) = run(&text);
+        assert_eq!(errors.total, STOP_AFTER_ERRORS + 1);
+        assert_eq!(errors.errors.len(), crate::error::MAX_LISTED + 1);
+        assert!(errors
+            .errors
+            .last()
+            .unwrap()
+            .message
+            .contains("reading stopped"));
     }
 }

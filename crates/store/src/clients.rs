@@ -3,7 +3,7 @@
 //! Secrets are stored as argon2 hashes (PHC strings) and shown once, at creation.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -97,25 +97,14 @@ pub async fn active(pool: &PgPool, client_id: &str) -> Result<Option<ApiClient>,
     .await?)
 }
 
-/// The active client these credentials belong to, or `None` (unknown, revoked or wrong secret).
-pub async fn authenticate(
-    pool: &PgPool,
-    client_id: &str,
-    secret: &str,
-) -> Result<Option<ApiClient>, StoreError> {
-    let row: Option<(String,)> = sqlx::query_as(
+/// The stored secret hash of the active client `client_id`, if there is one.
+pub async fn secret_hash(pool: &PgPool, client_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
         "SELECT secret_hash FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL",
     )
     .bind(client_id)
     .fetch_optional(pool)
-    .await?;
-    let Some((hash,)) = row else {
-        return Ok(None);
-    };
-    if !verify_secret(secret.to_owned(), hash).await? {
-        return Ok(None);
-    }
-    active(pool, client_id).await
+    .await?)
 }
 
 /// Whether any client exists (revoked ones included).
@@ -135,17 +124,6 @@ async fn hash_secret(secret: String) -> Result<String, StoreError> {
             .hash_password(secret.as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .map_err(|err| StoreError::Secret(err.to_string()))
-    })
-    .await
-    .map_err(|err| StoreError::Secret(err.to_string()))?
-}
-
-async fn verify_secret(secret: String, hash: String) -> Result<bool, StoreError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|err| StoreError::Secret(err.to_string()))?;
-        Ok(Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok())
     })
     .await
     .map_err(|err| StoreError::Secret(err.to_string()))?

@@ -57,6 +57,29 @@ pub async fn connect(
     Ok(pool)
 }
 
+/// How long a request handler waits for a connection before its request is a 503.
+pub const REQUEST_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// A lazily connecting pool for request handlers: every statement is cancelled by PostgreSQL
+/// after `statement_timeout` (a filter or page the client shaped cannot hold a backend longer
+/// than the request may run), and waiting for a connection ends after
+/// [`REQUEST_ACQUIRE_TIMEOUT`], so a database outage is answered at once.
+pub fn request_pool(
+    options: PgConnectOptions,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> PgPool {
+    let timeout = statement_timeout.as_millis().to_string();
+    let options = with_session_settings(options)
+        .options([("statement_timeout", timeout.as_str())])
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(1));
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(REQUEST_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options)
+}
+
 /// Applies every pending migration; applying an up-to-date schema is a no-op.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;

@@ -37,3 +37,50 @@ pub enum StoreError {
     #[error("cannot build the query: {0}")]
     Query(String),
 }
+
+impl StoreError {
+    /// Whether PostgreSQL refused the data itself (a data exception or a broken constraint,
+    /// SQLSTATE classes 22 and 23): the same input would fail again, so it is not worth a retry.
+    pub fn is_data_fault(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+            _ => false,
+        }
+    }
+
+    /// Why a database failure means "try again shortly", if it does: no connection to be had, the
+    /// connection lost, the server shutting down or starting, or a statement cancelled for
+    /// running too long.
+    pub fn unavailable(&self) -> Option<String> {
+        let StoreError::Database(err) = self else {
+            return None;
+        };
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                Some("the database is unavailable or busy; retry shortly".to_owned())
+            }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Some("the connection to the database was lost; retry shortly".to_owned())
+            }
+            sqlx::Error::Database(db) => {
+                let code = db.code()?;
+                if code == "57014" {
+                    Some(
+                        "the database cancelled the query: it ran longer than the request timeout"
+                            .to_owned(),
+                    )
+                } else if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                    Some(format!(
+                        "the database is unavailable ({}); retry shortly",
+                        db.message()
+                    ))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+}

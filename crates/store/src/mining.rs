@@ -112,13 +112,14 @@ fn push_scope(query: &mut QueryBuilder<'_, Postgres>, scope: &Scope) -> Result<(
         query.push(" AND ");
         push_search(query, &search)?;
     }
-    if let Some(ids) = &scope.identity_ids {
+    // An empty list is "not given": clients that fill every model field send `[]`.
+    if let Some(ids) = scope.identity_ids.as_ref().filter(|ids| !ids.is_empty()) {
         query.push(" AND i.ext_id = ANY(");
         query.push_bind(ids.clone());
         query.push(")");
     }
     // Values of one chip are ORed, chips are ANDed; a missing value is not equal to anything.
-    for Chip { data } in scope.attribute_filter_criteria.iter().flatten() {
+    for Chip { data, .. } in scope.attribute_filter_criteria.iter().flatten() {
         let value = "coalesce(i.attributes ->> ";
         match data.operator {
             ChipOperator::Equals => query.push(" AND ").push(value),
@@ -154,6 +155,9 @@ pub async fn unknown_identities(
     .await?)
 }
 
+/// The longest the population query of a session may run.
+pub const POPULATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Stores the session's population and moves it to `IDENTITIES_OBTAINED`. `None` when the job
 /// was superseded.
 pub async fn resolve_population(
@@ -163,6 +167,13 @@ pub async fn resolve_population(
     scope: &Scope,
 ) -> Result<Option<i32>, StoreError> {
     let mut tx = pool.begin().await?;
+    // The client's criteria shape this statement; it must not hold a backend for ever.
+    sqlx::query(&format!(
+        "SET LOCAL statement_timeout = {}",
+        POPULATION_TIMEOUT.as_millis()
+    ))
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM session_identities WHERE session_id = $1")
         .bind(session)
         .execute(&mut *tx)

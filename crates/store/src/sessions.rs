@@ -19,7 +19,7 @@ const MAX_ATTEMPTS: i32 = 3;
 
 /// A session's population, as the client gave it (stored as given).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scope {
     /// Exactly these identities (external ids).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,15 +32,23 @@ pub struct Scope {
     pub attribute_filter_criteria: Option<Vec<Chip>>,
 }
 
-/// One attribute chip.
+/// One attribute chip. The labels are what a console shows for it; only `data` selects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Chip {
     /// The chip's condition.
     pub data: ChipData,
+    /// The chip's label (`{"untranslated": "Location: Miami"}`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<serde_json::Value>,
+    /// Its accessible label, kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aria_label: Option<serde_json::Value>,
 }
 
 /// An attribute chip's condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChipData {
     /// The identity attribute.
     pub name: String,
@@ -48,6 +56,9 @@ pub struct ChipData {
     pub operator: ChipOperator,
     /// Accepted (or rejected) values.
     pub values: Vec<String>,
+    /// The attribute's label (`{"translateKey": ...}`), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<serde_json::Value>,
 }
 
 /// A chip's comparison.
@@ -136,12 +147,19 @@ pub struct SessionRow {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub modified_at: DateTime<Utc>,
+    /// When the lease of the worker mining it ran out, while no worker holds it: the worker
+    /// died or hangs, and the job waits for another one.
+    pub stalled_since: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
     prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
-    data_file_path, created_by_id, created_by_name, created_at, modified_at";
+    data_file_path, created_by_id, created_by_name, created_at, modified_at, \
+    (SELECT min(j.lease_expires_at) FROM jobs j \
+      WHERE j.state = 'RUNNING' AND j.lease_expires_at < now() \
+        AND j.kind = 'mine-session' AND j.payload ->> 'sessionId' = role_mining_sessions.id::text) \
+      AS stalled_since";
 
 /// `getRoleMiningSessions` filters, as the contract lists them.
 pub const LIST_FIELDS: &[FieldSpec] = &[

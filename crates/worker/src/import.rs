@@ -80,6 +80,11 @@ impl JobHandler for ImportHandler {
                 imports::fail(&self.pool, id, &messages, errors.total).await?;
                 tracing::info!(import = %id, errors = errors.total, "import rejected");
             }
+            Err(ImportError::Store(err)) if err.is_data_fault() => {
+                let message = format!("the database refused the data: {err}");
+                imports::fail(&self.pool, id, &[message], 1).await?;
+                tracing::info!(import = %id, error = %err, "import rejected by the database");
+            }
             // The database or the worker failed: worth another attempt, with the file kept.
             Err(err) => return Err(JobError::Transient(err.to_string())),
         }

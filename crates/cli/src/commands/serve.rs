@@ -59,6 +59,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = rolemine_api::router(state);
     tracing::info!(address = %args.bind, "serving http://{}", args.bind);
+    // The peer address keys the token endpoint's failure throttle.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .await
@@ -116,12 +118,15 @@ async fn app_state(
         token_ttl: Duration::from_secs(args.token_ttl.max(1)),
         rate_per_second: positive(args.rate_limit, "--rate-limit")?,
         burst: positive(args.rate_burst, "--rate-burst")?,
-    });
+        token_failures_per_minute: args.token_failures,
+    })
+    .context("cannot start the client-secret checking threads")?;
+    let request_timeout = Duration::from_secs(args.request_timeout.max(1));
     Ok(AppState {
-        pool: database.pool.clone(),
+        pool: database.request_pool(request_timeout),
         uploads,
         auth,
-        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        request_timeout,
         max_body_bytes: args.max_body_bytes,
         artifacts,
     })

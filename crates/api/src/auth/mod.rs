@@ -6,8 +6,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,8 +22,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorResponseDto};
 use crate::state::AppState;
+
+mod grant;
+pub mod secrets;
+pub mod throttle;
+
+use secrets::Verifier;
+use throttle::FailureThrottle;
 
 /// The read scope: every read operation.
 pub const READ_SCOPE: &str = "iai:access-modeling:read";
@@ -76,6 +84,8 @@ pub struct Auth {
     issuer: String,
     token_ttl: Duration,
     limiter: DefaultKeyedRateLimiter<String>,
+    verifier: Verifier,
+    failures: FailureThrottle,
 }
 
 impl std::fmt::Debug for Auth {
@@ -100,19 +110,28 @@ pub struct AuthSettings {
     pub rate_per_second: NonZeroU32,
     /// Requests a client may send at once above the sustained rate.
     pub burst: NonZeroU32,
+    /// Failed token requests one client id, or one address, may make per minute before its
+    /// token requests are refused for the rest of that minute.
+    pub token_failures_per_minute: u32,
 }
 
 impl Auth {
-    /// Keys and limiter from `settings`.
-    pub fn new(settings: AuthSettings) -> Arc<Self> {
+    /// Keys, limiter and secret checking threads (one per core) from `settings`.
+    pub fn new(settings: AuthSettings) -> std::io::Result<Arc<Self>> {
         let quota = Quota::per_second(settings.rate_per_second).allow_burst(settings.burst);
-        Arc::new(Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Arc::new(Self {
             encoding: EncodingKey::from_secret(&settings.signing_key),
             decoding: DecodingKey::from_secret(&settings.signing_key),
             issuer: settings.issuer,
             token_ttl: settings.token_ttl,
             limiter: RateLimiter::keyed(quota),
-        })
+            verifier: Verifier::start(cores)?,
+            failures: FailureThrottle::new(
+                settings.token_failures_per_minute,
+                Duration::from_secs(60),
+            ),
+        }))
     }
 
     /// Admits one request for `key`, or says how long to wait.
@@ -174,31 +193,34 @@ pub struct TokenResponse {
     pub jti: String,
 }
 
-/// `POST /oauth/token` with `grant_type=client_credentials`, `client_id` and `client_secret`
-/// form-encoded (or the credentials in HTTP Basic), as the official SDKs send them.
+/// `POST /oauth/token`: the client-credentials grant, with `grant_type`, `client_id` and
+/// `client_secret` form-encoded, as multipart form data (the TypeScript SDK), as a JSON object,
+/// or with the credentials in HTTP Basic, as OAuth2 servers in the wild accept them.
 #[utoipa::path(
     post,
     path = "/oauth/token",
     operation_id = "createToken",
     tag = "Authentication",
     request_body(content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=client_credentials, client_id, client_secret"),
+        description = "grant_type=client_credentials, client_id, client_secret (also multipart/form-data or JSON)"),
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "invalid_request or unsupported_grant_type"),
         (status = 401, description = "invalid_client"),
-        (status = 429, description = "Rate limited", body = crate::error::RateLimitedDto),
+        (status = 429, description = "Rate limited, or too many failed attempts", body = crate::error::RateLimitedDto),
+        (status = 503, description = "Too many token requests being checked; retry", body = ErrorResponseDto),
     )
 )]
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let form: HashMap<String, String> = match serde_urlencoded::from_bytes(&body) {
+pub async fn token(State(state): State<AppState>, request: Request) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string());
+    let headers = request.headers().clone();
+    let form = match grant::read(request).await {
         Ok(form) => form,
-        Err(err) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("the body must be form-encoded: {err}"),
-            )
+        Err(description) => {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &description)
         }
     };
     match form.get("grant_type").map(String::as_str) {
@@ -225,17 +247,44 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             "client_id and client_secret are required",
         );
     };
+    let keys = [
+        Some(format!("client:{client_id}")),
+        address.map(|address| format!("address:{address}")),
+    ];
+    let keys: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
+    if let Some(wait) = keys
+        .iter()
+        .filter_map(|key| state.auth.failures.blocked(key))
+        .max()
+    {
+        return ApiError::TooManyRequests { retry_after: wait }.into_response();
+    }
     if let Err(err) = state.auth.admit(&format!("token:{client_id}")) {
         return err.into_response();
     }
-    let client = match clients::authenticate(&state.pool, &client_id, &secret).await {
+    let hash = match clients::secret_hash(&state.pool, &client_id).await {
+        Ok(hash) => hash,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let matched = match state.auth.verifier.verify(secret, hash).await {
+        Ok(matched) => matched,
+        Err(busy) => return ApiError::Unavailable(busy.to_string()).into_response(),
+    };
+    let client = match matched {
+        true => clients::active(&state.pool, &client_id).await,
+        false => Ok(None),
+    };
+    let client = match client {
         Ok(Some(client)) => client,
         Ok(None) => {
+            for key in &keys {
+                state.auth.failures.failed(key);
+            }
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "unknown client, wrong secret, or a revoked client",
-            )
+            );
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
@@ -270,7 +319,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-/// The client credentials from the form or from HTTP Basic authentication.
+/// The client credentials from the body or from HTTP Basic authentication.
 fn credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<(String, String)> {
     if let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret")) {
         return Some((id.clone(), secret.clone()));
@@ -283,6 +332,9 @@ fn credentials(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<(S
     let decoded = base64_decode(basic.trim())?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
+    if id.contains('\0') || secret.contains('\0') {
+        return None;
+    }
     Some((id.to_owned(), secret.to_owned()))
 }
 
