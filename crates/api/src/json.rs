@@ -192,7 +192,7 @@ mod tests {
             ),
             (
                 r#"{"scope": {"identityIds": [], "extra": 1}}"#,
-                "field `scope`: unknown field `extra`",
+                "field `scope.extra`: unknown field `extra`",
             ),
         ];
         for (json, expected) in cases {

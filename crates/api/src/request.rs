@@ -47,8 +47,9 @@ pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next
     }
 }
 
-/// The longest request URI (path and query) accepted.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The longest request URI (path and query) accepted: room for the longest filter (10,000
+/// bytes), percent-encoded.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
 /// The most bytes all request headers (names and values) may hold together.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// The most bytes of a framework error body kept as the message of the contract body.
