@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A query could not be built (a caller passed something unchecked).
     #[error("cannot build the query: {0}")]
     Query(String),
+    /// The caller asked to stop; the running statement was cancelled and nothing was kept.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl StoreError {

@@ -160,13 +160,20 @@ pub const POPULATION_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 
 /// Stores the session's population and moves it to `IDENTITIES_OBTAINED`. `None` when the job
 /// was superseded.
+///
+/// When `stop` completes first, PostgreSQL is asked to cancel the statement (a criteria query
+/// can run for minutes), and the result is [`StoreError::Cancelled`] with nothing written.
 pub async fn resolve_population(
     pool: &PgPool,
     session: Uuid,
     generation: i32,
     scope: &Scope,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<Option<i32>, StoreError> {
     let mut tx = pool.begin().await?;
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await?;
     // The client's criteria shape this statement; it must not hold a backend for ever.
     sqlx::query(&format!(
         "SET LOCAL statement_timeout = {}",
@@ -182,7 +189,23 @@ pub async fn resolve_population(
     insert.push_bind(session);
     insert.push(", i.id FROM identities i");
     push_scope(&mut insert, scope)?;
-    let count = insert.build().execute(&mut *tx).await?.rows_affected();
+    let count = {
+        let running = insert.build().execute(&mut *tx);
+        tokio::pin!(running);
+        tokio::pin!(stop);
+        tokio::select! {
+            done = &mut running => done?.rows_affected(),
+            () = &mut stop => {
+                sqlx::query("SELECT pg_cancel_backend($1)")
+                    .bind(backend)
+                    .execute(pool)
+                    .await?;
+                // The statement ends with "canceling statement"; the transaction rolls back.
+                let _ = running.await;
+                return Err(StoreError::Cancelled);
+            }
+        }
+    };
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     let updated = sqlx::query(
         "UPDATE role_mining_sessions

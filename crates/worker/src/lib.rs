@@ -56,7 +56,10 @@ pub enum JobError {
 
 impl From<rolemine_store::StoreError> for JobError {
     fn from(err: rolemine_store::StoreError) -> Self {
-        JobError::Transient(err.to_string())
+        match err {
+            rolemine_store::StoreError::Cancelled => JobError::Cancelled,
+            err => JobError::Transient(err.to_string()),
+        }
     }
 }
 

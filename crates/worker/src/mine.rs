@@ -64,8 +64,14 @@ impl JobHandler for MineHandler {
         };
         let scope: Scope = serde_json::from_value(session.scope.clone())
             .map_err(|err| JobError::Permanent(format!("the stored scope is unreadable: {err}")))?;
-        let Some(identities) =
-            mining::resolve_population(&self.pool, job.session_id, job.generation, &scope).await?
+        let Some(identities) = mining::resolve_population(
+            &self.pool,
+            job.session_id,
+            job.generation,
+            &scope,
+            context.cancel.cancelled(),
+        )
+        .await?
         else {
             return Ok(()); // superseded by a newer generation
         };
