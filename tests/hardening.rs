@@ -539,16 +539,6 @@ async fn a_database_outage_is_a_fast_503() {
     db.drop_database().await;
 }
 
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, text) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(text).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
-
 /// Finding 4: a zip bomb, an endless line and a file of bad lines end at once as the input's
 /// fault (ERROR, one attempt), naming what is wrong.
 #[tokio::test]
@@ -568,17 +558,17 @@ async fn hostile_imports_fail_at_once_with_their_reason() {
         .collect();
     let nul = b"identity_id,entitlement_id\nu1,e1\nu2,e\0\n".to_vec();
     for (zip, text) in [
-        (zip_of(&[("assignments.csv", &bomb)]), "expands"),
+        (support::zip_of(&[("assignments.csv", &bomb)]), "expands"),
         (
-            zip_of(&[("assignments.csv", &long_line)]),
+            support::zip_of(&[("assignments.csv", &long_line)]),
             "line 2 is longer than 1048576 bytes",
         ),
         (
-            zip_of(&[("assignments.csv", &bad_lines)]),
+            support::zip_of(&[("assignments.csv", &bad_lines)]),
             "reading stopped after 10000 errors",
         ),
         (
-            zip_of(&[("assignments.csv", &nul)]),
+            support::zip_of(&[("assignments.csv", &nul)]),
             "assignments.csv, line 3, column entitlement_id: the value contains a NUL character",
         ),
     ] {
@@ -662,7 +652,7 @@ fn import_cli_refuses_a_zip_bomb_without_reading_it() {
     let mut bomb = b"identity_id,entitlement_id\nu1,".to_vec();
     bomb.resize(64 << 20, b'x');
     let path = dir.path().join("bomb.zip");
-    std::fs::write(&path, zip_of(&[("assignments.csv", &bomb)])).unwrap();
+    std::fs::write(&path, support::zip_of(&[("assignments.csv", &bomb)])).unwrap();
     let output = rolemine()
         .args(["mine", "--quiet"])
         .arg(&path)

@@ -21,16 +21,6 @@ use support::{
 /// Upload limit of the test server: small, so the over-limit stream stops early.
 const LIMIT: u64 = 64 << 20;
 
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, text) in files {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(text).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
-
 const IDENTITIES: &[u8] = b"id,name,department\nu1,Ann,Finance\nu2,Bob,Sales\n";
 const ENTITLEMENTS: &[u8] = b"id,source_id\ne1,ad\ne2,ad\ne3,sap\n";
 const ASSIGNMENTS: &[u8] = b"identity_id,entitlement_id\nu1,e1\nu1,e2\nu2,e1\nu2,e3\n";
@@ -169,7 +159,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     );
 
     // A good upload: 202 with a Location, then SUCCESS with the totals; the file is removed.
-    let good = zip_of(&[
+    let good = support::zip_of(&[
         ("identities.csv", IDENTITIES),
         ("entitlements.csv", ENTITLEMENTS),
         ("assignments.csv", ASSIGNMENTS),
@@ -203,7 +193,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     assert_eq!(uploads_left(uploads.path()), 0);
 
     // Bad data: accepted as a zip, then ERROR naming file, line and column; nothing changed.
-    let bad = zip_of(&[
+    let bad = support::zip_of(&[
         (
             "assignments.csv",
             b"identity_id,entitlement_id\nu1,e1\nu3,e1\n",
@@ -252,7 +242,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         "400.1 Bad request content",
         "not a readable zip archive",
     );
-    let no_assignments = zip_of(&[("identities.csv", IDENTITIES)]);
+    let no_assignments = support::zip_of(&[("identities.csv", IDENTITIES)]);
     let (status, _, body) = upload(&server, &bearer, "application/zip", &no_assignments);
     assert_eq!(status, 400);
     assert_error_body(

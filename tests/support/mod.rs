@@ -508,3 +508,15 @@ pub fn role_summaries(server: &Server, bearer: &str, session: &str) -> Vec<serde
     assert_eq!(status, 200, "{summaries}");
     summaries.as_array().unwrap().clone()
 }
+
+/// A zip archive holding `files` (name, bytes), deflated.
+pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in files {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(text).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
