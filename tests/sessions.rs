@@ -727,3 +727,58 @@ async fn completion_is_emailed_when_smtp_is_configured() {
     assert!(server.terminate().success());
     db.drop_database().await;
 }
+
+/// Empty scope fields (what clients that fill every model field send) mean "not given".
+#[tokio::test]
+async fn empty_scope_fields_count_as_not_given() {
+    let db = TestDatabase::create().await;
+    let data_dir = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 600,
+            entitlements: 120,
+            roles: 5,
+            ..PlantedSpec::default()
+        },
+    );
+    let data = AccessData::load(data_dir.path()).unwrap();
+    let (server, _, bearer) = serve(&db, &[]);
+    let everyone = u64::from(data.matrix.identities());
+    let finance = department(&data, &["Finance"], false).len();
+    assert!(finance > 0);
+    for (scope, expected) in [
+        (
+            json!({"identityIds": [], "criteria": "", "attributeFilterCriteria": []}),
+            everyone,
+        ),
+        (
+            json!({"identityIds": [], "criteria": null, "attributeFilterCriteria": null}),
+            everyone,
+        ),
+        (json!({"identityIds": []}), everyone),
+        (
+            json!({"criteria": "department:Finance", "identityIds": []}),
+            finance,
+        ),
+    ] {
+        let id = support::create_session(&server, &bearer, &json!({ "scope": scope }));
+        let session = mined(&server, &bearer, &id);
+        assert_eq!(
+            session["identityCount"].as_u64(),
+            Some(expected),
+            "{scope}: {session}"
+        );
+    }
+    // Before the population is known, identityCount is 0, never null.
+    let (status, created) = post(
+        &server,
+        &bearer,
+        "/beta/role-mining-sessions",
+        &json!({"scope": {}}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 201, "{created}");
+    assert!(created["identityCount"].is_u64(), "{created}");
+    drop(server);
+    db.drop_database().await;
+}

@@ -69,6 +69,11 @@ pub struct SessionParameters {
     pub scoping_method: String,
 }
 
+/// The stored provisioning state as served: `POTENTIAL` (never provisioned) is null.
+fn provision_state(stored: String) -> Option<String> {
+    (stored != "POTENTIAL").then_some(stored)
+}
+
 /// The contract's `RoleMiningPotentialRoleSummary`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -85,8 +90,9 @@ pub struct RoleMiningPotentialRoleSummary {
     pub entitlement_count: i32,
     /// `OBTAINED`: members are stored with the role.
     pub identity_group_status: String,
-    /// `POTENTIAL`, `PENDING`, `COMPLETE` or `FAILED`.
-    pub provision_state: String,
+    /// `PENDING`, `COMPLETE` or `FAILED`; null while the role was never provisioned (the
+    /// newer contract versions declare it nullable, and the 2.x SDK cannot read `POTENTIAL`).
+    pub provision_state: Option<String>,
     /// The provisioned role, once provisioned.
     pub role_id: Option<String>,
     /// 0-100.
@@ -134,8 +140,9 @@ pub struct RoleMiningPotentialRole {
     pub identity_ids: Vec<String>,
     /// Name.
     pub name: String,
-    /// `POTENTIAL`, `PENDING`, `COMPLETE` or `FAILED`.
-    pub provision_state: String,
+    /// `PENDING`, `COMPLETE` or `FAILED`; null while the role was never provisioned (the
+    /// newer contract versions declare it nullable, and the 2.x SDK cannot read `POTENTIAL`).
+    pub provision_state: Option<String>,
     /// Extension: why provisioning failed, in state `FAILED`.
     pub provision_failure_message: Option<String>,
     /// 0-100.
@@ -191,7 +198,7 @@ impl From<RoleRow> for RoleMiningPotentialRoleSummary {
             identity_count: row.identity_count,
             entitlement_count: row.entitlement_count,
             identity_group_status: "OBTAINED".to_owned(),
-            provision_state: row.provision_state,
+            provision_state: provision_state(row.provision_state),
             role_id: row.role_id.map(|id| id.to_string()),
             density: row.density,
             freshness: row.freshness,
@@ -219,7 +226,7 @@ impl From<RoleDetail> for RoleMiningPotentialRole {
             identity_distribution: row.identity_distribution,
             identity_ids: detail.identity_ids,
             name: row.name,
-            provision_state: row.provision_state,
+            provision_state: provision_state(row.provision_state),
             provision_failure_message: row.provision_failure,
             quality: row.quality,
             role_id: row.role_id.map(|id| id.to_string()),

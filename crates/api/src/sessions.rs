@@ -48,8 +48,9 @@ pub struct RoleMiningSessionResponse {
     pub email_recipient_id: Option<String>,
     /// The creating client.
     pub created_by: Option<CreatedBy>,
-    /// Identities in scope.
-    pub identity_count: Option<i32>,
+    /// Identities in scope; 0 until the population is resolved (the contract types it as a
+    /// non-null integer).
+    pub identity_count: i32,
     /// Saved flag.
     pub saved: bool,
     /// Saved name.
@@ -101,7 +102,7 @@ impl From<SessionRow> for RoleMiningSessionResponse {
                 id,
                 display_name: row.created_by_name,
             }),
-            identity_count: row.identity_count,
+            identity_count: row.identity_count.unwrap_or(0),
             saved: row.saved,
             name: row.name,
             data_file_path: row.data_file_path,

@@ -142,6 +142,9 @@ pub(super) struct UsageRow {
     pub(super) days: u8,
 }
 
+/// An identity's list of entitlements is first folded when it reaches this length.
+const DEDUP_FROM: usize = 64;
+
 /// Encodes records as CSV for the staging tables and collects assignments per identity.
 pub(super) struct StagingSink {
     columns: Vec<String>,
@@ -274,7 +277,15 @@ impl ImportSink for StagingSink {
         if self.access.len() <= identity {
             self.access.resize_with(identity + 1, Vec::new);
         }
-        self.access[identity].push(r.entitlement);
+        let list = &mut self.access[identity];
+        // Duplicate rows are harmless in the format, but kept as they come they would make
+        // memory follow the rows, not the data: fold them out whenever the list would grow,
+        // so it never holds more than twice its distinct entitlements.
+        if list.len() == list.capacity() && list.len() >= DEDUP_FROM {
+            list.sort_unstable();
+            list.dedup();
+        }
+        list.push(r.entitlement);
         self.assignments += 1;
         if self.assignments.is_multiple_of(PROGRESS_EVERY) {
             (self.progress)(self.assignments);
