@@ -12,6 +12,9 @@ pub struct Cli {
     /// Log line format on stderr.
     #[arg(long, env = "ROLEMINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Where the database is: accepted before or after the subcommand.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +37,7 @@ pub enum Command {
     /// Run a job worker alone (scale out next to `serve` on the same database).
     Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
-    Migrate(DatabaseArgs),
+    Migrate,
     /// Load access data files (a directory or .zip) into the database, all or nothing.
     Import(ImportArgs),
     /// Mine potential roles from import files (no database) into a zip.
@@ -50,7 +53,8 @@ pub enum Command {
 pub struct ClientArgs {
     #[command(subcommand)]
     pub action: ClientAction,
-    #[command(flatten)]
+    /// The global database flags, filled in by `commands::run`.
+    #[arg(skip)]
     pub database: DatabaseArgs,
 }
 
@@ -93,7 +97,8 @@ pub struct ImportArgs {
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
-    #[command(flatten)]
+    /// The global database flags, filled in by `commands::run`.
+    #[arg(skip)]
     pub database: DatabaseArgs,
 }
 
@@ -163,20 +168,36 @@ pub struct GenerateArgs {
     pub out: PathBuf,
 }
 
-/// Where the database is.
-#[derive(Debug, Clone, Args)]
+/// Where the database is. Global: `rolemine --data-dir X client list` and
+/// `rolemine client list --data-dir X` are the same.
+#[derive(Debug, Clone, Default, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL. Without it, an embedded cluster is created and run in --data-dir.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Data directory of the embedded cluster (used only without --database-url).
-    #[arg(long, env = "ROLEMINE_DATA_DIR", default_value = ".rolemine")]
+    #[arg(
+        long,
+        env = "ROLEMINE_DATA_DIR",
+        default_value = ".rolemine",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Connections in the pool.
-    #[arg(long, env = "ROLEMINE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "ROLEMINE_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// Seconds to wait for the database before giving up.
-    #[arg(long, env = "ROLEMINE_DB_CONNECT_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "ROLEMINE_DB_CONNECT_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_connect_timeout: u64,
 }
 
@@ -221,7 +242,8 @@ pub struct ServeArgs {
     /// its token requests are refused (429) until the minute is over.
     #[arg(long, env = "ROLEMINE_TOKEN_FAILURES", default_value_t = 20)]
     pub token_failures: u32,
-    #[command(flatten)]
+    /// The global database flags, filled in by `commands::run`.
+    #[arg(skip)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub worker: WorkerTuning,
@@ -232,7 +254,8 @@ pub struct ServeArgs {
 /// Flags of `rolemine worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    #[command(flatten)]
+    /// The global database flags, filled in by `commands::run`.
+    #[arg(skip)]
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub worker: WorkerTuning,

@@ -9,7 +9,7 @@ mod mine;
 mod serve;
 mod worker;
 
-use crate::args::Command;
+use crate::args::{Command, DatabaseArgs};
 
 /// The process's peak resident memory (VmHWM), in MiB: printed by the commands whose memory
 /// is a target.
@@ -20,15 +20,27 @@ fn peak_memory_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
-/// Runs a parsed command to completion.
-pub async fn run(command: Command) -> anyhow::Result<()> {
+/// Runs a parsed command to completion; `database` is the global database flags.
+pub async fn run(command: Command, database: DatabaseArgs) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve::run(args).await,
-        Command::Worker(args) => worker::run(args).await,
-        Command::Migrate(args) => migrate::run(args).await,
-        Command::Import(args) => import::run(args).await,
+        Command::Serve(mut args) => {
+            args.database = database;
+            serve::run(args).await
+        }
+        Command::Worker(mut args) => {
+            args.database = database;
+            worker::run(args).await
+        }
+        Command::Migrate => migrate::run(database).await,
+        Command::Import(mut args) => {
+            args.database = database;
+            import::run(args).await
+        }
         Command::Mine(args) => tokio::task::spawn_blocking(move || mine::run(args)).await?,
-        Command::Client(args) => client::run(args).await,
+        Command::Client(mut args) => {
+            args.database = database;
+            client::run(args).await
+        }
         Command::Generate(args) => tokio::task::spawn_blocking(move || generate::run(args)).await?,
     }
 }
