@@ -368,3 +368,23 @@ fn docker_compose_wires_postgres_server_and_worker() {
         "the healthcheck needs curl in the image"
     );
 }
+
+/// The database flags are global: before or after the subcommand (and after a nested one).
+#[tokio::test]
+async fn database_flags_go_before_or_after_the_subcommand() {
+    let db = TestDatabase::create().await;
+    for args in [
+        vec!["--database-url", &db.url, "client", "create", "--name", "a"],
+        vec!["client", "--database-url", &db.url, "create", "--name", "b"],
+        vec!["client", "create", "--name", "c", "--database-url", &db.url],
+    ] {
+        support::succeed(
+            rolemine()
+                .args(&args)
+                .args(["--scope", "iai:access-modeling:read"]),
+        );
+    }
+    let listed = support::succeed(rolemine().args(["client", "list", "--database-url", &db.url]));
+    assert_eq!(String::from_utf8(listed.stdout).unwrap().lines().count(), 3);
+    db.drop_database().await;
+}
