@@ -76,7 +76,11 @@ impl JobHandler for MineHandler {
             return Ok(()); // superseded by a newer generation
         };
         let resolved = started.elapsed();
-        let input = mining::load_input(&self.pool, job.session_id).await?;
+        // Dropping the load on cancellation closes its connection, which ends the query.
+        let input = tokio::select! {
+            input = mining::load_input(&self.pool, job.session_id) => input?,
+            () = context.cancel.cancelled() => return Err(JobError::Cancelled),
+        };
         let loaded = started.elapsed();
         if context.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
