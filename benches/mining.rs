@@ -25,7 +25,7 @@ fn run(data: &AccessData, params: MiningParams) -> usize {
 }
 
 fn hp(c: &mut Criterion) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/hp");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/hp");
     let mut group = c.benchmark_group("hp");
     group
         .sample_size(20)

@@ -93,6 +93,7 @@ async fn sessions_list_under_every_base_path_with_collection_parameters() {
     // Default order: newest first. Shape: the contract's RoleMiningSessionResponse.
     let (_, _, body) = get(&server, "/beta/role-mining-sessions", Some(&bearer), "X");
     assert_eq!(names(&body)[0], "100% _odd_");
+    support::assert_contract_shape("getRoleMiningSessions", 200, &body);
     let first = &body[0];
     for field in [
         "scope",
@@ -201,6 +202,7 @@ async fn sessions_list_under_every_base_path_with_collection_parameters() {
         let (status, _, body) = list(&params);
         assert_eq!(status, 400, "{params}: {body}");
         assert_error_body(&body, "400.1 Bad request content", message);
+        support::assert_contract_shape("getRoleMiningSessions", 400, &body);
         assert!(tracking.insert(body["trackingId"].as_str().unwrap().to_owned()), "tracking ids are unique");
     }
     // The tracking id of an error is in the server log, to find the request from a report.
@@ -321,6 +323,7 @@ async fn tokens_scopes_and_their_failures() {
         "WWW-Authenticate",
     );
     assert_eq!((status, challenge.as_deref()), (401, Some("Bearer")));
+    support::assert_contract_shape("getRoleMiningSessions", 401, &body);
     assert!(
         body["error"].as_str().unwrap().contains("no bearer token"),
         "{body}"
@@ -445,6 +448,7 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
     }
     assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
     let (retry_after, body) = limited.expect("no 429 after the burst");
+    support::assert_contract_shape("getRoleMiningSessions", 429, &body);
     let seconds: u64 = retry_after.unwrap().parse().unwrap();
     assert!((1..=2).contains(&seconds), "{seconds}");
     assert!(
@@ -489,9 +493,7 @@ async fn openapi_json_documents_what_is_served_and_matches_the_contract() {
     );
 
     // Every contract operation we document has the contract's path, method and operationId.
-    let contract_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/contract/iai-role-mining-beta.openapi.json");
-    let contract: Value = serde_json::from_slice(&std::fs::read(contract_file).unwrap()).unwrap();
+    let contract = support::contract();
     let mut documented = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -516,4 +518,130 @@ async fn openapi_json_documents_what_is_served_and_matches_the_contract() {
     assert!(documented >= 1);
     assert!(server.terminate().success());
     db.drop_database().await;
+}
+
+/// The contract check itself ([`support::contract_violations`]): the contract's own examples
+/// pass, objects are closed, `nullable` admits null, formats are checked, and only the
+/// documented extensions are allowed on top.
+#[test]
+fn the_contract_check_closes_objects_and_allows_only_the_documented_extensions() {
+    let contract = support::contract();
+    let example = |component: &str| contract["components"]["schemas"][component]["example"].clone();
+    let violations = |operation: &str, body: &Value| {
+        support::contract_violations(operation, 200, body).join("\n")
+    };
+
+    let session = example("RoleMiningSessionResponse");
+    assert_eq!(violations("getRoleMiningSession", &session), "");
+    for (field, value) in [
+        (
+            "failureMessage",
+            serde_json::json!("mining failed: out of memory"),
+        ),
+        ("failureMessage", Value::Null),
+        ("stalledSince", serde_json::json!("2026-01-02T03:04:05Z")),
+        ("stalledSince", Value::Null),
+        (
+            "status",
+            serde_json::json!({"state": "FAILED", "failureMessage": "x", "stalledSince": null}),
+        ),
+        ("name", serde_json::json!("Saved")),
+        (
+            "createdBy",
+            serde_json::json!({"id": "c-1", "displayName": "client"}),
+        ),
+    ] {
+        let mut body = session.clone();
+        body[field] = value;
+        assert_eq!(
+            violations("getRoleMiningSession", &body),
+            "",
+            "{field}: {body}"
+        );
+    }
+    for (field, value, expected) in [
+        ("identityCunt", serde_json::json!(3), "identityCunt"),
+        ("stalledSince", serde_json::json!("yesterday"), "date-time"),
+        ("identityCount", Value::Null, "identityCount"),
+        (
+            "status",
+            serde_json::json!({"state": "EXPLODED"}),
+            "/status/state",
+        ),
+        (
+            "status",
+            serde_json::json!({"state": "CREATED", "reason": "x"}),
+            "reason",
+        ),
+        (
+            "scope",
+            serde_json::json!({"criteria": "a:b", "identityIDs": []}),
+            "identityIDs",
+        ),
+        (
+            "createdBy",
+            serde_json::json!({"id": "c-1", "name": "client"}),
+            "/createdBy",
+        ),
+    ] {
+        let mut body = session.clone();
+        body[field] = value;
+        let found = violations("getRoleMiningSession", &body);
+        assert!(
+            found.contains(expected),
+            "{field}: {expected:?} not in {found:?}"
+        );
+    }
+    let mut list = serde_json::json!([session.clone(), session]);
+    list[1]["extra"] = serde_json::json!(1);
+    assert!(violations("getRoleMiningSessions", &list).contains("/1"));
+
+    // An allOf of two objects is one closed object with both objects' fields.
+    let export = example("RoleMiningPotentialRoleExportResponse");
+    assert_eq!(
+        violations("exportRoleMiningPotentialRoleStatus", &export),
+        ""
+    );
+    let mut failed = export.clone();
+    failed["status"] = serde_json::json!("ERROR");
+    failed["errorMessage"] = serde_json::json!("the artifact store is unreachable");
+    failed["expiresAt"] = Value::Null;
+    assert_eq!(
+        violations("exportRoleMiningPotentialRoleStatus", &failed),
+        ""
+    );
+    for (field, value, expected) in [
+        ("exportId", serde_json::json!("not-a-uuid"), "uuid"),
+        (
+            "minEntitlementPopularity",
+            serde_json::json!("0"),
+            "minEntitlementPopularity",
+        ),
+        ("downloadUrl", serde_json::json!("/x"), "downloadUrl"),
+    ] {
+        let mut body = export.clone();
+        body[field] = value;
+        let found = violations("exportRoleMiningPotentialRoleStatus", &body);
+        assert!(
+            found.contains(expected),
+            "{field}: {expected:?} not in {found:?}"
+        );
+    }
+
+    // provisionState: null until provisioned (semantics.md), else the contract's values.
+    let summary = serde_json::json!([{"id": "r", "name": "Role", "provisionState": null}]);
+    assert_eq!(violations("getPotentialRoleSummaries", &summary), "");
+    let summary = serde_json::json!([{"id": "r", "name": "Role", "provisionState": "DONE"}]);
+    assert!(violations("getPotentialRoleSummaries", &summary).contains("provisionState"));
+    // Extensions are allowed only where they are documented.
+    let entitlement = serde_json::json!([{"name": "e", "commonAccess": true}]);
+    assert_eq!(violations("getEntitlementsPotentialRole", &entitlement), "");
+    let role = serde_json::json!({"id": "r", "commonAccess": true});
+    assert!(violations("getPotentialRole", &role).contains("commonAccess"));
+    // Nullable $ref (identityDistribution's items, potentialRoleRef, provisionState).
+    let role = serde_json::json!({
+        "id": "r", "identityDistribution": null, "potentialRoleRef": null,
+        "provisionState": null, "provisionFailureMessage": null,
+    });
+    assert_eq!(violations("getPotentialRole", &role), "");
 }

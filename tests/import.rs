@@ -134,7 +134,7 @@ async fn the_bulk_path_rebuilds_every_key_and_constraint(pool: PgPool) {
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn the_two_column_benchmark_files_import_as_they_are(pool: PgPool) {
-    let hp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/hp/healthcare");
+    let hp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/hp/healthcare");
     let totals = import(&pool, &hp).await.unwrap();
     assert_eq!(
         (totals.identities, totals.entitlements, totals.sources),

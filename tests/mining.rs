@@ -51,10 +51,10 @@ fn planted_roles_are_recovered_with_default_parameters() {
 }
 
 fn hp_datasets() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/hp");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/hp");
     assert!(
         path.is_dir(),
-        "the HP benchmark datasets are expected at {} (shared/ beside the repository)",
+        "the HP benchmark datasets are expected at {} (datasets/hp in the repository)",
         path.display()
     );
     path

@@ -133,7 +133,7 @@ fn too_large(limit: u64) -> ApiError {
     operation_id = "createImport",
     tag = "Rolemine extensions",
     request_body(content = Vec<u8>, content_type = "application/zip",
-        description = "The access data files (shared/contract/access-data-format.md) in one zip"),
+        description = "The access data files (contract/access-data-format.md) in one zip"),
     responses(
         (status = 202, description = "Stored and queued", body = ImportDto,
             headers(("Location" = String, description = "The import's URL"))),

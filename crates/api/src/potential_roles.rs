@@ -338,7 +338,9 @@ pub struct RoleMiningPotentialRoleSourceUsage {
     pub id: String,
     /// Its name.
     pub display_name: String,
-    /// Its email.
+    /// Its email; left out when the identity has none (the contract types it as a non-null
+    /// string).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Days with usage of the source in the last 90.
     pub usage_count: i32,
@@ -361,7 +363,9 @@ impl From<UsageRow> for RoleMiningPotentialRoleSourceUsage {
 pub struct RoleMiningSessionDraftRoleDto {
     /// Name.
     pub name: String,
-    /// Description.
+    /// Description; left out when there is none (the contract types it as a non-null string
+    /// here, unlike on the potential role).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Member ids.
     pub identity_ids: Vec<String>,

@@ -1,4 +1,4 @@
-//! The access-data file format of `shared/contract/access-data-format.md`.
+//! The access-data file format of `contract/access-data-format.md`.
 //!
 //! - [`source`]: an import given as a directory or a `.zip`.
 //! - [`table`]: one CSV file read against its required and optional columns, row by row, with
