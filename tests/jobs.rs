@@ -208,3 +208,51 @@ async fn the_worker_runs_jobs_retries_transient_failures_and_reports_permanent_o
         .unwrap()
         .unwrap();
 }
+
+/// A job whose input is gone fails at its first attempt, with the reason, instead of being
+/// retried until its attempts run out.
+#[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
+async fn a_job_whose_input_is_gone_fails_once_with_its_reason(pool: PgPool) {
+    let config = WorkerConfig {
+        retry_delay: Duration::ZERO,
+        poll_interval: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(pool.clone(), config)
+            .with_handler(rolemine_worker::MineHandler::new(pool.clone(), 80.0))
+            .run(stop.clone()),
+    );
+    let gone = Uuid::new_v4();
+    let job = enqueue(
+        &pool,
+        rolemine_store::sessions::JOB_KIND,
+        json!({"sessionId": gone, "generation": 1}),
+        3,
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let row = jobs::get(&pool, job).await.unwrap();
+        if row.state == JobState::Failed {
+            break row;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", row.state);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished.attempts, 1, "not retried");
+    assert!(
+        finished
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("role mining session {gone} no longer exists"))),
+        "{:?}",
+        finished.last_error
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .unwrap()
+        .unwrap();
+}

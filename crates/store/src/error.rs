@@ -42,6 +42,37 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same call may succeed when tried again: the database unreachable, busy or
+    /// restarting, or a transaction that lost a race (serialization failure, deadlock). A
+    /// missing or invalid object, data the database refuses, a statement cancelled for running
+    /// too long, or a query that cannot be built fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Database(err) => match err {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08")
+                        || code.starts_with("40")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                }),
+                _ => false,
+            },
+            StoreError::Migrate(_)
+            | StoreError::NotFound { .. }
+            | StoreError::Invalid(_)
+            | StoreError::Secret(_)
+            | StoreError::Query(_)
+            | StoreError::Cancelled => false,
+        }
+    }
+
     /// Whether PostgreSQL refused the data itself (a data exception or a broken constraint,
     /// SQLSTATE classes 22 and 23): the same input would fail again, so it is not worth a retry.
     pub fn is_data_fault(&self) -> bool {

@@ -58,7 +58,9 @@ impl From<rolemine_store::StoreError> for JobError {
     fn from(err: rolemine_store::StoreError) -> Self {
         match err {
             rolemine_store::StoreError::Cancelled => JobError::Cancelled,
-            err => JobError::Transient(err.to_string()),
+            err if err.is_transient() => JobError::Transient(err.to_string()),
+            // Bad or missing data: another attempt would fail the same way.
+            err => JobError::Permanent(err.to_string()),
         }
     }
 }

@@ -59,7 +59,12 @@ impl JobHandler for MineHandler {
         let started = Instant::now();
         let session = match sessions::get(&self.pool, job.session_id).await {
             Ok(session) => session,
-            Err(StoreError::NotFound { .. }) => return Ok(()), // deleted meanwhile
+            Err(StoreError::NotFound { .. }) => {
+                return Err(JobError::Permanent(format!(
+                    "role mining session {} no longer exists",
+                    job.session_id
+                )))
+            }
             Err(err) => return Err(err.into()),
         };
         let scope: Scope = serde_json::from_value(session.scope.clone())
