@@ -782,3 +782,60 @@ async fn empty_scope_fields_count_as_not_given() {
     drop(server);
     db.drop_database().await;
 }
+
+/// While a PATCH mines a session again, readers keep seeing the complete earlier role list,
+/// and then the complete new one: never an empty or half-written list.
+#[tokio::test]
+async fn readers_never_see_an_empty_or_partial_role_list_during_a_re_mine() {
+    let db = TestDatabase::create().await;
+    let _data = import_planted(
+        &db.url,
+        PlantedSpec {
+            identities: 6000,
+            entitlements: 1500,
+            roles: 150,
+            ..PlantedSpec::default()
+        },
+    );
+    let (server, _, bearer) = serve(&db, &[]);
+    let id = support::mine_session(
+        &server,
+        &bearer,
+        &json!({"minNumIdentitiesInPotentialRole": 10}),
+    );
+    let before = support::role_summaries(&server, &bearer, &id).len();
+    assert!(
+        before > 100,
+        "{before} roles: too few batches to see a partial list"
+    );
+    let response = http()
+        .patch(format!("{}/beta/role-mining-sessions/{id}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/json-patch+json")
+        .send(r#"[{"op": "replace", "path": "/pruneThreshold", "value": "40"}]"#)
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let count = support::role_summaries(&server, &bearer, &id).len();
+        seen.push(count);
+        let (_, status) = get(
+            &server,
+            &bearer,
+            &format!("/beta/role-mining-sessions/{id}/status"),
+        );
+        if status["state"] == "POTENTIAL_ROLES_CREATED" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{status}");
+    }
+    let after = support::role_summaries(&server, &bearer, &id).len();
+    assert!(after > 0);
+    assert!(
+        seen.iter().all(|count| *count == before || *count == after),
+        "partial lists seen: {seen:?} (before {before}, after {after})"
+    );
+    drop(server);
+    db.drop_database().await;
+}

@@ -368,9 +368,9 @@ pub async fn advance(
 /// Roles written per transaction; `potentialRolesReadyCount` moves in these steps.
 const ROLE_BATCH: usize = 50;
 
-/// Replaces the session's unsaved potential roles with `result`'s, in batches, counting
-/// `potentialRolesReadyCount` up, then marks it `POTENTIAL_ROLES_CREATED`. `false` when
-/// superseded (nothing of this generation is kept then).
+/// Writes `result`'s roles as `generation`'s, in batches, counting `potentialRolesReadyCount`
+/// up, then publishes them in place of the session's earlier unsaved roles (`publish`).
+/// `false` when superseded (nothing of this generation is kept then).
 pub async fn write_roles(
     pool: &PgPool,
     session: Uuid,
@@ -389,10 +389,15 @@ pub async fn write_roles(
     let Some((role_type, created_by_id, created_by_name)) = session_row else {
         return Ok(false);
     };
-    sqlx::query("DELETE FROM potential_roles WHERE session_id = $1 AND NOT saved")
-        .bind(session)
-        .execute(pool)
-        .await?;
+    // Leftovers of an earlier attempt at this generation; the published roles stay readable
+    // until this generation replaces them (see `publish`).
+    sqlx::query(
+        "DELETE FROM potential_roles WHERE session_id = $1 AND generation = $2 AND NOT saved",
+    )
+    .bind(session)
+    .bind(generation)
+    .execute(pool)
+    .await?;
     let mut ready = 0i32;
     for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
         let mut tx = pool.begin().await?;
@@ -533,15 +538,7 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
-    let done = advance(
-        pool,
-        session,
-        generation,
-        "POTENTIAL_ROLES_CREATED",
-        None,
-        None,
-    )
-    .await?;
+    let done = publish(pool, session, generation).await?;
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
     // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
     // those pages index-only scans at once. Best effort: the roles are written either way.
@@ -552,6 +549,36 @@ pub async fn write_roles(
         tracing::warn!(%session, error = %err, "cannot vacuum the new potential role members");
     }
     Ok(done)
+}
+
+/// Makes `generation`'s roles the ones readers see, in one transaction: the session becomes
+/// `POTENTIAL_ROLES_CREATED` with this generation published, and the unsaved roles of every
+/// other generation go. `false` (and nothing changed) when a newer generation superseded it.
+async fn publish(pool: &PgPool, session: Uuid, generation: i32) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    let published = sqlx::query(
+        "UPDATE role_mining_sessions
+            SET state = 'POTENTIAL_ROLES_CREATED', published_generation = $2, modified_at = now()
+          WHERE id = $1 AND generation = $2",
+    )
+    .bind(session)
+    .bind(generation)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !published {
+        return Ok(false);
+    }
+    sqlx::query(
+        "DELETE FROM potential_roles WHERE session_id = $1 AND generation <> $2 AND NOT saved",
+    )
+    .bind(session)
+    .bind(generation)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Appends `text` as a field of `COPY ... FROM STDIN` text format (backslash escapes).
@@ -574,6 +601,7 @@ pub async fn fail(
     generation: Option<i32>,
     message: &str,
 ) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE role_mining_sessions SET state = 'FAILED', failure_message = $3, modified_at = now()
           WHERE id = $1 AND ($2::int IS NULL OR generation = $2)",
@@ -581,8 +609,20 @@ pub async fn fail(
     .bind(session)
     .bind(generation)
     .bind(message)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    // What the failed generation wrote was never published: it goes; published roles stay.
+    sqlx::query(
+        "DELETE FROM potential_roles p USING role_mining_sessions s
+          WHERE p.session_id = $1 AND s.id = p.session_id AND NOT p.saved
+            AND p.generation <> coalesce(s.published_generation, -1)
+            AND ($2::int IS NULL OR p.generation = $2)",
+    )
+    .bind(session)
+    .bind(generation)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
