@@ -4,7 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use rolemine_store::{EmbeddedPostgres, PgConnectOptions, PgPool};
+use rolemine_embedded::EmbeddedPostgres;
+use rolemine_store::{PgConnectOptions, PgPool};
 
 use crate::args::DatabaseArgs;
 

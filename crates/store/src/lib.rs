@@ -1,12 +1,11 @@
 //! Rolemine's persistence layer: the only crate that holds SQL.
 //!
 //! It owns the schema (`migrations/` at the workspace root, embedded here as [`MIGRATOR`]), the
-//! connection pool, the PostgreSQL-backed job queue and the embedded default cluster that lets
-//! `rolemine serve` run without any database configured.
+//! connection pool and the PostgreSQL-backed job queue. (The embedded default cluster, a process
+//! supervisor, is the `rolemine-embedded` crate.)
 
 pub mod clients;
 pub mod database;
-pub mod embedded;
 pub mod error;
 pub mod exports;
 pub mod import;
@@ -20,6 +19,5 @@ pub mod provisioning;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};
-pub use embedded::{EmbeddedError, EmbeddedPostgres};
 pub use error::StoreError;
 pub use sqlx::postgres::{PgConnectOptions, PgPool};
