@@ -1,10 +1,7 @@
 //! API clients (OAuth2 client credentials) and the shared token-signing key.
 //!
-//! Secrets are stored as argon2 hashes (PHC strings) and shown once, at creation.
+//! Secrets are kept as the hashes the auth side makes of them (argon2 PHC strings).
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Serialize;
@@ -33,34 +30,27 @@ pub struct ApiClient {
 
 const COLUMNS: &str = "id, client_id, name, scopes, created_at, revoked_at";
 
-/// `n` random bytes as lowercase hex.
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Creates a client; returns it with its secret, which is not stored and cannot be shown again.
+/// Records a new client with the hash of its secret (made by the caller: hashing secrets is
+/// the auth side's business, the store only keeps the hash).
 pub async fn create(
     pool: &PgPool,
+    client_id: &str,
     name: &str,
     scopes: &[String],
-) -> Result<(ApiClient, String), StoreError> {
-    let client_id = random_hex(16);
-    let secret = random_hex(32);
-    let hash = hash_secret(secret.clone()).await?;
+    secret_hash: &str,
+) -> Result<ApiClient, StoreError> {
     let client = sqlx::query_as::<_, ApiClient>(&format!(
         "INSERT INTO api_clients (id, client_id, name, secret_hash, scopes)
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
-    .bind(&client_id)
+    .bind(client_id)
     .bind(name)
-    .bind(&hash)
+    .bind(secret_hash)
     .bind(scopes)
     .fetch_one(pool)
     .await?;
-    Ok((client, secret))
+    Ok(client)
 }
 
 /// Every client, oldest first.
@@ -114,19 +104,6 @@ pub async fn any(pool: &PgPool) -> Result<bool, StoreError> {
             .fetch_one(pool)
             .await?,
     )
-}
-
-// argon2 is deliberately slow: keep it off the async runtime's threads.
-async fn hash_secret(secret: String) -> Result<String, StoreError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|err| StoreError::Secret(err.to_string()))
-    })
-    .await
-    .map_err(|err| StoreError::Secret(err.to_string()))?
 }
 
 /// The token-signing key shared by every server on this database, created on first use.

@@ -30,9 +30,6 @@ pub enum StoreError {
     /// the text says how.
     #[error("{0}")]
     Invalid(String),
-    /// Hashing or checking a client secret failed.
-    #[error("cannot process a client secret: {0}")]
-    Secret(String),
     /// A query could not be built (a caller passed something unchecked).
     #[error("cannot build the query: {0}")]
     Query(String),
@@ -67,7 +64,6 @@ impl StoreError {
             StoreError::Migrate(_)
             | StoreError::NotFound { .. }
             | StoreError::Invalid(_)
-            | StoreError::Secret(_)
             | StoreError::Query(_)
             | StoreError::Cancelled => false,
         }

@@ -83,6 +83,25 @@ impl Verifier {
     }
 }
 
+/// New client credentials: a random client id (16 bytes) and secret (32 bytes), as hex.
+pub fn new_credentials() -> (String, String) {
+    (random_hex(16), random_hex(32))
+}
+
+fn random_hex(n: usize) -> String {
+    use argon2::password_hash::rand_core::RngCore;
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`hash`] on the blocking pool: argon2 is deliberately slow.
+pub async fn hash_off_runtime(secret: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash(&secret))
+        .await
+        .map_err(|err| err.to_string())?
+}
+
 /// A PHC-string argon2 hash of `secret` with the default parameters and a random salt.
 pub fn hash(secret: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);

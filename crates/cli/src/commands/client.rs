@@ -1,6 +1,6 @@
 //! `rolemine client create|list|revoke`.
 
-use rolemine_api::auth::SCOPES;
+use rolemine_api::auth::{secrets, SCOPES};
 use rolemine_store::clients;
 use serde_json::json;
 
@@ -32,7 +32,12 @@ async fn act(database: &Database, action: ClientAction) -> anyhow::Result<()> {
         ClientAction::Create { name, mut scopes } => {
             scopes.sort();
             scopes.dedup();
-            let (client, secret) = clients::create(&database.pool, name.trim(), &scopes).await?;
+            let (client_id, secret) = secrets::new_credentials();
+            let hash = secrets::hash_off_runtime(secret.clone())
+                .await
+                .map_err(|err| anyhow::anyhow!("cannot hash the client secret: {err}"))?;
+            let client =
+                clients::create(&database.pool, &client_id, name.trim(), &scopes, &hash).await?;
             println!(
                 "{}",
                 json!({

@@ -1,6 +1,7 @@
 //! Demo data for `rolemine serve --demo`.
 
 use anyhow::Context;
+use rolemine_api::auth::secrets;
 use rolemine_dataset::planted::{Planted, PlantedSpec};
 use rolemine_store::import::{counts, import_path};
 use rolemine_store::PgPool;
@@ -50,7 +51,11 @@ pub async fn client_if_none(pool: &PgPool, bind: std::net::SocketAddr) -> anyhow
         return Ok(());
     }
     let scopes = ["iai:access-modeling:read", "iai:access-modeling:manage"].map(str::to_owned);
-    let (client, secret) = rolemine_store::clients::create(pool, "demo", &scopes)
+    let (client_id, secret) = secrets::new_credentials();
+    let hash = secrets::hash_off_runtime(secret.clone())
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot hash the demo client's secret: {err}"))?;
+    let client = rolemine_store::clients::create(pool, &client_id, "demo", &scopes, &hash)
         .await
         .context("cannot create the demo API client")?;
     tracing::warn!(
