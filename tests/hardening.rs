@@ -419,15 +419,22 @@ async fn token_failures_are_throttled_and_every_encoding_is_read() {
     let (status2, _, wrong) = attempt(&client, "wrong");
     assert_eq!((status, status2), (401, 401));
     assert_eq!(unknown, wrong);
-    // Five failures from this address in a minute (two above): the next attempts are refused
+    // Five failures for one client id from this address in a minute: that pair is refused
     // before any secret is checked, the right secret included, with Retry-After.
-    for _ in 0..3 {
-        assert_eq!(attempt(&client, "wrong").0, 401);
+    for _ in 0..5 {
+        assert_eq!(attempt(&id, "wrong").0, 401);
     }
     let (status, retry, body) = attempt(&id, &secret);
     assert_eq!(status, 429, "{body}");
     assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
     assert!(body["message"].as_str().unwrap().contains("Rate limit"));
+    // Other client ids from this address still get their answer (1 failure so far)...
+    assert_eq!(attempt(&client, "wrong").0, 401);
+    // ...until the address itself has failed 5 x 5 times (8 so far), whatever the ids.
+    for n in 0..17 {
+        assert_eq!(attempt(&format!("made-up-{n}"), "x").0, 401, "attempt {n}");
+    }
+    assert_eq!(attempt("made-up-last", "x").0, 429);
     db.drop_database().await;
 }
 

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The request took longer than the configured timeout.
     #[error("the request did not complete within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// The database stopped one of the request's statements at the request timeout.
+    #[error("the request did not complete within the request timeout: the database stopped its query; narrow the filters or page with a smaller limit")]
+    QueryTimeout,
     /// A dependency (the database) cannot serve the request now; clients may retry shortly.
     #[error("{0}")]
     Unavailable(String),
@@ -145,6 +148,7 @@ impl ApiError {
     /// a 503 to retry, not an internal fault.
     fn classify(self) -> Self {
         match self {
+            ApiError::Store(err) if err.is_statement_timeout() => ApiError::QueryTimeout,
             ApiError::Store(err) => match err.unavailable() {
                 Some(message) => ApiError::Unavailable(message),
                 None => ApiError::Store(err),
@@ -173,7 +177,7 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "503 Service unavailable")
             }
-            ApiError::Timeout(_) | ApiError::Store(_) => {
+            ApiError::Timeout(_) | ApiError::QueryTimeout | ApiError::Store(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault")
             }
         }

@@ -48,16 +48,19 @@ impl StoreError {
             StoreError::Connect { .. } => true,
             StoreError::Database(err) => match err {
                 sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Protocol(_) => true,
+                | sqlx::Error::WorkerCrashed => true,
+                // Connection exceptions, lost races, resources, shutdown or restart, a
+                // read-only server after a failover, an idle-transaction timeout, system errors.
                 sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                     code.starts_with("08")
                         || code.starts_with("40")
                         || code.starts_with("53")
                         || code.starts_with("57P")
+                        || code.starts_with("58")
+                        || code == "25006"
+                        || code == "25P03"
                 }),
                 _ => false,
             },
@@ -67,6 +70,11 @@ impl StoreError {
             | StoreError::Query(_)
             | StoreError::Cancelled => false,
         }
+    }
+
+    /// Whether PostgreSQL cancelled the statement for running past `statement_timeout`.
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014"))
     }
 
     /// Whether PostgreSQL refused the data itself (a data exception or a broken constraint,
@@ -81,8 +89,8 @@ impl StoreError {
     }
 
     /// Why a database failure means "try again shortly", if it does: no connection to be had, the
-    /// connection lost, the server shutting down or starting, or a statement cancelled for
-    /// running too long.
+    /// connection lost, the server shutting down or starting. (A statement cancelled for running
+    /// too long is not: the same request would run as long again.)
     pub fn unavailable(&self) -> Option<String> {
         let StoreError::Database(err) = self else {
             return None;
@@ -96,12 +104,7 @@ impl StoreError {
             }
             sqlx::Error::Database(db) => {
                 let code = db.code()?;
-                if code == "57014" {
-                    Some(
-                        "the database cancelled the query: it ran longer than the request timeout"
-                            .to_owned(),
-                    )
-                } else if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
                     Some(format!(
                         "the database is unavailable ({}); retry shortly",
                         db.message()

@@ -47,12 +47,14 @@ async fn multipart(request: Request) -> Result<HashMap<String, String>, String> 
         .await
         .map_err(|err| format!("the multipart body cannot be read: {}", err.body_text()))?;
     let mut form = HashMap::new();
+    let mut fields = 0;
     while let Some(field) = parts
         .next_field()
         .await
         .map_err(|err| format!("the multipart body cannot be read: {}", err.body_text()))?
     {
-        if form.len() >= MAX_FIELDS {
+        fields += 1;
+        if fields > MAX_FIELDS {
             return Err(format!(
                 "the multipart body has more than {MAX_FIELDS} fields"
             ));

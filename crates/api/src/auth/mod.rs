@@ -39,6 +39,10 @@ pub const MANAGE_SCOPE: &str = "iai:access-modeling:manage";
 /// Every scope a client can be granted.
 pub const SCOPES: [&str; 2] = [READ_SCOPE, MANAGE_SCOPE];
 
+/// How many times more failed token requests one address may make than one (client id,
+/// address) pair.
+pub const ADDRESS_FAILURE_FACTOR: u32 = 5;
+
 /// Rate-limiter keys kept before idle ones are dropped.
 const LIMITER_KEYS: usize = 10_000;
 
@@ -85,7 +89,11 @@ pub struct Auth {
     token_ttl: Duration,
     limiter: DefaultKeyedRateLimiter<String>,
     verifier: Verifier,
+    /// Failures per (client id, address): a wrong secret from one place does not lock the
+    /// client out everywhere (client ids are visible to every reader as `createdBy.id`).
     failures: FailureThrottle,
+    /// Failures per address, whatever client ids it tries (a flood of made-up ids).
+    address_failures: FailureThrottle,
 }
 
 impl std::fmt::Debug for Auth {
@@ -110,8 +118,9 @@ pub struct AuthSettings {
     pub rate_per_second: NonZeroU32,
     /// Requests a client may send at once above the sustained rate.
     pub burst: NonZeroU32,
-    /// Failed token requests one client id, or one address, may make per minute before its
-    /// token requests are refused for the rest of that minute.
+    /// Failed token requests for one client id from one address allowed per minute before
+    /// that pair's token requests are refused for the rest of the minute; one address may fail
+    /// [`ADDRESS_FAILURE_FACTOR`] times as often over all client ids.
     pub token_failures_per_minute: u32,
 }
 
@@ -129,6 +138,12 @@ impl Auth {
             verifier: Verifier::start(cores)?,
             failures: FailureThrottle::new(
                 settings.token_failures_per_minute,
+                Duration::from_secs(60),
+            ),
+            address_failures: FailureThrottle::new(
+                settings
+                    .token_failures_per_minute
+                    .saturating_mul(ADDRESS_FAILURE_FACTOR),
                 Duration::from_secs(60),
             ),
         }))
@@ -215,7 +230,10 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Response 
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string());
+        .map_or_else(
+            || "unknown".to_owned(),
+            |ConnectInfo(peer)| network(peer.ip()),
+        );
     let headers = request.headers().clone();
     let form = match grant::read(request).await {
         Ok(form) => form,
@@ -247,19 +265,15 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Response 
             "client_id and client_secret are required",
         );
     };
-    let keys = [
-        Some(format!("client:{client_id}")),
-        address.map(|address| format!("address:{address}")),
+    let pair = format!("{client_id}|{address}");
+    let blocked = [
+        state.auth.failures.blocked(&pair),
+        state.auth.address_failures.blocked(&address),
     ];
-    let keys: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
-    if let Some(wait) = keys
-        .iter()
-        .filter_map(|key| state.auth.failures.blocked(key))
-        .max()
-    {
+    if let Some(wait) = blocked.into_iter().flatten().max() {
         return ApiError::TooManyRequests { retry_after: wait }.into_response();
     }
-    if let Err(err) = state.auth.admit(&format!("token:{client_id}")) {
+    if let Err(err) = state.auth.admit(&format!("token:{pair}")) {
         return err.into_response();
     }
     let hash = match clients::secret_hash(&state.pool, &client_id).await {
@@ -277,9 +291,8 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Response 
     let client = match client {
         Ok(Some(client)) => client,
         Ok(None) => {
-            for key in &keys {
-                state.auth.failures.failed(key);
-            }
+            state.auth.failures.failed(&pair);
+            state.auth.address_failures.failed(&address);
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
@@ -315,6 +328,23 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Response 
         .into_response(),
         Err(err) => {
             ApiError::Unavailable(format!("cannot sign the access token: {err}")).into_response()
+        }
+    }
+}
+
+/// The throttles' address key: an IPv4 address, or an IPv6 address's /64 network (one host
+/// commonly holds a whole /64).
+fn network(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        // An IPv4 client of a dual-stack listener.
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }

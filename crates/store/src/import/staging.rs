@@ -284,6 +284,11 @@ impl ImportSink for StagingSink {
         if list.len() == list.capacity() && list.len() >= DEDUP_FROM {
             list.sort_unstable();
             list.dedup();
+            // Room for as many pushes as the list is long before the next fold, so a fold that
+            // frees little is not repeated on the very next row (that was quadratic).
+            if list.len() * 2 > list.capacity() {
+                list.reserve(list.len());
+            }
         }
         list.push(r.entitlement);
         self.assignments += 1;
