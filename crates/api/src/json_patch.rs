@@ -19,6 +19,10 @@ pub struct JsonPatchOperation {
     /// The new value; numbers and booleans may arrive as strings.
     #[schema(value_type = Object)]
     pub value: Option<Value>,
+    /// The source path of `move` and `copy` (RFC 6902): accepted, so that those operations are
+    /// refused by name rather than as an unknown field.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 /// A patch value as an integer: a JSON integer or a string holding one; `None` for null.

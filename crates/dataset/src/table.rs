@@ -10,9 +10,13 @@ use crate::error::{DataError, DataErrors};
 pub const MAX_LINE_BYTES: u64 = 1 << 20;
 /// The most bytes one record may span (a quoted value may run over several lines).
 pub const MAX_RECORD_BYTES: u64 = 4 << 20;
-/// The longest value a field may hold: ids and names are indexed, and PostgreSQL's index
+/// The longest value an id or name field may hold: they are indexed, and PostgreSQL's index
 /// entries hold at most about 2.7 kB.
 pub const MAX_FIELD_BYTES: usize = 2_000;
+/// The longest free-text value (`description`, identity attribute columns), which no index holds.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// The columns that hold free text, besides the identity attribute columns.
+const TEXT_COLUMNS: [&str; 1] = ["description"];
 /// Reading stops once an import has this many errors: the first ones say what is wrong, and
 /// a file of nothing but bad lines must not hold a worker for minutes.
 pub const STOP_AFTER_ERRORS: usize = 10_000;
@@ -240,6 +244,20 @@ pub fn read(
     if !missing.is_empty() {
         return header;
     }
+    // The most bytes each field position may hold.
+    let limits: Vec<usize> = (0..names.len())
+        .map(|i| {
+            let text = extra.iter().any(|(position, _)| *position == i)
+                || index
+                    .iter()
+                    .any(|(name, position)| *position == i && TEXT_COLUMNS.contains(name));
+            if text {
+                MAX_TEXT_BYTES
+            } else {
+                MAX_FIELD_BYTES
+            }
+        })
+        .collect();
     loop {
         if errors.total >= STOP_AFTER_ERRORS {
             errors.stop(DataError::file(
@@ -277,17 +295,19 @@ pub fn read(
         }
         // PostgreSQL text cannot hold NUL, and an id or name past the index limit would fail
         // the whole import in the database instead of here, with its place.
+        let limit = |i: usize| limits.get(i).copied().unwrap_or(MAX_FIELD_BYTES);
         if let Some((i, raw)) = record
             .iter()
             .enumerate()
-            .find(|(_, raw)| raw.contains(&0) || raw.len() > MAX_FIELD_BYTES)
+            .find(|(i, raw)| raw.contains(&0) || raw.len() > limit(*i))
         {
             let message = if raw.contains(&0) {
                 "the value contains a NUL character".to_owned()
             } else {
                 format!(
-                    "the value is {} bytes long; at most {MAX_FIELD_BYTES} are accepted",
-                    raw.len()
+                    "the value is {} bytes long; at most {} are accepted in this column",
+                    raw.len(),
+                    limit(i)
                 )
             };
             errors.push(DataError::at(
@@ -459,6 +479,11 @@ mod tests {
         assert!(errors.errors[0]
             .to_string()
             .starts_with("t.csv, line 2, column name: the value is 2001 bytes long"));
+        // Attribute columns hold free text: longer values are fine there.
+        let attribute = format!("id,dept\nu1,{}\n", "x".repeat(MAX_FIELD_BYTES + 1));
+        let (rows, errors, _) = run(attribute.as_bytes());
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(rows.len(), 1);
         let mut huge = b"id,name\nu1,ok\nu2,".to_vec();
         huge.extend(std::iter::repeat_n(0u8, 3 << 20));
         let (rows, errors, _) = run(&huge);

@@ -196,12 +196,19 @@ pub async fn resolve_population(
         tokio::select! {
             done = &mut running => done?.rows_affected(),
             () = &mut stop => {
-                sqlx::query("SELECT pg_cancel_backend($1)")
-                    .bind(backend)
-                    .execute(pool)
-                    .await?;
-                // The statement ends with "canceling statement"; the transaction rolls back.
-                let _ = running.await;
+                // A cancel that reaches the backend before the statement starts is ignored, so
+                // it is sent again until the statement ends ("canceling statement"; the
+                // transaction rolls back).
+                loop {
+                    sqlx::query("SELECT pg_cancel_backend($1)")
+                        .bind(backend)
+                        .execute(pool)
+                        .await?;
+                    tokio::select! {
+                        _ = &mut running => break,
+                        () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                    }
+                }
                 return Err(StoreError::Cancelled);
             }
         }

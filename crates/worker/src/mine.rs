@@ -76,12 +76,23 @@ impl JobHandler for MineHandler {
             &scope,
             context.cancel.cancelled(),
         )
-        .await?
+        .await
+        .map_err(|err| {
+            if err.is_statement_timeout() {
+                JobError::Permanent(format!(
+                    "the population query ran longer than {} s; narrow the scope",
+                    mining::POPULATION_TIMEOUT.as_secs()
+                ))
+            } else {
+                err.into()
+            }
+        })?
         else {
             return Ok(()); // superseded by a newer generation
         };
         let resolved = started.elapsed();
-        // Dropping the load on cancellation closes its connection, which ends the query.
+        // On cancellation the job stops waiting for the load at once; the connection reads the
+        // rest of that one statement before it goes back to the pool.
         let input = tokio::select! {
             input = mining::load_input(&self.pool, job.session_id) => input?,
             () = context.cancel.cancelled() => return Err(JobError::Cancelled),

@@ -57,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             return Err(err);
         }
     };
+    let request_pool = state.pool.clone();
     let app = rolemine_api::router(state);
     tracing::info!(address = %args.bind, "serving http://{}", args.bind);
     // The peer address keys the token endpoint's failure throttle.
@@ -77,6 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    request_pool.close().await;
     database.close().await?;
     served
 }
