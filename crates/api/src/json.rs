@@ -84,7 +84,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             )
         }));
     }
-    serde_path_to_error::deserialize(value).map_err(|err| {
+    // From the bytes again, not the value: a value keeps the last of duplicate keys silently,
+    // the typed reader refuses them ("duplicate field").
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if path == "." {
@@ -185,6 +188,10 @@ mod tests {
                 "field `scope.identityIds[0]`: invalid type: integer `1`, expected a string",
             ),
             (r#"{"pruneThresold": 5}"#, "unknown field `pruneThresold`"),
+            (
+                r#"{"pruneThreshold": 5, "pruneThreshold": 6}"#,
+                "duplicate field `pruneThreshold`",
+            ),
             ("[]", "the request body: invalid"),
             (
                 r#"{"scope": {"identityIds": ["a", "b\u0000"]}}"#,
