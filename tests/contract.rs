@@ -3,16 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::Value;
-use support::{
+use crate::support::{
     assert_error_body, create_client, fail, http, json_response, rolemine, succeed, token, Server,
     TestDatabase, MANAGE, READ,
 };
+use serde_json::Value;
 
 fn start(db: &TestDatabase, log: &std::path::Path, extra: &[(&str, &str)]) -> Server {
     let mut command = rolemine();

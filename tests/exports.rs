@@ -3,18 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 
-use rolemine_dataset::planted::PlantedSpec;
-use serde_json::{json, Value};
-use sqlx::PgPool;
-use support::{
+use crate::support::{
     assert_error_body, create_session, get, http, import_planted, mine_session, mined, post,
     role_summaries, rolemine, serve, Server, TestDatabase,
 };
+use rolemine_dataset::planted::PlantedSpec;
+use serde_json::{json, Value};
+use sqlx::PgPool;
 
 /// Each file of the zip as its header and rows.
 type Files = BTreeMap<String, (Vec<String>, Vec<Vec<String>>)>;

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
+use crate::support::{rolemine, Server, TestDatabase};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use rolemine_store::{Readiness, MIGRATOR};
 use sqlx::PgPool;
-use support::{rolemine, Server, TestDatabase};
 use tower::ServiceExt;
 
 async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rolemine_dataset::planted::PlantedSpec;
-use serde_json::{json, Value};
-use support::{
+use crate::support::{
     assert_error_body, create_client, get, http, import_planted, json_response, post, rolemine,
     serve, succeed, Server, TestDatabase, READ,
 };
+use rolemine_dataset::planted::PlantedSpec;
+use serde_json::{json, Value};
 
 /// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
 fn raw(server: &Server, request: &[u8]) -> (u16, Vec<(String, String)>, Value) {

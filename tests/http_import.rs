@@ -4,19 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rolemine_store::import::{counts, AccessCounts};
-use serde_json::Value;
-use support::{
+use crate::support::{
     assert_error_body, create_client, http, json_response, rolemine, token, Server, TestDatabase,
     MANAGE, READ,
 };
+use rolemine_store::import::{counts, AccessCounts};
+use serde_json::Value;
 
 /// Upload limit of the test server: small, so the over-limit stream stops early.
 const LIMIT: u64 = 64 << 20;

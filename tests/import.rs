@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;
 
+use crate::support::{rolemine, TestDatabase};
 use rolemine_store::import::{counts, import_path, import_path_with, AccessCounts, ImportError};
 use sqlx::PgPool;
-use support::{rolemine, TestDatabase};
 
 /// Writes `files` into a fresh directory.
 fn dir_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {

@@ -2,15 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::support::rolemine;
 use rolemine_dataset::planted::{recovery, Planted, PlantedSpec};
 use rolemine_engine::metrics::is_defining;
 use rolemine_engine::{MiningParams, Silent};
-use support::rolemine;
 
 /// The recovery target of issue 4: 5k identities, 40 roles of 4-12 entitlements, 3 % dropped,
 /// ~2 extra entitlements per identity, default parameters.

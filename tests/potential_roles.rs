@@ -4,17 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 
-use rolemine_dataset::planted::PlantedSpec;
-use serde_json::{json, Value};
-use sqlx::PgPool;
-use support::{
+use crate::support::{
     assert_contract_shape, assert_error_body, get, http, import_planted, json_response,
     mine_session, mined, post, serve, Server, TestDatabase,
 };
+use rolemine_dataset::planted::PlantedSpec;
+use serde_json::{json, Value};
+use sqlx::PgPool;
 
 /// GETs `path`; returns status, `X-Total-Count` and body.
 fn list(server: &Server, bearer: &str, path: &str) -> (u16, Option<i64>, Value) {

@@ -4,18 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rolemine_dataset::planted::PlantedSpec;
-use serde_json::{json, Value};
-use sqlx::PgPool;
-use support::{
+use crate::support::{
     assert_contract_shape, assert_error_body, get, import_planted, mine_session, post,
     role_summaries, serve, Server, TestDatabase,
 };
+use rolemine_dataset::planted::PlantedSpec;
+use serde_json::{json, Value};
+use sqlx::PgPool;
 
 /// Polls the potential role until its provisioning is no longer `PENDING`.
 fn provisioned(server: &Server, bearer: &str, role: &str) -> Value {

@@ -10,13 +10,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
 use rolemine_dataset::planted::PlantedSpec;
-use support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
 
 /// The 1.x SDK: `sailpoint.beta`, `sailpoint.v2024`, `sailpoint.v2025` at `/beta/...` etc.
 const SDK_1: &str = "sailpoint==1.4.2";

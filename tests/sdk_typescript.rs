@@ -13,15 +13,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
-use support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
 
 /// The folder holding `package.json`, `package-lock.json` and `journey.mjs`.
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sdk/typescript");

@@ -3,20 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    assert_error_body, get, http, import_planted, json_response, mined, post, rolemine, serve,
+    succeed, Server, TestDatabase,
+};
 use roaring::RoaringBitmap;
 use rolemine_dataset::planted::PlantedSpec;
 use rolemine_dataset::AccessData;
 use rolemine_engine::mine::{MiningInput, MiningParams};
 use rolemine_engine::Silent;
 use serde_json::{json, Value};
-use support::{
-    assert_error_body, get, http, import_planted, json_response, mined, post, rolemine, serve,
-    succeed, Server, TestDatabase,
-};
 
 /// Imports a two-column assignments.csv with `rolemine import`.
 fn import_assignments(db: &TestDatabase, csv: &str) {
@@ -763,6 +763,13 @@ async fn empty_scope_fields_count_as_not_given() {
     ] {
         let id = support::create_session(&server, &bearer, &json!({ "scope": scope }));
         let session = mined(&server, &bearer, &id);
+        support::assert_contract_shape("getRoleMiningSession", 200, &session);
+        let (_, status) = get(
+            &server,
+            &bearer,
+            &format!("/beta/role-mining-sessions/{id}/status"),
+        );
+        support::assert_contract_shape("getRoleMiningSessionStatus", 200, &status);
         assert_eq!(
             session["identityCount"].as_u64(),
             Some(expected),
@@ -779,6 +786,7 @@ async fn empty_scope_fields_count_as_not_given() {
     );
     assert_eq!(status, 201, "{created}");
     assert!(created["identityCount"].is_u64(), "{created}");
+    support::assert_contract_shape("createRoleMiningSessions", 201, &created);
     drop(server);
     db.drop_database().await;
 }
@@ -797,7 +805,8 @@ async fn readers_never_see_an_empty_or_partial_role_list_during_a_re_mine() {
             ..PlantedSpec::default()
         },
     );
-    let (server, _, bearer) = serve(&db, &[]);
+    // Polling as fast as it can: above the default per-client rate.
+    let (server, _, bearer) = serve(&db, &[("ROLEMINE_RATE_LIMIT", "100000".into())]);
     let id = support::mine_session(
         &server,
         &bearer,
@@ -814,7 +823,9 @@ async fn readers_never_see_an_empty_or_partial_role_list_during_a_re_mine() {
         .header("Content-Type", "application/json-patch+json")
         .send(r#"[{"op": "replace", "path": "/pruneThreshold", "value": "40"}]"#)
         .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
+    let (status, _, patched) = json_response(response, "X");
+    assert_eq!(status, 202);
+    support::assert_contract_shape("patchRoleMiningSession", 202, &patched);
     let started = Instant::now();
     let mut seen = Vec::new();
     loop {

@@ -10,7 +10,7 @@ use rolemine_engine::mine::{Attribute, MiningResult};
 use rolemine_engine::{AccessMatrix, AccessMatrixBuilder};
 use rolemine_filter::{like_pattern, parse_search, Search};
 use serde_json::{json, Value};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -384,6 +384,7 @@ pub async fn write_roles(
     generation: i32,
     result: &MiningResult,
     input: &SessionInput,
+    notify: Option<&str>,
 ) -> Result<bool, StoreError> {
     let session_row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT type, created_by_id, created_by_name FROM role_mining_sessions
@@ -545,7 +546,8 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
-    let done = publish(pool, session, generation).await?;
+    let roles = i32::try_from(result.roles.len()).unwrap_or(i32::MAX);
+    let done = publish(pool, session, generation, notify, roles).await?;
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
     // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
     // those pages index-only scans at once. Best effort: the roles are written either way.
@@ -559,9 +561,16 @@ pub async fn write_roles(
 }
 
 /// Makes `generation`'s roles the ones readers see, in one transaction: the session becomes
-/// `POTENTIAL_ROLES_CREATED` with this generation published, and the unsaved roles of every
-/// other generation go. `false` (and nothing changed) when a newer generation superseded it.
-async fn publish(pool: &PgPool, session: Uuid, generation: i32) -> Result<bool, StoreError> {
+/// `POTENTIAL_ROLES_CREATED` with this generation published, the unsaved roles of every other
+/// generation go, and the completion notification for `notify` (an identity id) is recorded.
+/// `false` (and nothing changed) when a newer generation superseded it.
+async fn publish(
+    pool: &PgPool,
+    session: Uuid,
+    generation: i32,
+    notify: Option<&str>,
+    roles: i32,
+) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let published = sqlx::query(
         "UPDATE role_mining_sessions
@@ -584,6 +593,9 @@ async fn publish(pool: &PgPool, session: Uuid, generation: i32) -> Result<bool, 
     .bind(generation)
     .execute(&mut *tx)
     .await?;
+    if let Some(recipient) = notify {
+        record_completion(&mut tx, session, recipient, roles).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -635,8 +647,8 @@ pub async fn fail(
 
 /// Records the completion notification for `recipient` in the outbox (delivered by SMTP when
 /// configured, otherwise logged by the outbox reader).
-pub async fn notify_completed(
-    pool: &PgPool,
+async fn record_completion(
+    conn: &mut PgConnection,
     session: Uuid,
     recipient: &str,
     roles: i32,
@@ -651,7 +663,7 @@ pub async fn notify_completed(
         "Role mining session {session} found {roles} potential role{}.",
         if roles == 1 { "" } else { "s" }
     ))
-    .execute(pool)
+    .execute(conn)
     .await?;
     tracing::info!(%session, recipient, "session completion notification recorded");
     Ok(())

@@ -163,12 +163,18 @@ impl JobHandler for MineHandler {
         {
             return Ok(());
         }
-        if !mining::write_roles(&self.pool, job.session_id, job.generation, &result, &input).await?
+        let notify = session.email_recipient_id.as_deref();
+        if !mining::write_roles(
+            &self.pool,
+            job.session_id,
+            job.generation,
+            &result,
+            &input,
+            notify,
+        )
+        .await?
         {
             return Ok(());
-        }
-        if let Some(recipient) = &session.email_recipient_id {
-            mining::notify_completed(&self.pool, job.session_id, recipient, count).await?;
         }
         tracing::info!(
             session = %job.session_id,
