@@ -133,13 +133,9 @@ async fn with_contract_body(response: Response, method: &Method, path: &str) -> 
     }
     let (parts, body) = response.into_parts();
     let message = if status == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = parts
-            .headers
-            .get(header::ALLOW)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        format!("{method} is not served at {path}; the methods served there are: {allowed}")
+        // The router adds `Allow` after this layer has run, so the header (not this text)
+        // lists the methods.
+        format!("{method} is not served at {path}; the Allow header lists the methods that are")
     } else {
         let text = to_bytes(body, MAX_REFUSAL_TEXT)
             .await
