@@ -79,7 +79,7 @@ fn install_sdk(sdk: &str) -> Option<PathBuf> {
 
 /// A database with planted access data of `identities` identities, a server on it (logging to
 /// the returned file) and a manage-scope client: (database, server, log, client id, secret).
-async fn sdk_server(
+pub(crate) async fn sdk_server(
     identities: u32,
 ) -> (
     TestDatabase,

@@ -19,8 +19,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{create_client, import_planted, rolemine, Server, TestDatabase, MANAGE};
-use rolemine_dataset::planted::PlantedSpec;
+use crate::support::Server;
 use serde_json::{json, Value};
 
 /// The folder holding `package.json`, `package-lock.json` and `journey.mjs`.
@@ -71,42 +70,6 @@ fn install_sdk() -> Option<PathBuf> {
     let script = dir.join("journey.mjs");
     std::fs::copy(Path::new(SOURCES).join("journey.mjs"), &script).unwrap();
     Some(script)
-}
-
-/// A database with planted access data, a server on it (logging to the returned file) and a
-/// manage-scope client: (database, server, log, client id, secret). As in tests/sdk.rs.
-async fn sdk_server(
-    identities: u32,
-) -> (
-    TestDatabase,
-    Server,
-    tempfile::NamedTempFile,
-    String,
-    String,
-) {
-    let db = TestDatabase::create().await;
-    let log = tempfile::NamedTempFile::new().unwrap();
-    import_planted(
-        &db.url,
-        PlantedSpec {
-            identities,
-            entitlements: 200,
-            roles: 6,
-            ..PlantedSpec::default()
-        },
-    );
-    let mut command = rolemine();
-    command
-        .env("DATABASE_URL", &db.url)
-        .env("ROLEMINE_UPLOAD_DIR", std::env::temp_dir())
-        // Not the default `<data-dir>/artifacts`, which is relative to the crate directory.
-        .env(
-            "ROLEMINE_ARTIFACT_DIR",
-            std::env::temp_dir().join("rolemine-test-artifacts"),
-        );
-    let server = Server::start(command, log.path());
-    let (id, secret) = create_client(&db.url, &[MANAGE]);
-    (db, server, log, id, secret)
 }
 
 /// Runs the journey under `generation` and returns the JSON it prints on its last line,
@@ -253,7 +216,7 @@ async fn walk(generation: &str) {
         );
         return;
     };
-    let (db, server, _log, id, secret) = sdk_server(600).await;
+    let (db, server, _log, id, secret) = crate::sdk::sdk_server(600).await;
     let result = run_journey(&script, &server, &id, &secret, generation);
     eprintln!("{generation}: {result}");
 
