@@ -6,15 +6,15 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_error_body, create_client, get, http, import_planted, json_response, post, rolemine,
-    serve, succeed, Server, TestDatabase, READ,
+    assert_error_body, create_client, get, header, http, import_planted, json_response, post,
+    read_response, rolemine, serve, Server, TestDatabase, READ,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
@@ -28,46 +28,6 @@ fn raw(server: &Server, request: &[u8]) -> (u16, Vec<(String, String)>, Value) {
         .unwrap();
     stream.write_all(request).unwrap();
     read_response(&mut BufReader::new(stream))
-}
-
-fn read_response(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>, Value) {
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no status line: {status_line:?}"))
-        .parse()
-        .unwrap();
-    let mut headers = Vec::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        if name == "content-length" {
-            length = value.parse().unwrap();
-        }
-        headers.push((name, value));
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_slice(&body).unwrap_or(Value::Null),
-    )
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
 }
 
 fn small_data(db: &TestDatabase) -> tempfile::TempDir {
@@ -270,10 +230,9 @@ async fn nul_characters_are_refused_where_they_are() {
 #[tokio::test]
 async fn every_refusal_has_the_contract_body() {
     let db = TestDatabase::create().await;
-    let (server, client, bearer) = serve(&db, &[("ROLEMINE_MAX_BODY_BYTES", "1024".into())]);
+    let (server, _, bearer) = serve(&db, &[("ROLEMINE_MAX_BODY_BYTES", "1024".into())]);
     let (reader_id, reader_secret) = create_client(&db.url, &[READ]);
     let reader = support::token(&server.base, &reader_id, &reader_secret);
-    let _ = client;
     // Invalid UTF-8 in a path.
     let (status, _, body) = raw(
         &server,
@@ -579,7 +538,6 @@ async fn hostile_imports_fail_at_once_with_their_reason() {
             "assignments.csv, line 3, column entitlement_id: the value contains a NUL character",
         ),
     ] {
-        let started = Instant::now();
         let response = http()
             .post(format!("{}/rolemine/v1/imports", server.base))
             .header("Authorization", format!("Bearer {bearer}"))
@@ -588,16 +546,7 @@ async fn hostile_imports_fail_at_once_with_their_reason() {
             .unwrap();
         let (status, location, body) = json_response(response, "Location");
         assert_eq!(status, 202, "{body}");
-        let location = location.unwrap();
-        let outcome = loop {
-            let (status, body) = get(&server, &bearer, &location);
-            assert_eq!(status, 200, "{body}");
-            if body["state"] != "QUEUED" && body["state"] != "IN_PROGRESS" {
-                break body;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{body}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let outcome = support::import_finished(&server, &bearer, &location.unwrap());
         assert_eq!(outcome["state"], "ERROR", "{outcome}");
         let errors = outcome["errors"].to_string();
         assert!(errors.contains(text), "{text:?} not in {outcome}");
@@ -670,5 +619,4 @@ fn import_cli_refuses_a_zip_bomb_without_reading_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("expands"), "{stderr}");
-    let _ = succeed;
 }

@@ -6,14 +6,14 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_error_body, create_client, http, json_response, rolemine, token, Server, TestDatabase,
-    MANAGE, READ,
+    assert_error_body, create_client, http, import_finished, json_response, read_response,
+    rolemine, token, Server, TestDatabase, MANAGE, READ,
 };
 use rolemine_store::import::{counts, AccessCounts};
 use serde_json::Value;
@@ -38,30 +38,6 @@ fn upload(
         .send(body)
         .unwrap();
     json_response(response, "Location")
-}
-
-/// Polls the import until it leaves QUEUED/IN_PROGRESS.
-fn finished(server: &Server, bearer: &str, location: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let response = http()
-            .get(format!("{}{location}", server.base))
-            .header("Authorization", format!("Bearer {bearer}"))
-            .call()
-            .unwrap();
-        let (status, _, body) = json_response(response, "Location");
-        assert_eq!(status, 200, "{body}");
-        if body["state"] != "QUEUED" && body["state"] != "IN_PROGRESS" {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "import still {} after a minute:\n{}",
-            body["state"],
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Files in the upload directory, after giving the worker a moment to remove a finished one.
@@ -102,33 +78,13 @@ fn raw_request(server: &Server, head: &str, body: Option<(u64, usize)>) -> (u16,
             sent
         })
     });
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    let (status, _, body) = read_response(&mut BufReader::new(stream));
+    assert!(!body.is_null(), "the response body is not JSON");
     if let Some(writer) = writer {
         let sent = writer.join().unwrap();
         assert!(sent < 2 << 30, "the whole stream was accepted");
     }
-    (status, serde_json::from_slice(&body).unwrap())
+    (status, body)
 }
 
 #[tokio::test]
@@ -173,7 +129,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
         location,
         format!("/rolemine/v1/imports/{}", body["id"].as_str().unwrap())
     );
-    let done = finished(&server, &bearer, &location);
+    let done = import_finished(&server, &bearer, &location);
     assert_eq!(done["state"], "SUCCESS", "{done}");
     let expected = AccessCounts {
         identities: 2,
@@ -206,7 +162,7 @@ async fn uploads_are_imported_by_the_worker_and_bad_ones_refused() {
     let (status, location, body) =
         upload(&server, &bearer, "application/zip; charset=binary", &bad);
     assert_eq!(status, 202, "{body}");
-    let done = finished(&server, &bearer, &location.unwrap());
+    let done = import_finished(&server, &bearer, &location.unwrap());
     assert_eq!(done["state"], "ERROR", "{done}");
     assert_eq!(done["errorTotal"], 2);
     assert_eq!(

@@ -6,12 +6,14 @@ mod contract;
 #[allow(unused_imports)] // each test binary uses its own share of the helpers
 pub use contract::{assert_contract_shape, contract, contract_violations};
 
+use std::io::BufRead;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -447,4 +449,70 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         zip.write_all(text).unwrap();
     }
     zip.finish().unwrap().into_inner()
+}
+
+/// Polls the import at `location` until it leaves QUEUED/IN_PROGRESS.
+pub fn import_finished(server: &Server, bearer: &str, location: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let response = http()
+            .get(format!("{}{location}", server.base))
+            .header("Authorization", format!("Bearer {bearer}"))
+            .call()
+            .unwrap();
+        let (status, _, body) = json_response(response, "Location");
+        assert_eq!(status, 200, "{body}");
+        if body["state"] != "QUEUED" && body["state"] != "IN_PROGRESS" {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "import still {} after a minute:\n{}",
+            body["state"],
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads one HTTP/1.1 response: (status, lower-cased headers, JSON body or `null`).
+pub fn read_response(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>, Value) {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no status line: {status_line:?}"))
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        if name == "content-length" {
+            length = value.parse().unwrap();
+        }
+        headers.push((name, value));
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+/// The value of the (lower-cased) header `name`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
