@@ -39,6 +39,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The SQLSTATE PostgreSQL answered with, when the failure is one of its errors.
+    fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db.code(),
+            _ => None,
+        }
+    }
+
     /// Whether the same call may succeed when tried again: the database unreachable, busy or
     /// restarting, or a transaction that lost a race (serialization failure, deadlock). A
     /// missing or invalid object, data the database refuses, a statement cancelled for running
@@ -53,7 +61,7 @@ impl StoreError {
                 | sqlx::Error::WorkerCrashed => true,
                 // Connection exceptions, lost races, resources, shutdown or restart, a
                 // read-only server after a failover, an idle-transaction timeout, system errors.
-                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                sqlx::Error::Database(_) => self.sqlstate().is_some_and(|code| {
                     code.starts_with("08")
                         || code.starts_with("40")
                         || code.starts_with("53")
@@ -74,18 +82,14 @@ impl StoreError {
 
     /// Whether PostgreSQL cancelled the statement for running past `statement_timeout`.
     pub fn is_statement_timeout(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014"))
+        self.sqlstate().as_deref() == Some("57014")
     }
 
     /// Whether PostgreSQL refused the data itself (a data exception or a broken constraint,
     /// SQLSTATE classes 22 and 23): the same input would fail again, so it is not worth a retry.
     pub fn is_data_fault(&self) -> bool {
-        match self {
-            StoreError::Database(sqlx::Error::Database(db)) => db
-                .code()
-                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
-            _ => false,
-        }
+        self.sqlstate()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
     }
 
     /// Why a database failure means "try again shortly", if it does: no connection to be had, the
@@ -103,7 +107,7 @@ impl StoreError {
                 Some("the connection to the database was lost; retry shortly".to_owned())
             }
             sqlx::Error::Database(db) => {
-                let code = db.code()?;
+                let code = self.sqlstate()?;
                 if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
                     Some(format!(
                         "the database is unavailable ({}); retry shortly",
