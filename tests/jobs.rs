@@ -2,56 +2,69 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rolemine_store::jobs::{self, FailureOutcome, JobState};
-use rolemine_worker::{JobContext, JobError, JobHandler, Worker, WorkerConfig};
-use serde_json::{json, Value};
+use rolemine_domain::{ExportJob, ImportJob, Job, JobKind, JobState, MineJob};
+use rolemine_store::jobs::{self, FailureOutcome};
+use rolemine_worker::{Handlers, JobContext, JobError, JobHandler, Worker, WorkerConfig};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn enqueue(pool: &PgPool, kind: &str, payload: Value, max_attempts: i32) -> Uuid {
-    let mut conn = pool.acquire().await.unwrap();
-    jobs::enqueue(&mut conn, kind, &payload, max_attempts)
-        .await
-        .unwrap()
+/// An import job on a made-up import: the queue does not look behind a job's subject.
+fn import_job() -> Job {
+    Job::Import(ImportJob {
+        import_id: Uuid::new_v4(),
+    })
 }
 
-fn kinds(names: &[&str]) -> Vec<String> {
-    names.iter().map(|k| (*k).to_owned()).collect()
+async fn enqueue(pool: &PgPool, job: &Job) -> Uuid {
+    let mut conn = pool.acquire().await.unwrap();
+    jobs::enqueue(&mut conn, job).await.unwrap()
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn claims_skip_locked_jobs_and_respect_kinds(pool: PgPool) {
-    let a = enqueue(&pool, "alpha", json!({"n": 1}), 3).await;
-    let b = enqueue(&pool, "alpha", json!({"n": 2}), 3).await;
-    let c = enqueue(&pool, "beta", json!({}), 3).await;
+    let a = enqueue(&pool, &import_job()).await;
+    let b = enqueue(&pool, &import_job()).await;
+    let export = Job::Export(ExportJob {
+        export_id: Uuid::new_v4(),
+    });
+    let c = enqueue(&pool, &export).await;
+    let imports = [JobKind::Import];
 
-    let first = jobs::claim(&pool, "w1", &kinds(&["alpha"]), LEASE)
+    let first = jobs::claim(&pool, "w1", &imports, LEASE)
         .await
         .unwrap()
         .unwrap();
-    let second = jobs::claim(&pool, "w2", &kinds(&["alpha"]), LEASE)
+    let second = jobs::claim(&pool, "w2", &imports, LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((first.id, second.id), (a, b), "oldest first, never twice");
     assert_eq!(first.attempts, 1);
-    assert!(jobs::claim(&pool, "w3", &kinds(&["alpha"]), LEASE)
+    assert_eq!(first.kind, JobKind::Import);
+    assert!(matches!(first.job, Ok(Job::Import(_))));
+    assert!(jobs::claim(&pool, "w3", &imports, LEASE)
         .await
         .unwrap()
         .is_none());
-    let beta = jobs::claim(&pool, "w3", &kinds(&["beta"]), LEASE)
+    let claimed = jobs::claim(&pool, "w3", &[JobKind::Export], LEASE)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(beta.id, c);
+    assert_eq!(claimed.id, c);
+    assert_eq!(
+        claimed.job.unwrap(),
+        export,
+        "the payload comes back as it went in"
+    );
 
     // Only the lease holder may finish a job.
     assert!(!jobs::complete(&pool, a, "w2").await.unwrap());
@@ -64,8 +77,9 @@ async fn claims_skip_locked_jobs_and_respect_kinds(pool: PgPool) {
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn a_dead_workers_job_is_requeued_then_abandoned_after_its_last_attempt(pool: PgPool) {
-    let id = enqueue(&pool, "alpha", json!({}), 2).await;
-    let all = kinds(&["alpha"]);
+    let job = import_job();
+    let id = enqueue(&pool, &job).await;
+    let all = [JobKind::Import];
 
     jobs::claim(&pool, "dead", &all, LEASE)
         .await
@@ -79,27 +93,67 @@ async fn a_dead_workers_job_is_requeued_then_abandoned_after_its_last_attempt(po
     // The dead worker cannot renew or finish what it lost.
     assert!(!jobs::renew(&pool, id, "dead", LEASE).await.unwrap());
 
-    let retry = jobs::claim(&pool, "alive", &all, LEASE)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(retry.attempts, 2);
-    jobs::expire_lease(&pool, id).await.unwrap();
-    let abandoned = jobs::reap_expired_leases(&pool).await.unwrap();
-    assert_eq!(abandoned.len(), 1);
-    assert_eq!(abandoned[0].id, id);
+    for attempt in 2..=job.max_attempts() {
+        let retry = jobs::claim(&pool, "alive", &all, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(retry.attempts, attempt);
+        jobs::expire_lease(&pool, id).await.unwrap();
+        let abandoned = jobs::reap_expired_leases(&pool).await.unwrap();
+        if attempt < job.max_attempts() {
+            assert!(abandoned.is_empty());
+        } else {
+            assert_eq!(abandoned.len(), 1);
+            assert_eq!(abandoned[0].id, id);
+            assert_eq!(abandoned[0].job.as_ref().unwrap(), &job);
+        }
+    }
     assert_eq!(jobs::get(&pool, id).await.unwrap().state, JobState::Failed);
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
-async fn failures_retry_until_attempts_run_out_and_cancel_stops_renewal(pool: PgPool) {
-    let id = enqueue(&pool, "alpha", json!({}), 2).await;
-    let all = kinds(&["alpha"]);
-    jobs::claim(&pool, "w", &all, LEASE).await.unwrap().unwrap();
-    let outcome = jobs::fail(&pool, id, "w", "boom", Duration::ZERO, false)
+async fn a_payload_that_does_not_fit_its_kind_fails_at_once(pool: PgPool) {
+    let id = enqueue(&pool, &import_job()).await;
+    sqlx::query("UPDATE jobs SET payload = '{\"sessionId\": 7}' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(outcome, FailureOutcome::WillRetry);
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(
+            pool.clone(),
+            quick(),
+            Handlers::default().import(Scripted::default()),
+        )
+        .run(stop.clone()),
+    );
+    let record = finished(&pool, id).await;
+    assert_eq!((record.state, record.attempts), (JobState::Failed, 1));
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("the import-access-data job's payload is unreadable")),
+        "{:?}",
+        record.last_error
+    );
+    stop.cancel();
+    worker.await.unwrap();
+}
+
+#[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
+async fn failures_retry_until_attempts_run_out_and_cancel_stops_renewal(pool: PgPool) {
+    let id = enqueue(&pool, &import_job()).await;
+    let all = [JobKind::Import];
+    for _ in 1..import_job().max_attempts() {
+        jobs::claim(&pool, "w", &all, LEASE).await.unwrap().unwrap();
+        let outcome = jobs::fail(&pool, id, "w", "boom", Duration::ZERO, false)
+            .await
+            .unwrap();
+        assert_eq!(outcome, FailureOutcome::WillRetry);
+    }
     jobs::claim(&pool, "w", &all, LEASE).await.unwrap().unwrap();
     let outcome = jobs::fail(&pool, id, "w", "boom again", Duration::ZERO, false)
         .await
@@ -109,7 +163,7 @@ async fn failures_retry_until_attempts_run_out_and_cancel_stops_renewal(pool: Pg
     assert_eq!(record.state, JobState::Failed);
     assert_eq!(record.last_error.as_deref(), Some("boom again"));
 
-    let other = enqueue(&pool, "alpha", json!({}), 5).await;
+    let other = enqueue(&pool, &import_job()).await;
     jobs::claim(&pool, "w", &all, LEASE).await.unwrap().unwrap();
     assert!(jobs::cancel(&pool, other).await.unwrap());
     assert!(!jobs::renew(&pool, other, "w", LEASE).await.unwrap());
@@ -123,84 +177,101 @@ async fn failures_retry_until_attempts_run_out_and_cancel_stops_renewal(pool: Pg
     ));
 }
 
-/// Succeeds when the payload says so, fails transiently `flaky` times first, or permanently.
-struct TestHandler {
+/// How a scripted import job behaves.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Ok,
+    /// Fails transiently on its first attempt.
+    Flaky,
+    Bad,
+}
+
+/// Runs import jobs as scripted per import id, counting runs and recording failures.
+#[derive(Default)]
+struct Scripted {
+    modes: HashMap<Uuid, Mode>,
     runs: AtomicUsize,
-    failures_recorded: Arc<std::sync::Mutex<Vec<(Uuid, String)>>>,
+    failures: Arc<Mutex<Vec<(Uuid, String)>>>,
 }
 
 #[async_trait]
-impl JobHandler for TestHandler {
-    fn kind(&self) -> &'static str {
-        "test"
-    }
-
-    async fn run(&self, job: JobContext) -> Result<(), JobError> {
+impl JobHandler<ImportJob> for Scripted {
+    async fn run(&self, job: &ImportJob, context: &JobContext) -> Result<(), JobError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        match job.payload["mode"].as_str() {
-            Some("ok") => Ok(()),
-            Some("flaky") if job.attempt < 2 => Err(JobError::Transient("try again".into())),
-            Some("flaky") => Ok(()),
+        match self.modes.get(&job.import_id) {
+            Some(Mode::Ok) => Ok(()),
+            Some(Mode::Flaky) if context.attempt < 2 => {
+                Err(JobError::Transient("try again".into()))
+            }
+            Some(Mode::Flaky) => Ok(()),
             _ => Err(JobError::Permanent("bad payload".into())),
         }
     }
 
-    async fn on_failure(&self, job_id: Uuid, _payload: &Value, reason: &str) {
-        self.failures_recorded
+    async fn on_failure(&self, job: &ImportJob, reason: &str) {
+        self.failures
             .lock()
             .unwrap()
-            .push((job_id, reason.to_owned()));
+            .push((job.import_id, reason.to_owned()));
+    }
+}
+
+fn quick() -> WorkerConfig {
+    WorkerConfig {
+        retry_delay: Duration::ZERO,
+        poll_interval: Duration::from_millis(50),
+        concurrency: 2,
+        ..WorkerConfig::default()
+    }
+}
+
+/// Waits until the job has ended (succeeded or failed for good).
+async fn finished(pool: &PgPool, id: Uuid) -> jobs::JobRecord {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let record = jobs::get(pool, id).await.unwrap();
+        if matches!(record.state, JobState::Succeeded | JobState::Failed) {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job stuck: {record:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn the_worker_runs_jobs_retries_transient_failures_and_reports_permanent_ones(pool: PgPool) {
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let handler = TestHandler {
-        runs: AtomicUsize::new(0),
-        failures_recorded: failures.clone(),
-    };
-    let config = WorkerConfig {
-        retry_delay: Duration::ZERO,
-        poll_interval: Duration::from_millis(100),
-        concurrency: 2,
-        ..WorkerConfig::default()
-    };
+    let [ok, flaky, bad] = [import_job(), import_job(), import_job()];
+    let mut handler = Scripted::default();
+    for (job, mode) in [(&ok, Mode::Ok), (&flaky, Mode::Flaky), (&bad, Mode::Bad)] {
+        handler.modes.insert(job.subject(), mode);
+    }
+    let failures = handler.failures.clone();
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
-        Worker::new(pool.clone(), config)
-            .with_handler(handler)
-            .run(stop.clone()),
+        Worker::new(pool.clone(), quick(), Handlers::default().import(handler)).run(stop.clone()),
     );
-    let ok = enqueue(&pool, "test", json!({"mode": "ok"}), 3).await;
-    let flaky = enqueue(&pool, "test", json!({"mode": "flaky"}), 3).await;
-    let bad = enqueue(&pool, "test", json!({"mode": "nonsense"}), 3).await;
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let states = [
-            jobs::get(&pool, ok).await.unwrap().state,
-            jobs::get(&pool, flaky).await.unwrap().state,
-            jobs::get(&pool, bad).await.unwrap().state,
-        ];
-        if states == [JobState::Succeeded, JobState::Succeeded, JobState::Failed] {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "jobs stuck: {states:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let ids = [
+        enqueue(&pool, &ok).await,
+        enqueue(&pool, &flaky).await,
+        enqueue(&pool, &bad).await,
+    ];
+    let mut records = Vec::new();
+    for id in ids {
+        records.push(finished(&pool, id).await);
     }
-    assert_eq!(jobs::get(&pool, flaky).await.unwrap().attempts, 2);
+    let states: Vec<JobState> = records.iter().map(|r| r.state).collect();
     assert_eq!(
-        jobs::get(&pool, bad).await.unwrap().attempts,
-        1,
-        "permanent: no retry"
+        states,
+        [JobState::Succeeded, JobState::Succeeded, JobState::Failed]
     );
+    assert_eq!(records[1].attempts, 2);
+    assert_eq!(records[2].attempts, 1, "permanent: no retry");
     assert_eq!(
         *failures.lock().unwrap(),
-        vec![(bad, "bad payload".to_owned())]
+        vec![(bad.subject(), "bad payload".to_owned())]
     );
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), worker)
@@ -213,34 +284,26 @@ async fn the_worker_runs_jobs_retries_transient_failures_and_reports_permanent_o
 /// retried until its attempts run out.
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn a_job_whose_input_is_gone_fails_once_with_its_reason(pool: PgPool) {
-    let config = WorkerConfig {
-        retry_delay: Duration::ZERO,
-        poll_interval: Duration::from_millis(50),
-        ..WorkerConfig::default()
-    };
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
-        Worker::new(pool.clone(), config)
-            .with_handler(rolemine_worker::MineHandler::new(pool.clone(), 80.0))
-            .run(stop.clone()),
+        Worker::new(
+            pool.clone(),
+            quick(),
+            Handlers::default().mine(rolemine_worker::MineHandler::new(pool.clone(), 80.0)),
+        )
+        .run(stop.clone()),
     );
     let gone = Uuid::new_v4();
     let job = enqueue(
         &pool,
-        rolemine_store::sessions::JOB_KIND,
-        json!({"sessionId": gone, "generation": 1}),
-        3,
+        &Job::Mine(MineJob {
+            session_id: gone,
+            generation: 1,
+        }),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let finished = loop {
-        let row = jobs::get(&pool, job).await.unwrap();
-        if row.state == JobState::Failed {
-            break row;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", row.state);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let finished = finished(&pool, job).await;
+    assert_eq!(finished.state, JobState::Failed);
     assert_eq!(finished.attempts, 1, "not retried");
     assert!(
         finished
@@ -249,6 +312,45 @@ async fn a_job_whose_input_is_gone_fails_once_with_its_reason(pool: PgPool) {
             .is_some_and(|e| e.contains(&format!("role mining session {gone} no longer exists"))),
         "{:?}",
         finished.last_error
+    );
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// An import whose uploaded file is gone is refused at its first attempt, with the reason on
+/// the import.
+#[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
+async fn an_import_whose_file_is_gone_fails_once_with_its_reason(pool: PgPool) {
+    let id = Uuid::new_v4();
+    let missing = std::env::temp_dir().join(format!("rolemine-gone-{id}.zip"));
+    let record = rolemine_store::imports::create(&pool, id, missing.to_str().unwrap(), 10, None)
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(
+            pool.clone(),
+            quick(),
+            Handlers::default().import(rolemine_worker::ImportHandler::new(pool.clone())),
+        )
+        .run(stop.clone()),
+    );
+    let job: Uuid = sqlx::query_scalar("SELECT id FROM jobs WHERE subject_id = $1")
+        .bind(record.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let finished = finished(&pool, job).await;
+    assert_eq!(finished.attempts, 1, "not retried: {finished:?}");
+    let import = rolemine_store::imports::get(&pool, id).await.unwrap();
+    assert_eq!(import.state, rolemine_domain::ImportState::Error);
+    let message = import.errors.join("; ");
+    assert!(
+        message.contains(&format!("rolemine-gone-{id}.zip")),
+        "the reason names the file: {message}"
     );
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), worker)

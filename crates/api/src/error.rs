@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rolemine_store::StoreError;
+use rolemine_store::{Refusal, StoreError};
 use serde::Serialize;
 
 use crate::request;
@@ -149,6 +149,9 @@ impl ApiError {
     fn classify(self) -> Self {
         match self {
             ApiError::Store(err) if err.is_statement_timeout() => ApiError::QueryTimeout,
+            ApiError::Store(StoreError::Refused(refusal)) => {
+                ApiError::BadRequest(refusal_message(&refusal))
+            }
             ApiError::Store(err) => match err.unavailable() {
                 Some(message) => ApiError::Unavailable(message),
                 None => ApiError::Store(err),
@@ -160,9 +163,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Refused { status, .. } => (*status, refused_code(*status)),
-            ApiError::BadRequest(_) | ApiError::Store(StoreError::Invalid(_)) => {
-                (StatusCode::BAD_REQUEST, "400.1 Bad request content")
-            }
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "400.1 Bad request content"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "401 Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "403 Forbidden"),
             ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound { .. }) => {
@@ -181,6 +182,36 @@ impl ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault")
             }
         }
+    }
+}
+
+/// Ids listed in a message before "and N more".
+const LISTED_IDS: usize = 10;
+
+/// `"a", "b" and 3 more`: the first ids of a list a message is about.
+pub(crate) fn listed_ids(ids: &[String]) -> String {
+    let listed: Vec<String> = ids
+        .iter()
+        .take(LISTED_IDS)
+        .map(|id| format!("{id:?}"))
+        .collect();
+    match ids.len().saturating_sub(LISTED_IDS) {
+        0 => listed.join(", "),
+        more => format!("{} and {more} more", listed.join(", ")),
+    }
+}
+
+/// A refusal as the client reads it: the request field it concerns, then why.
+fn refusal_message(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::UnknownOwner(owner) => format!("ownerId: no identity has the id {owner:?}"),
+        Refusal::EntitlementsNotHeld(ids) => {
+            format!(
+                "ids: the potential role holds no entitlement {}",
+                listed_ids(ids)
+            )
+        }
+        other => other.to_string(),
     }
 }
 

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use rolemine_domain::ExportState;
 use rolemine_store::exports::{self, ExportFilter, ExportRecord};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
@@ -124,7 +125,7 @@ pub struct RoleMiningPotentialRoleExportResponse {
     /// The export's id.
     pub export_id: String,
     /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
-    pub status: String,
+    pub status: ExportState,
     /// Extension: why the export failed, in status `ERROR`.
     pub error_message: Option<String>,
     /// Extension: when the download stops being served, once `SUCCESS`.
@@ -257,7 +258,7 @@ pub async fn download(
     Path((session_id, role, export_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let (row, record) = export_of(&state, &session_id, &role, &export_id).await?;
-    if record.state != "SUCCESS" {
+    if record.state != ExportState::Success {
         return Err(ApiError::BadRequest(format!(
             "export {export_id} is {}, not SUCCESS; download it once its status is SUCCESS{}",
             record.state,

@@ -16,6 +16,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rolemine_dataset::DataSource;
+use rolemine_domain::ImportState;
 use rolemine_store::import::AccessCounts;
 use rolemine_store::imports::{self, ImportRecord};
 use serde::Serialize;
@@ -66,7 +67,7 @@ pub struct ImportDto {
     /// Its id.
     pub id: Uuid,
     /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
-    pub state: String,
+    pub state: ImportState,
     /// Upload size in bytes.
     pub size_bytes: i64,
     /// Totals in the database after the import (on `SUCCESS`).

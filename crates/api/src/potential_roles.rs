@@ -8,6 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use rolemine_domain::{
+    ActivitySourceState, IdentityGroupStatus, MinIdentities, ProvisionState, PruneThreshold,
+    RoleType, Scope, ScopingMethod, SessionState,
+};
 use rolemine_store::potential_roles::{
     self as store, DraftRow, EntitlementView, MemberRow, Reference, RoleDetail, RoleEntitlementRow,
     RolePatch, RoleRow, UsageRow,
@@ -53,25 +57,25 @@ pub struct SessionParameters {
     /// Session name.
     pub name: Option<String>,
     /// Minimum identities per potential role.
-    pub min_num_identities_in_potential_role: Option<i32>,
+    pub min_num_identities_in_potential_role: Option<MinIdentities>,
     /// The threshold asked for.
-    pub prune_threshold: Option<i16>,
+    pub prune_threshold: Option<PruneThreshold>,
     /// Saved flag.
     pub saved: bool,
     /// The scope as given.
     #[schema(value_type = Object)]
-    pub scope: Value,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    pub scope: Scope,
+    /// What the session mines.
+    pub r#type: RoleType,
     /// Lifecycle state.
-    pub state: String,
+    pub state: SessionState,
     /// `MANUAL` for sessions created through the API.
-    pub scoping_method: String,
+    pub scoping_method: ScopingMethod,
 }
 
 /// The stored provisioning state as served: `POTENTIAL` (never provisioned) is null.
-fn provision_state(stored: String) -> Option<String> {
-    (stored != "POTENTIAL").then_some(stored)
+fn provision_state(stored: ProvisionState) -> Option<ProvisionState> {
+    (stored != ProvisionState::Potential).then_some(stored)
 }
 
 /// The contract's `RoleMiningPotentialRoleSummary`.
@@ -89,10 +93,10 @@ pub struct RoleMiningPotentialRoleSummary {
     /// Entitlements, without the excluded ones.
     pub entitlement_count: i32,
     /// `OBTAINED`: members are stored with the role.
-    pub identity_group_status: String,
+    pub identity_group_status: IdentityGroupStatus,
     /// `PENDING`, `COMPLETE` or `FAILED`; null while the role was never provisioned (the
     /// newer contract versions declare it nullable, and the 2.x SDK cannot read `POTENTIAL`).
-    pub provision_state: Option<String>,
+    pub provision_state: Option<ProvisionState>,
     /// The provisioned role, once provisioned.
     pub role_id: Option<String>,
     /// 0-100.
@@ -101,8 +105,8 @@ pub struct RoleMiningPotentialRoleSummary {
     pub freshness: i16,
     /// 0-100.
     pub quality: i16,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What its session mined.
+    pub r#type: RoleType,
     /// The client that created the session.
     pub created_by: Option<CreatedBy>,
     /// When it was mined.
@@ -142,7 +146,7 @@ pub struct RoleMiningPotentialRole {
     pub name: String,
     /// `PENDING`, `COMPLETE` or `FAILED`; null while the role was never provisioned (the
     /// newer contract versions declare it nullable, and the 2.x SDK cannot read `POTENTIAL`).
-    pub provision_state: Option<String>,
+    pub provision_state: Option<ProvisionState>,
     /// Extension: why provisioning failed, in state `FAILED`.
     pub provision_failure_message: Option<String>,
     /// 0-100.
@@ -153,8 +157,8 @@ pub struct RoleMiningPotentialRole {
     pub saved: bool,
     /// The session's parameters.
     pub session: SessionParameters,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What its session mined.
+    pub r#type: RoleType,
     /// Potential role id.
     pub id: String,
     /// When it was mined.
@@ -170,10 +174,10 @@ fn session_parameters(row: &RoleRow) -> SessionParameters {
         min_num_identities_in_potential_role: row.session_min_num_identities,
         prune_threshold: row.session_prune_threshold,
         saved: row.session_saved,
-        scope: row.session_scope.clone(),
-        r#type: row.session_type.clone(),
-        state: row.session_state.clone(),
-        scoping_method: row.session_scoping_method.clone(),
+        scope: row.session_scope.0.clone(),
+        r#type: row.session_type,
+        state: row.session_state,
+        scoping_method: row.session_scoping_method,
     }
 }
 
@@ -197,7 +201,7 @@ impl From<RoleRow> for RoleMiningPotentialRoleSummary {
             name: row.name,
             identity_count: row.identity_count,
             entitlement_count: row.entitlement_count,
-            identity_group_status: "OBTAINED".to_owned(),
+            identity_group_status: IdentityGroupStatus::Obtained,
             provision_state: provision_state(row.provision_state),
             role_id: row.role_id.map(|id| id.to_string()),
             density: row.density,
@@ -271,7 +275,7 @@ pub struct RoleMiningEntitlement {
     /// Its source's id.
     pub source_id: String,
     /// `complete` when usage data exists for its source, else `notComplete`.
-    pub activity_source_state: String,
+    pub activity_source_state: ActivitySourceState,
     /// Percent of members with usage of its source.
     pub source_usage_percent: f64,
     /// Extension: whether it is common access in the session.
@@ -298,11 +302,10 @@ fn entitlement(row: RoleEntitlementRow, members: i32) -> RoleMiningEntitlement {
         popularity_in_org: row.popularity_in_org,
         source_id: row.source_id,
         activity_source_state: if row.usage_known {
-            "complete"
+            ActivitySourceState::Complete
         } else {
-            "notComplete"
-        }
-        .to_owned(),
+            ActivitySourceState::NotComplete
+        },
         source_usage_percent,
         common_access: row.common_access,
     }
@@ -375,8 +378,8 @@ pub struct RoleMiningSessionDraftRoleDto {
     pub excluded_entitlements: Vec<String>,
     /// Last change.
     pub modified: DateTime<Utc>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What its session mined.
+    pub r#type: RoleType,
     /// Potential role id.
     pub id: String,
     /// When it was mined.

@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use rolemine_domain::{AssignmentState, ProvisionJob, RoleOrigin};
 use rolemine_store::potential_roles as roles;
-use rolemine_store::provisioning::{self, GrantedEntitlement, ProvisionJob, RoleDetail, RoleRow};
+use rolemine_store::provisioning::{self, GrantedEntitlement, RoleDetail, RoleRow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -142,7 +143,7 @@ pub struct AssignmentRequest {
     /// The identity.
     pub identity_id: String,
     /// `REQUESTED`.
-    pub state: String,
+    pub state: AssignmentState,
 }
 
 /// A role, as `GET /rolemine/v1/roles` lists it.
@@ -158,7 +159,7 @@ pub struct RoleSummary {
     /// Description.
     pub description: Option<String>,
     /// `IMPORTED` or `PROVISIONED`.
-    pub origin: String,
+    pub origin: RoleOrigin,
     /// The owner's identity id.
     pub owner_id: Option<String>,
     /// The potential role it was provisioned from.

@@ -5,15 +5,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use rolemine_domain::{
+    MinIdentities, OutOfRange, PruneThreshold, RoleType, Scope, ScopingMethod, SessionState,
+};
 use rolemine_store::mining;
-use rolemine_store::sessions::{self, NewSession, Scope, SessionPatch, SessionRow};
+use rolemine_store::sessions::{self, NewSession, SessionPatch, SessionRow};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::collection::{page, Collection, CollectionParams};
-use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
+use crate::error::{listed_ids, or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::json::ApiJson;
 use crate::json_patch::{boolean, integer, require_operations, text, JsonPatchOperation};
 use crate::state::AppState;
@@ -24,15 +26,15 @@ use crate::state::AppState;
 pub struct RoleMiningSessionResponse {
     /// The scope as given at creation.
     #[schema(value_type = Object)]
-    pub scope: Value,
+    pub scope: Scope,
     /// Minimum identities per potential role.
-    pub min_num_identities_in_potential_role: Option<i32>,
+    pub min_num_identities_in_potential_role: Option<MinIdentities>,
     /// `MANUAL` for sessions created through the API.
-    pub scoping_method: String,
+    pub scoping_method: ScopingMethod,
     /// The threshold computed from the data.
-    pub prescribed_prune_threshold: Option<i16>,
+    pub prescribed_prune_threshold: Option<PruneThreshold>,
     /// The threshold asked for.
-    pub prune_threshold: Option<i16>,
+    pub prune_threshold: Option<PruneThreshold>,
     /// Potential roles found.
     pub potential_role_count: i32,
     /// Potential roles stored so far.
@@ -63,15 +65,15 @@ pub struct RoleMiningSessionResponse {
     pub created_date: DateTime<Utc>,
     /// Last change.
     pub modified_date: DateTime<Utc>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What the session mines.
+    pub r#type: RoleType,
 }
 
 /// The contract's `RoleMiningSessionStatus`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionStatus {
     /// Lifecycle state.
-    pub state: String,
+    pub state: SessionState,
 }
 
 /// The contract's `EntityCreatedByDTO`.
@@ -87,7 +89,7 @@ pub struct CreatedBy {
 impl From<SessionRow> for RoleMiningSessionResponse {
     fn from(row: SessionRow) -> Self {
         Self {
-            scope: row.scope,
+            scope: row.scope.0,
             min_num_identities_in_potential_role: row.min_num_identities,
             scoping_method: row.scoping_method,
             prescribed_prune_threshold: row.prescribed_prune_threshold,
@@ -174,29 +176,13 @@ pub struct RoleMiningSessionDto {
     pub name: Option<String>,
 }
 
-/// The contract's `RoleMiningRoleType`.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RoleType {
-    /// Mine the entitlements that are not common access.
-    Specialized,
-    /// Mine only common-access entitlements.
-    Common,
-}
-
-/// Unknown identity ids listed in a 400 before "and N more".
-const LISTED_UNKNOWN: usize = 10;
-
-fn threshold(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiError> {
+/// Checks a client's number against its field's range, naming the field on failure.
+fn checked<T: TryFrom<i64, Error = OutOfRange>>(
+    value: Option<i64>,
+    field: &str,
+) -> Result<Option<T>, ApiError> {
     value
-        .map(|t| {
-            i16::try_from(t)
-                .ok()
-                .filter(|t| (0..=100).contains(t))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("{field}: must be from 0 to 100, got {t}"))
-                })
-        })
+        .map(|n| T::try_from(n).map_err(|err| ApiError::BadRequest(format!("{field}: {err}"))))
         .transpose()
 }
 
@@ -226,21 +212,10 @@ async fn check_scope(state: &AppState, scope: &Scope) -> Result<(), ApiError> {
         )
         .await?;
         if !unknown.is_empty() {
-            let listed: Vec<String> = unknown
-                .iter()
-                .take(LISTED_UNKNOWN)
-                .map(|id| format!("{id:?}"))
-                .collect();
-            let more = unknown.len().saturating_sub(LISTED_UNKNOWN);
             return Err(ApiError::BadRequest(format!(
-                "scope.identityIds: unknown identit{} {}{}",
+                "scope.identityIds: unknown identit{} {}",
                 if unknown.len() == 1 { "y" } else { "ies" },
-                listed.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
+                listed_ids(&unknown)
             )));
         }
     }
@@ -268,26 +243,15 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let scope = request.scope.unwrap_or_default();
     check_scope(&state, &scope).await?;
-    let min = request
-        .min_num_identities_in_potential_role
-        .map(|n| {
-            i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "minNumIdentitiesInPotentialRole: must be 1 or more, got {n}"
-                ))
-            })
-        })
-        .transpose()?;
     let new = NewSession {
         name: request.name,
-        role_type: match request.r#type {
-            Some(RoleType::Common) => "COMMON",
-            _ => "SPECIALIZED",
-        }
-        .to_owned(),
+        role_type: request.r#type.unwrap_or_default(),
         scope,
-        prune_threshold: threshold(request.prune_threshold, "pruneThreshold")?,
-        min_num_identities: min,
+        prune_threshold: checked(request.prune_threshold, "pruneThreshold")?,
+        min_num_identities: checked(
+            request.min_num_identities_in_potential_role,
+            "minNumIdentitiesInPotentialRole",
+        )?,
         saved: request.saved.unwrap_or(false),
         email_recipient_id: request.email_recipient_id,
         created_by_id: caller.client_id,
@@ -336,7 +300,7 @@ pub async fn get(
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatusResponse {
     /// Lifecycle state.
-    pub state: String,
+    pub state: SessionState,
     /// Extension: why the session failed, in state `FAILED`.
     pub failure_message: Option<String>,
     /// Extension: since when the worker mining it has been silent (its lease ran out).
@@ -386,17 +350,10 @@ fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiE
         let at = format!("[{i}].value for {}", operation.path);
         match operation.path.as_str() {
             "/pruneThreshold" => {
-                patch.prune_threshold = Some(threshold(integer(&operation.value, &at)?, &at)?);
+                patch.prune_threshold = Some(checked(integer(&operation.value, &at)?, &at)?);
             }
             "/minNumIdentitiesInPotentialRole" => {
-                let min = integer(&operation.value, &at)?
-                    .map(|n| {
-                        i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                            ApiError::BadRequest(format!("{at}: must be 1 or more, got {n}"))
-                        })
-                    })
-                    .transpose()?;
-                patch.min_num_identities = Some(min);
+                patch.min_num_identities = Some(checked(integer(&operation.value, &at)?, &at)?);
             }
             "/saved" => patch.saved = Some(boolean(&operation.value, &at)?),
             "/name" => patch.name = Some(text(&operation.value, &at)?),

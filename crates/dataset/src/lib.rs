@@ -8,6 +8,7 @@
 //!   with ids, names, attributes, usage and existing roles (for batch mining).
 //! - [`planted`]: a generator of synthetic access data with known (planted) roles.
 //! - [`output`]: the batch mining output zip.
+//! - [`role_export`]: a potential role's export zip, written from row streams.
 //!
 //! [`AccessMatrix`]: rolemine_engine::AccessMatrix
 
@@ -16,6 +17,7 @@ pub mod load;
 pub mod output;
 pub mod planted;
 pub mod reader;
+pub mod role_export;
 pub mod source;
 pub mod table;
 

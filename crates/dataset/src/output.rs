@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use rolemine_engine::{MiningParams, MiningResult, RoleType};
+use rolemine_engine::{MiningParams, MiningResult};
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 
@@ -43,14 +43,6 @@ pub enum OutputError {
     },
 }
 
-/// The contract's name for a role type.
-pub fn role_type_name(role_type: RoleType) -> &'static str {
-    match role_type {
-        RoleType::Specialized => "SPECIALIZED",
-        RoleType::Common => "COMMON",
-    }
-}
-
 /// The name given to the `index`-th (0-based) role of a batch run.
 pub fn role_name(index: usize) -> String {
     format!("Potential Role {}", index + 1)
@@ -78,7 +70,7 @@ pub fn summary(
         "prescribedPruneThreshold": result.prescribed_threshold,
         "usedPruneThreshold": result.threshold,
         "minNumIdentitiesInPotentialRole": params.min_identities,
-        "type": role_type_name(params.role_type),
+        "type": params.role_type.as_str(),
         "input": {
             "identities": data.matrix.identities(),
             "entitlements": data.matrix.entitlements(),
@@ -134,7 +126,7 @@ pub fn write_zip(
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1));
-    let kind = role_type_name(params.role_type);
+    let kind = params.role_type.as_str();
 
     zip.start_file("potential_roles.csv", options)
         .map_err(zip_err)?;

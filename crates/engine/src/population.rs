@@ -6,15 +6,8 @@ use roaring::RoaringBitmap;
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 
-/// Which part of the access a session mines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RoleType {
-    /// Everything except common access.
-    #[default]
-    Specialized,
-    /// Common access only.
-    Common,
-}
+/// Which part of the access a session mines (the shared vocabulary's).
+pub use rolemine_domain::RoleType;
 
 /// The population's view of the matrix.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 
 /// An API client, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiClient {
     /// Internal id.
     #[serde(skip)]
@@ -28,8 +28,6 @@ pub struct ApiClient {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, client_id, name, scopes, created_at, revoked_at";
-
 /// Records a new client with the hash of its secret (made by the caller: hashing secrets is
 /// the auth side's business, the store only keeps the hash).
 pub async fn create(
@@ -39,36 +37,41 @@ pub async fn create(
     scopes: &[String],
     secret_hash: &str,
 ) -> Result<ApiClient, StoreError> {
-    let client = sqlx::query_as::<_, ApiClient>(&format!(
+    Ok(sqlx::query_as!(
+        ApiClient,
         "INSERT INTO api_clients (id, client_id, name, secret_hash, scopes)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(client_id)
-    .bind(name)
-    .bind(secret_hash)
-    .bind(scopes)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, client_id, name, scopes, created_at, revoked_at",
+        Uuid::new_v4(),
+        client_id,
+        name,
+        secret_hash,
+        scopes,
+    )
     .fetch_one(pool)
-    .await?;
-    Ok(client)
+    .await?)
 }
 
 /// Every client, oldest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<ApiClient>, StoreError> {
-    Ok(sqlx::query_as::<_, ApiClient>(&format!(
-        "SELECT {COLUMNS} FROM api_clients ORDER BY created_at, client_id"
-    ))
+    Ok(sqlx::query_as!(
+        ApiClient,
+        "SELECT id, client_id, name, scopes, created_at, revoked_at
+           FROM api_clients ORDER BY created_at, client_id"
+    )
     .fetch_all(pool)
     .await?)
 }
 
 /// Revokes a client (idempotent); its existing tokens are refused from now on.
 pub async fn revoke(pool: &PgPool, client_id: &str) -> Result<ApiClient, StoreError> {
-    sqlx::query_as::<_, ApiClient>(&format!(
+    sqlx::query_as!(
+        ApiClient,
         "UPDATE api_clients SET revoked_at = coalesce(revoked_at, now())
-          WHERE client_id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(client_id)
+          WHERE client_id = $1
+         RETURNING id, client_id, name, scopes, created_at, revoked_at",
+        client_id
+    )
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| StoreError::NotFound {
@@ -79,20 +82,22 @@ pub async fn revoke(pool: &PgPool, client_id: &str) -> Result<ApiClient, StoreEr
 
 /// The client with this id, if it exists and is not revoked.
 pub async fn active(pool: &PgPool, client_id: &str) -> Result<Option<ApiClient>, StoreError> {
-    Ok(sqlx::query_as::<_, ApiClient>(&format!(
-        "SELECT {COLUMNS} FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL"
-    ))
-    .bind(client_id)
+    Ok(sqlx::query_as!(
+        ApiClient,
+        "SELECT id, client_id, name, scopes, created_at, revoked_at
+           FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL",
+        client_id
+    )
     .fetch_optional(pool)
     .await?)
 }
 
 /// The stored secret hash of the active client `client_id`, if there is one.
 pub async fn secret_hash(pool: &PgPool, client_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT secret_hash FROM api_clients WHERE client_id = $1 AND revoked_at IS NULL",
+        client_id
     )
-    .bind(client_id)
     .fetch_optional(pool)
     .await?)
 }
@@ -100,7 +105,7 @@ pub async fn secret_hash(pool: &PgPool, client_id: &str) -> Result<Option<String
 /// Whether any client exists (revoked ones included).
 pub async fn any(pool: &PgPool) -> Result<bool, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM api_clients)")
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT FROM api_clients) AS "any!""#)
             .fetch_one(pool)
             .await?,
     )
@@ -110,15 +115,15 @@ pub async fn any(pool: &PgPool) -> Result<bool, StoreError> {
 pub async fn signing_key(pool: &PgPool) -> Result<Vec<u8>, StoreError> {
     let mut fresh = vec![0u8; 64];
     rand::rng().fill_bytes(&mut fresh);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO server_secrets (name, value) VALUES ('jwt_signing_key', $1)
          ON CONFLICT (name) DO NOTHING",
+        fresh,
     )
-    .bind(&fresh)
     .execute(pool)
     .await?;
     Ok(
-        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'")
+        sqlx::query_scalar!("SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'")
             .fetch_one(pool)
             .await?,
     )

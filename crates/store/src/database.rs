@@ -97,11 +97,13 @@ pub enum Readiness {
 
 /// Checks that the database answers and that the schema is current.
 pub async fn readiness(pool: &PgPool) -> Result<Readiness, StoreError> {
-    let table_exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
-            .fetch_one(pool)
-            .await?;
+    let table_exists = sqlx::query_scalar!(
+        r#"SELECT to_regclass('public._sqlx_migrations') IS NOT NULL AS "exists!""#
+    )
+    .fetch_one(pool)
+    .await?;
     let applied: Vec<i64> = if table_exists {
+        // Not a checked query: sqlx's own table is not part of the schema the macros see.
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
             .fetch_all(pool)
             .await?

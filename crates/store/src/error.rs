@@ -26,16 +26,37 @@ pub enum StoreError {
         /// The id the caller gave.
         id: String,
     },
-    /// The caller's request contradicts the stored data (e.g. ids the object does not hold);
-    /// the text says how.
-    #[error("{0}")]
-    Invalid(String),
+    /// The caller's request contradicts the stored data; nothing was changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// A query could not be built (a caller passed something unchecked).
     #[error("cannot build the query: {0}")]
     Query(String),
     /// The caller asked to stop; the running statement was cancelled and nothing was kept.
     #[error("cancelled")]
     Cancelled,
+}
+
+/// Why a request that contradicts the stored data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A provisioning of the potential role is queued or running.
+    #[error("potential role {0} is already being provisioned")]
+    ProvisioningUnderway(uuid::Uuid),
+    /// The potential role was provisioned already.
+    #[error("potential role {role} is already provisioned as role {}", .provisioned.map(|id| id.to_string()).unwrap_or_default())]
+    AlreadyProvisioned {
+        /// The potential role.
+        role: uuid::Uuid,
+        /// The role it became.
+        provisioned: Option<uuid::Uuid>,
+    },
+    /// No identity has the owner id given.
+    #[error("no identity has the id {0:?}")]
+    UnknownOwner(String),
+    /// The potential role holds none of these entitlements (external ids, in the order given).
+    #[error("the potential role holds no entitlement {}", .0.join(", "))]
+    EntitlementsNotHeld(Vec<String>),
 }
 
 impl StoreError {
@@ -74,7 +95,7 @@ impl StoreError {
             },
             StoreError::Migrate(_)
             | StoreError::NotFound { .. }
-            | StoreError::Invalid(_)
+            | StoreError::Refused(_)
             | StoreError::Query(_)
             | StoreError::Cancelled => false,
         }

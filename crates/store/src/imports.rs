@@ -4,29 +4,22 @@
 //! transaction, so a recorded import always has a job and a job always has its record.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use rolemine_domain::{ImportJob, ImportState, Job};
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::import::{AccessCounts, ImportReport};
 use crate::jobs;
 
-/// The job kind that loads an uploaded import.
-pub const JOB_KIND: &str = "import";
-
-/// Attempts at an import job: a failure of the database or of the worker is retried, bad input
-/// is not (it is recorded as `ERROR` at once).
-const MAX_ATTEMPTS: i32 = 3;
-
 /// One HTTP import.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ImportRecord {
     /// Its id.
     pub id: Uuid,
-    /// `QUEUED`, `IN_PROGRESS`, `SUCCESS` or `ERROR`.
-    pub state: String,
+    /// Where it is.
+    pub state: ImportState,
     /// Where the upload waits for the worker (removed once finished).
     pub file_path: String,
     /// Upload size.
@@ -49,10 +42,8 @@ pub struct ImportRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, state, file_path, size_bytes, created_by, counts, errors, error_total, \
-                       warnings, created_at, started_at, finished_at";
-
-/// Records an uploaded file and queues its import.
+/// Records an uploaded file and queues its import (a failure of the database or of the worker
+/// is retried; bad input is not, it is recorded as `ERROR` at once).
 pub async fn create(
     pool: &PgPool,
     id: Uuid,
@@ -61,60 +52,71 @@ pub async fn create(
     created_by: Option<&str>,
 ) -> Result<ImportRecord, StoreError> {
     let mut tx = pool.begin().await?;
-    let record = sqlx::query_as::<_, ImportRecord>(&format!(
-        "INSERT INTO imports (id, file_path, size_bytes, created_by) VALUES ($1, $2, $3, $4)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(file_path)
-    .bind(size_bytes)
-    .bind(created_by)
-    .fetch_one(&mut *tx)
+    sqlx::query!(
+        "INSERT INTO imports (id, file_path, size_bytes, created_by) VALUES ($1, $2, $3, $4)",
+        id,
+        file_path,
+        size_bytes,
+        created_by,
+    )
+    .execute(&mut *tx)
     .await?;
-    jobs::enqueue(&mut tx, JOB_KIND, &json!({ "importId": id }), MAX_ATTEMPTS).await?;
+    jobs::enqueue(&mut tx, &Job::Import(ImportJob { import_id: id })).await?;
+    let record = fetch(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(record)
 }
 
 /// The import with this id.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<ImportRecord, StoreError> {
-    sqlx::query_as::<_, ImportRecord>(&format!("SELECT {COLUMNS} FROM imports WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "import",
-            id: id.to_string(),
-        })
+    fetch(pool, id).await
+}
+
+async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<ImportRecord, StoreError> {
+    sqlx::query_as!(
+        ImportRecord,
+        r#"SELECT id, state AS "state: ImportState", file_path, size_bytes, created_by,
+                  counts AS "counts: Json<AccessCounts>", errors, error_total, warnings,
+                  created_at, started_at, finished_at
+             FROM imports WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "import",
+        id: id.to_string(),
+    })
 }
 
 /// Marks the import as running (again, after a lost worker) and returns it; `None` when it has
 /// already finished.
 pub async fn start(pool: &PgPool, id: Uuid) -> Result<Option<ImportRecord>, StoreError> {
-    let started = sqlx::query_as::<_, ImportRecord>(&format!(
-        "UPDATE imports SET state = 'IN_PROGRESS', started_at = now()
-          WHERE id = $1 AND state IN ('QUEUED', 'IN_PROGRESS')
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
+    let started = sqlx::query_scalar!(
+        "UPDATE imports SET state = $2, started_at = now()
+          WHERE id = $1 AND state IN ($3, $2)
+         RETURNING id",
+        id,
+        ImportState::InProgress as _,
+        ImportState::Queued as _,
+    )
     .fetch_optional(pool)
     .await?;
-    if started.is_none() {
-        // Distinguish "finished" from "never existed".
-        get(pool, id).await?;
-    }
-    Ok(started)
+    // Without a row, this still tells "finished" from "never existed".
+    let record = get(pool, id).await?;
+    Ok(started.map(|_| record))
 }
 
 /// Records a successful import.
 pub async fn succeed(pool: &PgPool, id: Uuid, report: &ImportReport) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE imports SET state = 'SUCCESS', counts = $2, warnings = $3, finished_at = now()
+    sqlx::query!(
+        "UPDATE imports SET state = $2, counts = $3, warnings = $4, finished_at = now()
           WHERE id = $1",
+        id,
+        ImportState::Success as _,
+        Json(report.counts) as _,
+        &report.warnings,
     )
-    .bind(id)
-    .bind(Json(report.counts))
-    .bind(&report.warnings)
     .execute(pool)
     .await?;
     Ok(())
@@ -127,13 +129,15 @@ pub async fn fail(
     errors: &[String],
     total: usize,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE imports SET state = 'ERROR', errors = $2, error_total = $3, finished_at = now()
-          WHERE id = $1 AND state <> 'SUCCESS'",
+    sqlx::query!(
+        "UPDATE imports SET state = $2, errors = $3, error_total = $4, finished_at = now()
+          WHERE id = $1 AND state <> $5",
+        id,
+        ImportState::Error as _,
+        errors,
+        i32::try_from(total).unwrap_or(i32::MAX),
+        ImportState::Success as _,
     )
-    .bind(id)
-    .bind(errors)
-    .bind(i32::try_from(total).unwrap_or(i32::MAX))
     .execute(pool)
     .await?;
     Ok(())

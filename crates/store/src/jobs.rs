@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use rolemine_domain::{Job, JobDecodeError, JobKind, JobState};
 use sqlx::postgres::PgListener;
-use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -18,43 +18,15 @@ use crate::error::StoreError;
 /// The `LISTEN`/`NOTIFY` channel that announces new jobs.
 pub const JOBS_CHANNEL: &str = "rolemine_jobs";
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    /// Waiting for a worker (possibly until `run_after`).
-    Queued,
-    /// Held by a worker under a lease.
-    Running,
-    /// Finished without error.
-    Succeeded,
-    /// Failed on its last attempt.
-    Failed,
-    /// Withdrawn before it finished.
-    Cancelled,
-}
-
-impl JobState {
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "QUEUED" => Self::Queued,
-            "RUNNING" => Self::Running,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "CANCELLED" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-}
-
 /// A job as a worker sees it after claiming it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug)]
 pub struct ClaimedJob {
     /// The job's id.
     pub id: Uuid,
-    /// Which handler runs it.
-    pub kind: String,
-    /// The handler's input.
-    pub payload: Value,
+    /// What it does.
+    pub kind: JobKind,
+    /// The job, or why its stored payload does not fit its kind (it then fails at once).
+    pub job: Result<Job, JobDecodeError>,
     /// This attempt's number, starting at 1.
     pub attempts: i32,
     /// How many attempts the job may take.
@@ -66,10 +38,8 @@ pub struct ClaimedJob {
 pub struct JobRecord {
     /// The job's id.
     pub id: Uuid,
-    /// Which handler runs it.
-    pub kind: String,
-    /// The handler's input.
-    pub payload: Value,
+    /// What it does.
+    pub kind: JobKind,
     /// Where it is in its life.
     pub state: JobState,
     /// Attempts started so far.
@@ -81,14 +51,14 @@ pub struct JobRecord {
 }
 
 /// A job whose worker vanished after its last allowed attempt.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug)]
 pub struct AbandonedJob {
     /// The job's id.
     pub id: Uuid,
-    /// Which handler ran it.
-    pub kind: String,
-    /// The handler's input.
-    pub payload: Value,
+    /// What it does.
+    pub kind: JobKind,
+    /// The job, or why its payload is unreadable.
+    pub job: Result<Job, JobDecodeError>,
 }
 
 /// What happened to a failed attempt.
@@ -104,25 +74,26 @@ pub enum FailureOutcome {
 
 /// Adds a job to the queue and wakes idle workers. Inside a transaction, both take effect at
 /// commit.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    kind: &str,
-    payload: &Value,
-    max_attempts: i32,
-) -> Result<Uuid, StoreError> {
+pub async fn enqueue(conn: &mut PgConnection, job: &Job) -> Result<Uuid, StoreError> {
     let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO jobs (id, kind, payload, max_attempts) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(kind)
-        .bind(payload)
-        .bind(max_attempts.max(1))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(JOBS_CHANNEL)
-        .bind(kind)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO jobs (id, kind, subject_id, payload, max_attempts)
+         VALUES ($1, $2, $3, $4::text::jsonb, $5)",
+        id,
+        job.kind() as _,
+        job.subject(),
+        job.payload(),
+        job.max_attempts(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "SELECT pg_notify($1, $2)",
+        JOBS_CHANNEL,
+        job.kind().as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(id)
 }
 
@@ -130,26 +101,35 @@ pub async fn enqueue(
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
-    kinds: &[String],
+    kinds: &[JobKind],
     lease: Duration,
 ) -> Result<Option<ClaimedJob>, StoreError> {
-    let job = sqlx::query_as::<_, ClaimedJob>(
-        "UPDATE jobs
-            SET state = 'RUNNING', attempts = attempts + 1, locked_by = $1,
-                lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-          WHERE id = (SELECT id FROM jobs
-                       WHERE state = 'QUEUED' AND run_after <= now() AND kind = ANY($3)
-                       ORDER BY run_after, created_at
-                       FOR UPDATE SKIP LOCKED
-                       LIMIT 1)
-      RETURNING id, kind, payload, attempts, max_attempts",
+    let row = sqlx::query!(
+        r#"UPDATE jobs
+              SET state = $4, attempts = attempts + 1, locked_by = $1,
+                  lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+            WHERE id = (SELECT id FROM jobs
+                         WHERE state = $5 AND run_after <= now() AND kind = ANY($3)
+                         ORDER BY run_after, created_at
+                         FOR UPDATE SKIP LOCKED
+                         LIMIT 1)
+        RETURNING id, kind AS "kind: JobKind", payload::text AS "payload!", attempts,
+                  max_attempts"#,
+        worker,
+        lease.as_secs_f64(),
+        kinds as _,
+        JobState::Running as _,
+        JobState::Queued as _,
     )
-    .bind(worker)
-    .bind(lease.as_secs_f64())
-    .bind(kinds)
     .fetch_optional(pool)
     .await?;
-    Ok(job)
+    Ok(row.map(|row| ClaimedJob {
+        id: row.id,
+        kind: row.kind,
+        job: Job::decode(row.kind, &row.payload),
+        attempts: row.attempts,
+        max_attempts: row.max_attempts,
+    }))
 }
 
 /// Extends the lease of a running job. `false` means the worker lost it (the lease expired and
@@ -160,13 +140,14 @@ pub async fn renew(
     worker: &str,
     lease: Duration,
 ) -> Result<bool, StoreError> {
-    let renewed = sqlx::query(
+    let renewed = sqlx::query!(
         "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-          WHERE id = $1 AND locked_by = $2 AND state = 'RUNNING'",
+          WHERE id = $1 AND locked_by = $2 AND state = $4",
+        id,
+        worker,
+        lease.as_secs_f64(),
+        JobState::Running as _,
     )
-    .bind(id)
-    .bind(worker)
-    .bind(lease.as_secs_f64())
     .execute(pool)
     .await?
     .rows_affected();
@@ -175,13 +156,15 @@ pub async fn renew(
 
 /// Marks a job done. `false` means the worker no longer held it.
 pub async fn complete(pool: &PgPool, id: Uuid, worker: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'SUCCEEDED', locked_by = NULL, lease_expires_at = NULL,
+    let done = sqlx::query!(
+        "UPDATE jobs SET state = $3, locked_by = NULL, lease_expires_at = NULL,
                          finished_at = now(), updated_at = now()
-          WHERE id = $1 AND locked_by = $2 AND state = 'RUNNING'",
+          WHERE id = $1 AND locked_by = $2 AND state = $4",
+        id,
+        worker,
+        JobState::Succeeded as _,
+        JobState::Running as _,
     )
-    .bind(id)
-    .bind(worker)
     .execute(pool)
     .await?
     .rows_affected();
@@ -198,25 +181,28 @@ pub async fn fail(
     retry_delay: Duration,
     permanent: bool,
 ) -> Result<FailureOutcome, StoreError> {
-    let state: Option<String> = sqlx::query_scalar(
-        "UPDATE jobs
-            SET state = CASE WHEN $5 OR attempts >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
-                run_after = now() + make_interval(secs => $4),
-                finished_at = CASE WHEN $5 OR attempts >= max_attempts THEN now() END,
-                last_error = $3, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
-          WHERE id = $1 AND locked_by = $2 AND state = 'RUNNING'
-      RETURNING state",
+    let state = sqlx::query_scalar!(
+        r#"UPDATE jobs
+              SET state = CASE WHEN $5 OR attempts >= max_attempts THEN $6 ELSE $7 END,
+                  run_after = now() + make_interval(secs => $4),
+                  finished_at = CASE WHEN $5 OR attempts >= max_attempts THEN now() END,
+                  last_error = $3, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = $1 AND locked_by = $2 AND state = $8
+        RETURNING state AS "state: JobState""#,
+        id,
+        worker,
+        error,
+        retry_delay.as_secs_f64(),
+        permanent,
+        JobState::Failed as _,
+        JobState::Queued as _,
+        JobState::Running as _,
     )
-    .bind(id)
-    .bind(worker)
-    .bind(error)
-    .bind(retry_delay.as_secs_f64())
-    .bind(permanent)
     .fetch_optional(pool)
     .await?;
-    Ok(match state.as_deref() {
+    Ok(match state {
         None => FailureOutcome::LeaseLost,
-        Some("FAILED") => FailureOutcome::GaveUp,
+        Some(JobState::Failed) => FailureOutcome::GaveUp,
         Some(_) => FailureOutcome::WillRetry,
     })
 }
@@ -225,20 +211,24 @@ pub async fn fail(
 /// that have no attempts left; the latter are returned so their owners can record the failure.
 pub async fn reap_expired_leases(pool: &PgPool) -> Result<Vec<AbandonedJob>, StoreError> {
     let mut tx = pool.begin().await?;
-    let requeued = sqlx::query(
-        "UPDATE jobs SET state = 'QUEUED', locked_by = NULL, lease_expires_at = NULL,
+    let requeued = sqlx::query!(
+        "UPDATE jobs SET state = $1, locked_by = NULL, lease_expires_at = NULL,
                          last_error = 'the worker running it stopped responding', updated_at = now()
-          WHERE state = 'RUNNING' AND lease_expires_at < now() AND attempts < max_attempts",
+          WHERE state = $2 AND lease_expires_at < now() AND attempts < max_attempts",
+        JobState::Queued as _,
+        JobState::Running as _,
     )
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let abandoned = sqlx::query_as::<_, AbandonedJob>(
-        "UPDATE jobs SET state = 'FAILED', locked_by = NULL, lease_expires_at = NULL,
+    let abandoned = sqlx::query!(
+        r#"UPDATE jobs SET state = $1, locked_by = NULL, lease_expires_at = NULL,
                          last_error = 'the worker running it stopped responding on the last attempt',
                          finished_at = now(), updated_at = now()
-          WHERE state = 'RUNNING' AND lease_expires_at < now() AND attempts >= max_attempts
-      RETURNING id, kind, payload",
+          WHERE state = $2 AND lease_expires_at < now() AND attempts >= max_attempts
+      RETURNING id, kind AS "kind: JobKind", payload::text AS "payload!""#,
+        JobState::Failed as _,
+        JobState::Running as _,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -246,68 +236,80 @@ pub async fn reap_expired_leases(pool: &PgPool) -> Result<Vec<AbandonedJob>, Sto
     if requeued > 0 {
         tracing::warn!(requeued, "requeued jobs whose worker stopped responding");
     }
-    Ok(abandoned)
+    Ok(abandoned
+        .into_iter()
+        .map(|row| AbandonedJob {
+            id: row.id,
+            kind: row.kind,
+            job: Job::decode(row.kind, &row.payload),
+        })
+        .collect())
 }
 
 /// Withdraws a queued or running job. A running job's worker notices at its next lease renewal.
 pub async fn cancel<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<bool, StoreError> {
-    let cancelled = sqlx::query(
-        "UPDATE jobs SET state = 'CANCELLED', locked_by = NULL, lease_expires_at = NULL,
+    let cancelled = sqlx::query!(
+        "UPDATE jobs SET state = $2, locked_by = NULL, lease_expires_at = NULL,
                          finished_at = now(), updated_at = now()
-          WHERE id = $1 AND state IN ('QUEUED', 'RUNNING')",
+          WHERE id = $1 AND state IN ($3, $4)",
+        id,
+        JobState::Cancelled as _,
+        JobState::Queued as _,
+        JobState::Running as _,
     )
-    .bind(id)
     .execute(executor)
     .await?
     .rows_affected();
     Ok(cancelled == 1)
 }
 
+/// Withdraws every queued or running job of `kind` on `subject`; returns how many.
+pub async fn cancel_for<'e>(
+    executor: impl PgExecutor<'e>,
+    kind: JobKind,
+    subject: Uuid,
+) -> Result<u64, StoreError> {
+    let cancelled = sqlx::query!(
+        "UPDATE jobs SET state = $3, locked_by = NULL, lease_expires_at = NULL,
+                         finished_at = now(), updated_at = now()
+          WHERE kind = $1 AND subject_id = $2 AND state IN ($4, $5)",
+        kind as _,
+        subject,
+        JobState::Cancelled as _,
+        JobState::Queued as _,
+        JobState::Running as _,
+    )
+    .execute(executor)
+    .await?
+    .rows_affected();
+    Ok(cancelled)
+}
+
 /// Reads one job.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<JobRecord, StoreError> {
-    #[derive(FromRow)]
-    struct Row {
-        id: Uuid,
-        kind: String,
-        payload: Value,
-        state: String,
-        attempts: i32,
-        last_error: Option<String>,
-        created_at: DateTime<Utc>,
-    }
-    let row: Row = sqlx::query_as(
-        "SELECT id, kind, payload, state, attempts, last_error, created_at
-           FROM jobs WHERE id = $1",
+    sqlx::query_as!(
+        JobRecord,
+        r#"SELECT id, kind AS "kind: JobKind", state AS "state: JobState", attempts, last_error,
+                  created_at
+             FROM jobs WHERE id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| StoreError::NotFound {
         what: "job",
         id: id.to_string(),
-    })?;
-    let state = JobState::parse(&row.state).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("unknown job state {}", row.state).into(),
-        ))
-    })?;
-    Ok(JobRecord {
-        id: row.id,
-        kind: row.kind,
-        payload: row.payload,
-        state,
-        attempts: row.attempts,
-        last_error: row.last_error,
-        created_at: row.created_at,
     })
 }
 
 /// Makes a job's lease look expired now; lets tests simulate a worker that died.
 pub async fn expire_lease(pool: &PgPool, id: Uuid) -> Result<(), StoreError> {
-    sqlx::query("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -1,44 +1,41 @@
-//! The SQL side of mining a session: resolving its population, loading the engine's input in
-//! one streamed query, and writing the potential roles in bulk. Every write is conditional on
+//! The SQL side of mining a session: resolving its population, streaming it (with the existing
+//! roles) to the worker that builds the engine's input, and writing the potential roles in bulk. Every write is conditional on
 //! the session's `generation`, so a job superseded by a newer PATCH writes nothing.
 
-use std::collections::HashMap;
-
 use futures_util::TryStreamExt;
-use roaring::RoaringBitmap;
-use rolemine_engine::mine::{Attribute, MiningResult};
-use rolemine_engine::{AccessMatrix, AccessMatrixBuilder};
+use rolemine_domain::{Chip, ChipOperator, PruneThreshold, RoleType, Scope, SessionState};
+use rolemine_engine::mine::MiningResult;
 use rolemine_filter::{like_pattern, parse_search, Search};
-use serde_json::{json, Value};
+use serde::Serialize;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::listing::push_joined;
-use crate::sessions::{Chip, ChipOperator, Scope};
 
-/// Every (role, entitlement) an existing role grants, directly or through its access profiles:
-/// the roles freshness compares against.
-pub(crate) const ROLE_GRANTS: &str = "(SELECT role_id, entitlement_id FROM role_entitlements
-     UNION
-     SELECT ap.role_id, ape.entitlement_id FROM access_profiles ap
-       JOIN access_profile_entitlements ape ON ape.access_profile_id = ap.id) AS granted";
-
-/// What the engine needs for one session, with the dense indices mapped back to database ids.
+/// One identity of a session's population, as loaded for mining.
 #[derive(Debug)]
-pub struct SessionInput {
-    /// The population's access; identity index = position in `identity_ids`.
-    pub matrix: AccessMatrix,
+pub struct PopulationRow {
+    /// Database id.
+    pub identity_id: i32,
+    /// Display name.
+    pub name: String,
+    /// Entitlement database ids it holds (sorted).
+    pub entitlement_ids: Vec<i32>,
+    /// Identity attributes.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The database ids behind the engine's dense indices, for writing its roles back.
+#[derive(Debug, Default)]
+pub struct IndexIds {
     /// Database id per identity index.
     pub identity_ids: Vec<i32>,
     /// Name per identity index (stored with role members, for their name-ordered pages).
     pub identity_names: Vec<String>,
     /// Database id per entitlement index.
     pub entitlement_ids: Vec<i32>,
-    /// Identity attributes per identity index.
-    pub attributes: Vec<Attribute>,
-    /// Entitlement sets of existing roles (imported and provisioned), as entitlement indices.
-    pub existing_roles: Vec<RoaringBitmap>,
 }
 
 /// Appends a search term's condition over `identities i`.
@@ -144,13 +141,13 @@ pub async fn unknown_identities(
     ids: &[String],
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n)
-          WHERE NOT EXISTS (SELECT FROM identities i WHERE i.ext_id = t.x)
-          ORDER BY n LIMIT $2",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT x AS "x!" FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n)
+            WHERE NOT EXISTS (SELECT FROM identities i WHERE i.ext_id = t.x)
+            ORDER BY n LIMIT $2"#,
+        ids,
+        limit,
     )
-    .bind(ids)
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -171,20 +168,22 @@ pub async fn resolve_population(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Option<i32>, StoreError> {
     let mut tx = pool.begin().await?;
-    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+    let backend = sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#)
         .fetch_one(&mut *tx)
         .await?;
     // The client's criteria shape this statement; it must not hold a backend for ever.
-    sqlx::query(&format!(
-        "SET LOCAL statement_timeout = {}",
-        POPULATION_TIMEOUT.as_millis()
-    ))
+    sqlx::query!(
+        "SELECT set_config('statement_timeout', $1, true)",
+        POPULATION_TIMEOUT.as_millis().to_string()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM session_identities WHERE session_id = $1",
+        session
+    )
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM session_identities WHERE session_id = $1")
-        .bind(session)
-        .execute(&mut *tx)
-        .await?;
     let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO session_identities SELECT ");
     insert.push_bind(session);
     insert.push(", i.id FROM identities i");
@@ -200,9 +199,8 @@ pub async fn resolve_population(
                 // it is sent again until the statement ends ("canceling statement"; the
                 // transaction rolls back).
                 loop {
-                    sqlx::query("SELECT pg_cancel_backend($1)")
-                        .bind(backend)
-                        .execute(pool)
+                    sqlx::query!("SELECT pg_cancel_backend($1)", backend)
+                        .fetch_one(pool)
                         .await?;
                     tokio::select! {
                         _ = &mut running => break,
@@ -214,14 +212,15 @@ pub async fn resolve_population(
         }
     };
     let count = i32::try_from(count).unwrap_or(i32::MAX);
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE role_mining_sessions
-            SET identity_count = $3, state = 'IDENTITIES_OBTAINED', modified_at = now()
+            SET identity_count = $3, state = $4, modified_at = now()
           WHERE id = $1 AND generation = $2",
+        session,
+        generation,
+        count,
+        SessionState::IdentitiesObtained as _,
     )
-    .bind(session)
-    .bind(generation)
-    .bind(count)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -232,115 +231,47 @@ pub async fn resolve_population(
     Ok(Some(count))
 }
 
-/// Loads the population's access, attributes and the existing roles.
-pub async fn load_input(pool: &PgPool, session: Uuid) -> Result<SessionInput, StoreError> {
-    let mut rows = sqlx::query_as::<_, (i32, String, Option<Vec<i32>>, Value)>(
-        "SELECT s.identity_id, i.name, a.entitlement_ids, i.attributes
-           FROM session_identities s
-           JOIN identities i ON i.id = s.identity_id
-           LEFT JOIN identity_access a ON a.identity_id = s.identity_id
-          WHERE s.session_id = $1
-          ORDER BY s.identity_id",
+/// Streams the session's population, in identity id order, to `each`.
+pub async fn load_population(
+    pool: &PgPool,
+    session: Uuid,
+    mut each: impl FnMut(PopulationRow) + Send,
+) -> Result<(), StoreError> {
+    let mut rows = sqlx::query!(
+        r#"SELECT s.identity_id, i.name, a.entitlement_ids AS "entitlement_ids?",
+                  i.attributes AS "attributes: Json<serde_json::Map<String, serde_json::Value>>"
+             FROM session_identities s
+             JOIN identities i ON i.id = s.identity_id
+             LEFT JOIN identity_access a ON a.identity_id = s.identity_id
+            WHERE s.session_id = $1
+            ORDER BY s.identity_id"#,
+        session
     )
-    .bind(session)
     .fetch(pool);
-    let mut identity_ids = Vec::new();
-    let mut identity_names = Vec::new();
-    let mut access: Vec<Vec<i32>> = Vec::new();
-    let mut attribute_index: HashMap<String, usize> = HashMap::new();
-    let mut attributes: Vec<Attribute> = Vec::new();
-    let mut dictionaries: Vec<HashMap<String, u32>> = Vec::new();
-    while let Some((identity, name, held, values)) = rows.try_next().await? {
-        let index = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
-        identity_ids.push(identity);
-        identity_names.push(name);
-        access.push(held.unwrap_or_default());
-        if let Value::Object(map) = values {
-            for (name, value) in map {
-                let Some(value) = value.as_str() else {
-                    continue;
-                };
-                let slot = *attribute_index.entry(name.clone()).or_insert_with(|| {
-                    attributes.push(Attribute {
-                        name,
-                        values: Vec::new(),
-                        codes: Vec::new(),
-                    });
-                    dictionaries.push(HashMap::new());
-                    attributes.len() - 1
-                });
-                let attribute = &mut attributes[slot];
-                let dictionary = &mut dictionaries[slot];
-                let next = u32::try_from(dictionary.len()).unwrap_or(u32::MAX);
-                let code = *dictionary.entry(value.to_owned()).or_insert_with(|| {
-                    attribute.values.push(value.to_owned());
-                    next
-                });
-                if attribute.codes.len() <= index as usize {
-                    attribute.codes.resize(index as usize + 1, None);
-                }
-                attribute.codes[index as usize] = Some(code);
-            }
-        }
+    while let Some(row) = rows.try_next().await? {
+        each(PopulationRow {
+            identity_id: row.identity_id,
+            name: row.name,
+            entitlement_ids: row.entitlement_ids.unwrap_or_default(),
+            attributes: row.attributes.0,
+        });
     }
-    // Entitlement indices in database id order, not in order of first appearance: the same
-    // data then gives the engine the same matrix however the population was selected, and
-    // the engine's tie-breaks follow indices.
-    let mut entitlement_ids: Vec<i32> = access.iter().flatten().copied().collect();
-    entitlement_ids.sort_unstable();
-    entitlement_ids.dedup();
-    let entitlement_index: HashMap<i32, u32> = entitlement_ids
-        .iter()
-        .enumerate()
-        .map(|(i, &id)| (id, u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
-    let mut builder = AccessMatrixBuilder::default();
-    for (index, held) in access.into_iter().enumerate() {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        for entitlement in held {
-            if let Some(&dense) = entitlement_index.get(&entitlement) {
-                builder.push(index, dense);
-            }
-        }
-    }
-    let identities = u32::try_from(identity_ids.len()).unwrap_or(u32::MAX);
-    for attribute in &mut attributes {
-        attribute.codes.resize(identities as usize, None);
-    }
-    // Existing roles may hold entitlements nobody in the population has: they get indices
-    // past the population's, so Jaccard overlaps stay exact.
-    let roles: Vec<Vec<i32>> = sqlx::query_scalar(&format!(
-        "SELECT array_agg(entitlement_id) FROM {ROLE_GRANTS} GROUP BY role_id"
-    ))
+    Ok(())
+}
+
+/// The entitlement database ids each existing role (imported or provisioned) grants, directly
+/// or through its access profiles: the roles freshness compares against.
+pub async fn existing_role_grants(pool: &PgPool) -> Result<Vec<Vec<i32>>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT array_agg(entitlement_id) AS "entitlements!"
+             FROM (SELECT role_id, entitlement_id FROM role_entitlements
+                   UNION
+                   SELECT ap.role_id, ape.entitlement_id FROM access_profiles ap
+                     JOIN access_profile_entitlements ape ON ape.access_profile_id = ap.id) granted
+            GROUP BY role_id"#
+    )
     .fetch_all(pool)
-    .await?;
-    let mut extra: HashMap<i32, u32> = HashMap::new();
-    let mut next_extra = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
-    let existing_roles = roles
-        .into_iter()
-        .map(|entitlements| {
-            entitlements
-                .into_iter()
-                .map(|id| match entitlement_index.get(&id) {
-                    Some(&dense) => dense,
-                    None => *extra.entry(id).or_insert_with(|| {
-                        next_extra += 1;
-                        next_extra - 1
-                    }),
-                })
-                .collect::<RoaringBitmap>()
-        })
-        .collect();
-    let entitlements = u32::try_from(entitlement_ids.len()).unwrap_or(u32::MAX);
-    builder.push_size(identities, entitlements);
-    Ok(SessionInput {
-        matrix: builder.build(),
-        identity_ids,
-        identity_names,
-        entitlement_ids,
-        attributes,
-        existing_roles,
-    })
+    .await?)
 }
 
 /// Moves the session to `state` with the given counts, if the job is still current.
@@ -348,24 +279,24 @@ pub async fn advance(
     pool: &PgPool,
     session: Uuid,
     generation: i32,
-    state: &str,
-    prescribed: Option<i16>,
+    state: SessionState,
+    prescribed: Option<PruneThreshold>,
     role_count: Option<i32>,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE role_mining_sessions
             SET state = $3,
                 prescribed_prune_threshold = coalesce($4, prescribed_prune_threshold),
                 potential_role_count = coalesce($5, potential_role_count),
-                potential_roles_ready_count = CASE WHEN $5 IS NULL THEN potential_roles_ready_count ELSE 0 END,
+                potential_roles_ready_count = CASE WHEN $5::int IS NULL THEN potential_roles_ready_count ELSE 0 END,
                 modified_at = now()
           WHERE id = $1 AND generation = $2",
+        session,
+        generation,
+        state as _,
+        prescribed as _,
+        role_count,
     )
-    .bind(session)
-    .bind(generation)
-    .bind(state)
-    .bind(prescribed)
-    .bind(role_count)
     .execute(pool)
     .await?
     .rows_affected()
@@ -375,6 +306,32 @@ pub async fn advance(
 /// Roles written per transaction; `potentialRolesReadyCount` moves in these steps.
 const ROLE_BATCH: usize = 50;
 
+/// A role's attribute distribution as stored (and served): one entry per attribute.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredDistribution<'a> {
+    attribute_name: &'a str,
+    distribution: Vec<StoredCount<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredCount<'a> {
+    attribute_value: Option<&'a str>,
+    count: u32,
+}
+
+/// The email recorded in the outbox when a session's roles are published.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The identity id told.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Body text.
+    pub body: String,
+}
+
 /// Writes `result`'s roles as `generation`'s, in batches, counting `potentialRolesReadyCount`
 /// up, then publishes them in place of the session's earlier unsaved roles (`publish`).
 /// `false` when superseded (nothing of this generation is kept then).
@@ -383,45 +340,35 @@ pub async fn write_roles(
     session: Uuid,
     generation: i32,
     result: &MiningResult,
-    input: &SessionInput,
-    notify: Option<&str>,
+    index_ids: &IndexIds,
+    notify: Option<&Completion>,
 ) -> Result<bool, StoreError> {
-    let session_row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT type, created_by_id, created_by_name FROM role_mining_sessions
-          WHERE id = $1 AND generation = $2",
+    let Some(owner) = sqlx::query!(
+        r#"SELECT type AS "role_type: RoleType", created_by_id, created_by_name
+             FROM role_mining_sessions WHERE id = $1 AND generation = $2"#,
+        session,
+        generation,
     )
-    .bind(session)
-    .bind(generation)
     .fetch_optional(pool)
-    .await?;
-    let Some((role_type, created_by_id, created_by_name)) = session_row else {
+    .await?
+    else {
         return Ok(false);
     };
     // Leftovers of an earlier attempt at this generation; the published roles stay readable
     // until this generation replaces them (see `publish`).
-    sqlx::query(
-        "DELETE FROM potential_roles WHERE session_id = $1 AND generation = $2 AND NOT saved",
-    )
-    .bind(session)
-    .bind(generation)
-    .execute(pool)
-    .await?;
+    delete_generation(&mut *pool.acquire().await?, session, generation).await?;
     let mut ready = 0i32;
     for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
         let mut tx = pool.begin().await?;
-        let current: Option<i32> = sqlx::query_scalar(
+        let current = sqlx::query_scalar!(
             "SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE",
+            session
         )
-        .bind(session)
         .fetch_optional(&mut *tx)
         .await?;
         if current != Some(generation) {
             // Superseded: drop what this generation wrote; the new job writes its own.
-            sqlx::query("DELETE FROM potential_roles WHERE session_id = $1 AND generation = $2 AND NOT saved")
-                .bind(session)
-                .bind(generation)
-                .execute(&mut *tx)
-                .await?;
+            delete_generation(&mut tx, session, generation).await?;
             tx.commit().await?;
             return Ok(false);
         }
@@ -435,16 +382,19 @@ pub async fn write_roles(
             batch.iter().zip(&ids).enumerate(),
             |mut row, (i, (role, id))| {
                 let ordinal = batch_index * ROLE_BATCH + i;
-                let distribution: Vec<Value> = role
+                let distribution: Vec<StoredDistribution<'_>> = role
                     .identity_distribution
                     .iter()
-                    .map(|attribute| {
-                        json!({
-                            "attributeName": attribute.name,
-                            "distribution": attribute.counts.iter().map(|(value, count)| {
-                                json!({"attributeValue": value, "count": count})
-                            }).collect::<Vec<_>>(),
-                        })
+                    .map(|attribute| StoredDistribution {
+                        attribute_name: &attribute.name,
+                        distribution: attribute
+                            .counts
+                            .iter()
+                            .map(|(value, count)| StoredCount {
+                                attribute_value: value.as_deref(),
+                                count: *count,
+                            })
+                            .collect(),
                     })
                     .collect();
                 row.push_bind(*id)
@@ -452,15 +402,15 @@ pub async fn write_roles(
                     .push_bind(generation)
                     .push_bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
                     .push_bind(format!("Potential role {}", ordinal + 1))
-                    .push_bind(role_type.clone())
+                    .push_bind(owner.role_type)
                     .push_bind(i32::try_from(role.members.len()).unwrap_or(i32::MAX))
                     .push_bind(i32::try_from(role.metrics.entitlement_count).unwrap_or(i32::MAX))
                     .push_bind(i16::from(role.metrics.density))
                     .push_bind(i16::from(role.metrics.freshness))
                     .push_bind(i16::from(role.metrics.quality))
-                    .push_bind(Value::Array(distribution))
-                    .push_bind(created_by_id.clone())
-                    .push_bind(created_by_name.clone());
+                    .push_bind(Json(distribution))
+                    .push_bind(owner.created_by_id.clone())
+                    .push_bind(owner.created_by_name.clone());
             },
         );
         roles.build().execute(&mut *tx).await?;
@@ -471,8 +421,8 @@ pub async fn write_roles(
             for &member in &role.members {
                 let index = member as usize;
                 let (Some(identity), Some(name)) = (
-                    input.identity_ids.get(index),
-                    input.identity_names.get(index),
+                    index_ids.identity_ids.get(index),
+                    index_ids.identity_names.get(index),
                 ) else {
                     return Err(StoreError::Query(format!(
                         "member index {member} out of range"
@@ -485,7 +435,7 @@ pub async fn write_roles(
             let mined = role.entitlements.iter().map(|stat| (stat, "t"));
             let unmined = role.common_entitlements.iter().map(|stat| (stat, "f"));
             for (stat, mined) in mined.chain(unmined) {
-                let entitlement = input
+                let entitlement = index_ids
                     .entitlement_ids
                     .get(stat.entitlement as usize)
                     .ok_or_else(|| {
@@ -520,7 +470,7 @@ pub async fn write_roles(
         copy.finish().await?;
         // Members are disjoint across roles, so this probes each population identity once per
         // source of its role.
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO potential_role_sources (potential_role_id, source_id, members_with_usage)
              SELECT rs.potential_role_id, rs.source_id,
                     (SELECT count(*) FROM potential_role_members m
@@ -531,27 +481,26 @@ pub async fn write_roles(
                        FROM potential_role_entitlements pre
                        JOIN entitlements e ON e.id = pre.entitlement_id
                       WHERE pre.potential_role_id = ANY($1)) rs",
+            &ids,
         )
-        .bind(&ids)
         .execute(&mut *tx)
         .await?;
         ready += i32::try_from(batch.len()).unwrap_or(i32::MAX);
-        sqlx::query(
+        sqlx::query!(
             "UPDATE role_mining_sessions SET potential_roles_ready_count = $2, modified_at = now()
               WHERE id = $1",
+            session,
+            ready,
         )
-        .bind(session)
-        .bind(ready)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
     }
-    let roles = i32::try_from(result.roles.len()).unwrap_or(i32::MAX);
-    let done = publish(pool, session, generation, notify, roles).await?;
+    let done = publish(pool, session, generation, notify).await?;
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
     // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
     // those pages index-only scans at once. Best effort: the roles are written either way.
-    if let Err(err) = sqlx::query("VACUUM (ANALYZE) potential_role_members")
+    if let Err(err) = sqlx::raw_sql("VACUUM (ANALYZE) potential_role_members")
         .execute(pool)
         .await
     {
@@ -560,25 +509,41 @@ pub async fn write_roles(
     Ok(done)
 }
 
+/// Deletes the unsaved roles one generation of a session wrote.
+async fn delete_generation(
+    conn: &mut PgConnection,
+    session: Uuid,
+    generation: i32,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "DELETE FROM potential_roles WHERE session_id = $1 AND generation = $2 AND NOT saved",
+        session,
+        generation,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Makes `generation`'s roles the ones readers see, in one transaction: the session becomes
 /// `POTENTIAL_ROLES_CREATED` with this generation published, the unsaved roles of every other
-/// generation go, and the completion notification for `notify` (an identity id) is recorded.
-/// `false` (and nothing changed) when a newer generation superseded it.
+/// generation go, and the completion notification is recorded. `false` (and nothing changed)
+/// when a newer generation superseded it.
 async fn publish(
     pool: &PgPool,
     session: Uuid,
     generation: i32,
-    notify: Option<&str>,
-    roles: i32,
+    notify: Option<&Completion>,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
-    let published = sqlx::query(
+    let published = sqlx::query!(
         "UPDATE role_mining_sessions
-            SET state = 'POTENTIAL_ROLES_CREATED', published_generation = $2, modified_at = now()
+            SET state = $3, published_generation = $2, modified_at = now()
           WHERE id = $1 AND generation = $2",
+        session,
+        generation,
+        SessionState::PotentialRolesCreated as _,
     )
-    .bind(session)
-    .bind(generation)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -586,15 +551,15 @@ async fn publish(
     if !published {
         return Ok(false);
     }
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM potential_roles WHERE session_id = $1 AND generation <> $2 AND NOT saved",
+        session,
+        generation,
     )
-    .bind(session)
-    .bind(generation)
     .execute(&mut *tx)
     .await?;
-    if let Some(recipient) = notify {
-        record_completion(&mut tx, session, recipient, roles).await?;
+    if let Some(completion) = notify {
+        record_completion(&mut tx, session, completion).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -621,51 +586,49 @@ pub async fn fail(
     message: &str,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE role_mining_sessions SET state = 'FAILED', failure_message = $3, modified_at = now()
+    sqlx::query!(
+        "UPDATE role_mining_sessions SET state = $4, failure_message = $3, modified_at = now()
           WHERE id = $1 AND ($2::int IS NULL OR generation = $2)",
+        session,
+        generation,
+        message,
+        SessionState::Failed as _,
     )
-    .bind(session)
-    .bind(generation)
-    .bind(message)
     .execute(&mut *tx)
     .await?;
     // What the failed generation wrote was never published: it goes; published roles stay.
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM potential_roles p USING role_mining_sessions s
           WHERE p.session_id = $1 AND s.id = p.session_id AND NOT p.saved
             AND p.generation <> coalesce(s.published_generation, -1)
             AND ($2::int IS NULL OR p.generation = $2)",
+        session,
+        generation,
     )
-    .bind(session)
-    .bind(generation)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Records the completion notification for `recipient` in the outbox (delivered by SMTP when
-/// configured, otherwise logged by the outbox reader).
+/// Records the completion notification in the outbox (delivered by SMTP when configured,
+/// otherwise logged by the outbox reader).
 async fn record_completion(
     conn: &mut PgConnection,
     session: Uuid,
-    recipient: &str,
-    roles: i32,
+    completion: &Completion,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO notification_outbox (session_id, recipient_id, subject, body)
-         VALUES ($1, $2, 'Role mining session complete', $3)",
+         VALUES ($1, $2, $3, $4)",
+        session,
+        completion.recipient,
+        completion.subject,
+        completion.body,
     )
-    .bind(session)
-    .bind(recipient)
-    .bind(format!(
-        "Role mining session {session} found {roles} potential role{}.",
-        if roles == 1 { "" } else { "s" }
-    ))
     .execute(conn)
     .await?;
-    tracing::info!(%session, recipient, "session completion notification recorded");
+    tracing::info!(%session, recipient = %completion.recipient, "session completion notification recorded");
     Ok(())
 }
 

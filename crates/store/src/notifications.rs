@@ -1,6 +1,7 @@
 //! The notification outbox: messages recorded in the same transaction as what they announce,
 //! delivered afterwards by the worker's notifier.
 
+use rolemine_domain::DeliveryChannel;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::error::StoreError;
@@ -10,7 +11,7 @@ pub const MAX_ATTEMPTS: i32 = 5;
 
 /// An undelivered message, with the recipient's address when the recipient id names an
 /// identity that has one.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     /// Outbox row id.
     pub id: i64,
@@ -29,34 +30,35 @@ pub async fn claim(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,
 ) -> Result<Vec<Pending>, StoreError> {
-    Ok(sqlx::query_as::<_, Pending>(
-        "SELECT n.id, n.recipient_id, i.email, n.subject, n.body
-           FROM notification_outbox n
-           LEFT JOIN identities i ON i.ext_id = n.recipient_id
-          WHERE n.delivered_at IS NULL AND n.attempts < $1
-          ORDER BY n.id
-          LIMIT $2
-          FOR UPDATE OF n SKIP LOCKED",
+    Ok(sqlx::query_as!(
+        Pending,
+        r#"SELECT n.id, n.recipient_id, i.email AS "email?", n.subject, n.body
+             FROM notification_outbox n
+             LEFT JOIN identities i ON i.ext_id = n.recipient_id
+            WHERE n.delivered_at IS NULL AND n.attempts < $1
+            ORDER BY n.id
+            LIMIT $2
+            FOR UPDATE OF n SKIP LOCKED"#,
+        MAX_ATTEMPTS,
+        limit,
     )
-    .bind(MAX_ATTEMPTS)
-    .bind(limit)
     .fetch_all(&mut **tx)
     .await?)
 }
 
-/// Records a delivery (`channel`: `smtp` or `log`).
+/// Records a delivery.
 pub async fn delivered(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
-    channel: &str,
+    channel: DeliveryChannel,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notification_outbox
             SET delivered_at = now(), attempts = attempts + 1, channel = $2, last_error = NULL
           WHERE id = $1",
+        id,
+        channel as _,
     )
-    .bind(id)
-    .bind(channel)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -68,11 +70,11 @@ pub async fn failed(
     id: i64,
     error: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notification_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        id,
+        error,
     )
-    .bind(id)
-    .bind(error)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use roaring::RoaringBitmap;
+use rolemine_domain::{
+    MinIdentities, ProvisionState, PruneThreshold, RoleType, Scope, ScopingMethod, SessionState,
+};
 use rolemine_engine::metrics::{EntitlementStat, RoleMetrics};
 use rolemine_filter::{FieldSpec, Kind, Op, SorterSpec};
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::error::StoreError;
+use crate::error::{Refusal, StoreError};
 use crate::listing::{self, Listing, Page};
-use crate::mining::ROLE_GRANTS;
 
 const fn field(
     name: &'static str,
@@ -153,8 +156,8 @@ pub struct RoleRow {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What its session mined.
+    pub r#type: RoleType,
     /// Members.
     pub identity_count: i32,
     /// Entitlements, not counting excluded ones.
@@ -169,8 +172,8 @@ pub struct RoleRow {
     pub identity_distribution: Value,
     /// Saved flag.
     pub saved: bool,
-    /// `POTENTIAL`, `PENDING`, `COMPLETE` or `FAILED`.
-    pub provision_state: String,
+    /// Where it is on its way to becoming a role.
+    pub provision_state: ProvisionState,
     /// Why provisioning failed, in state `FAILED`.
     pub provision_failure: Option<String>,
     /// The role created by provisioning.
@@ -186,19 +189,19 @@ pub struct RoleRow {
     /// The session's name.
     pub session_name: Option<String>,
     /// The session's role type.
-    pub session_type: String,
+    pub session_type: RoleType,
     /// The session's scope as given.
-    pub session_scope: Value,
+    pub session_scope: Json<Scope>,
     /// The session's scoping method.
-    pub session_scoping_method: String,
+    pub session_scoping_method: ScopingMethod,
     /// The session's requested threshold.
-    pub session_prune_threshold: Option<i16>,
+    pub session_prune_threshold: Option<PruneThreshold>,
     /// The session's minimum role size.
-    pub session_min_num_identities: Option<i32>,
+    pub session_min_num_identities: Option<MinIdentities>,
     /// The session's saved flag.
     pub session_saved: bool,
     /// The session's state.
-    pub session_state: String,
+    pub session_state: SessionState,
 }
 
 const ROLE_COLUMNS: &str = "id, session_id, name, description, type, identity_count, \
@@ -267,12 +270,29 @@ fn not_found(role: Uuid) -> StoreError {
 /// The potential role `role`; with `session`, only if that session mined it (otherwise
 /// [`StoreError::NotFound`], as for an unknown id).
 pub async fn get(pool: &PgPool, session: Option<Uuid>, role: Uuid) -> Result<RoleRow, StoreError> {
-    sqlx::query_as::<_, RoleRow>(&format!(
-        "SELECT {ROLE_COLUMNS} FROM potential_role_summaries
-          WHERE id = $1 AND ($2::uuid IS NULL OR session_id = $2)"
-    ))
-    .bind(role)
-    .bind(session)
+    // A view's columns are all nullable to the macros; `!` restores what the tables promise.
+    sqlx::query_as!(
+        RoleRow,
+        r#"SELECT id AS "id!", session_id AS "session_id!", name AS "name!", description,
+                  type AS "type!: RoleType", identity_count AS "identity_count!",
+                  entitlement_count AS "entitlement_count!", density AS "density!",
+                  freshness AS "freshness!", quality AS "quality!",
+                  identity_distribution AS "identity_distribution!", saved AS "saved!",
+                  provision_state AS "provision_state!: ProvisionState", provision_failure,
+                  role_id, created_by_id, created_by_name, created_at AS "created_at!",
+                  modified_at AS "modified_at!", session_name,
+                  session_type AS "session_type!: RoleType",
+                  session_scope AS "session_scope!: Json<Scope>",
+                  session_scoping_method AS "session_scoping_method!: ScopingMethod",
+                  session_prune_threshold AS "session_prune_threshold: PruneThreshold",
+                  session_min_num_identities AS "session_min_num_identities: MinIdentities",
+                  session_saved AS "session_saved!",
+                  session_state AS "session_state!: SessionState"
+             FROM potential_role_summaries
+            WHERE id = $1 AND ($2::uuid IS NULL OR session_id = $2)"#,
+        role,
+        session,
+    )
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| not_found(role))
@@ -297,19 +317,19 @@ async fn member_and_excluded_ids(
     pool: &PgPool,
     role: Uuid,
 ) -> Result<(Vec<String>, Vec<String>), StoreError> {
-    let ids: (Vec<String>, Vec<String>) = sqlx::query_as(
-        "SELECT ARRAY(SELECT i.ext_id FROM potential_role_members m
-                        JOIN identities i ON i.id = m.identity_id
-                       WHERE m.potential_role_id = $1 ORDER BY m.identity_id),
-                ARRAY(SELECT e.ext_id FROM potential_role_entitlements pre
-                        JOIN entitlements e ON e.id = pre.entitlement_id
-                       WHERE pre.potential_role_id = $1 AND pre.excluded
-                       ORDER BY pre.entitlement_id)",
+    let ids = sqlx::query!(
+        r#"SELECT ARRAY(SELECT i.ext_id FROM potential_role_members m
+                          JOIN identities i ON i.id = m.identity_id
+                         WHERE m.potential_role_id = $1 ORDER BY m.identity_id) AS "members!",
+                  ARRAY(SELECT e.ext_id FROM potential_role_entitlements pre
+                          JOIN entitlements e ON e.id = pre.entitlement_id
+                         WHERE pre.potential_role_id = $1 AND pre.excluded
+                         ORDER BY pre.entitlement_id) AS "excluded!""#,
+        role
     )
-    .bind(role)
     .fetch_one(pool)
     .await?;
-    Ok(ids)
+    Ok((ids.members, ids.excluded))
 }
 
 /// Changes to a potential role (`None`: unchanged).
@@ -330,21 +350,21 @@ pub async fn patch(
     role: Uuid,
     patch: &RolePatch,
 ) -> Result<RoleDetail, StoreError> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE potential_roles SET
             name = CASE WHEN $3 THEN coalesce($4, 'Potential role ' || (ordinal + 1)) ELSE name END,
             description = CASE WHEN $5 THEN $6 ELSE description END,
             saved = coalesce($7, saved),
             modified_at = now()
           WHERE id = $1 AND ($2::uuid IS NULL OR session_id = $2)",
+        role,
+        session,
+        patch.name.is_some(),
+        patch.name.clone().flatten(),
+        patch.description.is_some(),
+        patch.description.clone().flatten(),
+        patch.saved,
     )
-    .bind(role)
-    .bind(session)
-    .bind(patch.name.is_some())
-    .bind(patch.name.clone().flatten())
-    .bind(patch.description.is_some())
-    .bind(patch.description.clone().flatten())
-    .bind(patch.saved)
     .execute(pool)
     .await?;
     if updated.rows_affected() == 0 {
@@ -355,7 +375,7 @@ pub async fn patch(
 
 /// Adds the entitlements `ids` (external ids) to the role's exclusion list, or with `exclude`
 /// false takes them off it, and recomputes its counts and metrics in the same transaction.
-/// Ids the role does not hold are a [`StoreError::Invalid`] naming them; nothing changes then.
+/// Ids the role does not hold are a [`Refusal`] naming them; nothing changes then.
 pub async fn edit_entitlements(
     pool: &PgPool,
     session: Uuid,
@@ -364,66 +384,52 @@ pub async fn edit_entitlements(
     exclude: bool,
 ) -> Result<RoleDetail, StoreError> {
     let mut tx = pool.begin().await?;
-    let members: Option<i32> = sqlx::query_scalar(
+    let members = sqlx::query_scalar!(
         "SELECT identity_count FROM potential_roles
           WHERE id = $1 AND session_id = $2 FOR UPDATE",
+        role,
+        session,
     )
-    .bind(role)
-    .bind(session)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(members) = members else {
         return Err(not_found(role));
     };
-    let unknown: Vec<String> = sqlx::query_scalar(
-        "SELECT wanted FROM unnest($2::text[]) AS wanted
-          WHERE NOT EXISTS (SELECT FROM potential_role_entitlements pre
-                              JOIN entitlements e ON e.id = pre.entitlement_id
-                             WHERE pre.potential_role_id = $1 AND e.ext_id = wanted)",
+    let unknown = sqlx::query_scalar!(
+        r#"SELECT wanted AS "wanted!" FROM unnest($2::text[]) AS wanted
+            WHERE NOT EXISTS (SELECT FROM potential_role_entitlements pre
+                                JOIN entitlements e ON e.id = pre.entitlement_id
+                               WHERE pre.potential_role_id = $1 AND e.ext_id = wanted)"#,
+        role,
+        ids,
     )
-    .bind(role)
-    .bind(ids)
     .fetch_all(&mut *tx)
     .await?;
     if !unknown.is_empty() {
-        let listed: Vec<String> = unknown
-            .iter()
-            .take(10)
-            .map(|id| format!("{id:?}"))
-            .collect();
-        let more = unknown.len().saturating_sub(10);
-        return Err(StoreError::Invalid(format!(
-            "ids: the potential role holds no entitlement {}{}",
-            listed.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )));
+        return Err(Refusal::EntitlementsNotHeld(unknown).into());
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE potential_role_entitlements pre SET excluded = $3
            FROM entitlements e
           WHERE e.id = pre.entitlement_id AND pre.potential_role_id = $1
             AND e.ext_id = ANY($2)",
+        role,
+        ids,
+        exclude,
     )
-    .bind(role)
-    .bind(ids)
-    .bind(exclude)
     .execute(&mut *tx)
     .await?;
     let metrics = rescore(&mut tx, role, members).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE potential_roles SET entitlement_count = $2, density = $3, freshness = $4,
                 quality = $5, modified_at = now()
           WHERE id = $1",
+        role,
+        i32::try_from(metrics.entitlement_count).unwrap_or(i32::MAX),
+        i16::from(metrics.density),
+        i16::from(metrics.freshness),
+        i16::from(metrics.quality),
     )
-    .bind(role)
-    .bind(i32::try_from(metrics.entitlement_count).unwrap_or(i32::MAX))
-    .bind(i16::from(metrics.density))
-    .bind(i16::from(metrics.freshness))
-    .bind(i16::from(metrics.quality))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -437,20 +443,28 @@ async fn rescore(
     role: Uuid,
     members: i32,
 ) -> Result<RoleMetrics, StoreError> {
-    let stats: Vec<(i32, i32, bool)> = sqlx::query_as(
+    let stats: Vec<(i32, i32, bool)> = sqlx::query!(
         "SELECT entitlement_id, identity_count, excluded FROM potential_role_entitlements
           WHERE potential_role_id = $1 AND mined",
+        role
     )
-    .bind(role)
     .fetch_all(&mut **tx)
-    .await?;
-    let existing: Vec<Vec<i32>> = sqlx::query_scalar(&format!(
-        "SELECT array_agg(granted.entitlement_id) FROM {ROLE_GRANTS}
-           JOIN roles r ON r.id = granted.role_id
-          WHERE r.potential_role_id IS DISTINCT FROM $1
-          GROUP BY granted.role_id"
-    ))
-    .bind(role)
+    .await?
+    .into_iter()
+    .map(|row| (row.entitlement_id, row.identity_count, row.excluded))
+    .collect();
+    // What each existing role grants, directly or through its access profiles.
+    let existing = sqlx::query_scalar!(
+        r#"SELECT array_agg(granted.entitlement_id) AS "entitlements!"
+             FROM (SELECT role_id, entitlement_id FROM role_entitlements
+                   UNION
+                   SELECT ap.role_id, ape.entitlement_id FROM access_profiles ap
+                     JOIN access_profile_entitlements ape ON ape.access_profile_id = ap.id) granted
+             JOIN roles r ON r.id = granted.role_id
+            WHERE r.potential_role_id IS DISTINCT FROM $1
+            GROUP BY granted.role_id"#,
+        role
+    )
     .fetch_all(&mut **tx)
     .await?;
     let index = |id: i32| u32::try_from(id).unwrap_or(u32::MAX);
@@ -725,8 +739,7 @@ pub struct UsageRow {
 
 /// The source with external id `source`, or [`StoreError::NotFound`].
 pub async fn source_id(pool: &PgPool, source: &str) -> Result<i32, StoreError> {
-    sqlx::query_scalar("SELECT id FROM sources WHERE ext_id = $1")
-        .bind(source)
+    sqlx::query_scalar!("SELECT id FROM sources WHERE ext_id = $1", source)
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| StoreError::NotFound {
@@ -774,8 +787,8 @@ pub struct DraftRow {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What its session mined.
+    pub r#type: RoleType,
     /// Member external ids.
     pub identity_ids: Vec<String>,
     /// External ids of its entitlements (mined, not excluded).

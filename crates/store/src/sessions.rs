@@ -1,89 +1,32 @@
 //! Role-mining sessions.
 
 use chrono::{DateTime, Utc};
+use rolemine_domain::{
+    Job, JobKind, JobState, MinIdentities, MineJob, PruneThreshold, RoleType, Scope, ScopingMethod,
+    SessionState,
+};
 use rolemine_filter::{FieldSpec, Kind, Op, SorterSpec};
-use sqlx::PgPool;
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::jobs;
 use crate::listing::{self, Listing, Page};
-
-/// The job kind that mines a session.
-pub const JOB_KIND: &str = "mine-session";
-
-/// Attempts at a mining job before the session is marked `FAILED`.
-const MAX_ATTEMPTS: i32 = 3;
-
-/// A session's population, as the client gave it (stored as given).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Scope {
-    /// Exactly these identities (external ids).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity_ids: Option<Vec<String>>,
-    /// A search query over identities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub criteria: Option<String>,
-    /// Attribute chips: values of one chip ORed, chips ANDed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribute_filter_criteria: Option<Vec<Chip>>,
-}
-
-/// One attribute chip. The labels are what a console shows for it; only `data` selects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Chip {
-    /// The chip's condition.
-    pub data: ChipData,
-    /// The chip's label (`{"untranslated": "Location: Miami"}`), kept as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<serde_json::Value>,
-    /// Its accessible label, kept as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aria_label: Option<serde_json::Value>,
-}
-
-/// An attribute chip's condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChipData {
-    /// The identity attribute.
-    pub name: String,
-    /// How values compare.
-    pub operator: ChipOperator,
-    /// Accepted (or rejected) values.
-    pub values: Vec<String>,
-    /// The attribute's label (`{"translateKey": ...}`), kept as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<serde_json::Value>,
-}
-
-/// A chip's comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ChipOperator {
-    /// The attribute has one of the values.
-    Equals,
-    /// The attribute has none of the values (or no value).
-    NotEquals,
-}
 
 /// What a client asks for when creating a session (already validated).
 #[derive(Debug, Clone)]
 pub struct NewSession {
     /// Saved name.
     pub name: Option<String>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub role_type: String,
+    /// What the session mines.
+    pub role_type: RoleType,
     /// The population.
     pub scope: Scope,
-    /// 0-100, or `None` for the prescribed threshold.
-    pub prune_threshold: Option<i16>,
+    /// The threshold asked for, or `None` for the prescribed one.
+    pub prune_threshold: Option<PruneThreshold>,
     /// Minimum role size, or `None` for the default.
-    pub min_num_identities: Option<i32>,
+    pub min_num_identities: Option<MinIdentities>,
     /// Saved flag.
     pub saved: bool,
     /// Who is told when mining completes.
@@ -94,16 +37,6 @@ pub struct NewSession {
     pub created_by_name: String,
 }
 
-/// The payload of a mining job.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MineJob {
-    /// The session.
-    pub session_id: Uuid,
-    /// The session generation this job mines; a newer one supersedes it.
-    pub generation: i32,
-}
-
 /// A session as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -111,18 +44,18 @@ pub struct SessionRow {
     pub id: Uuid,
     /// Saved name.
     pub name: Option<String>,
-    /// `SPECIALIZED` or `COMMON`.
-    pub r#type: String,
+    /// What the session mines.
+    pub r#type: RoleType,
     /// The scope as the client gave it.
-    pub scope: serde_json::Value,
+    pub scope: Json<Scope>,
     /// `MANUAL` for API-created sessions.
-    pub scoping_method: String,
+    pub scoping_method: ScopingMethod,
     /// Requested threshold, if any.
-    pub prune_threshold: Option<i16>,
+    pub prune_threshold: Option<PruneThreshold>,
     /// Computed threshold.
-    pub prescribed_prune_threshold: Option<i16>,
+    pub prescribed_prune_threshold: Option<PruneThreshold>,
     /// Minimum role size, if set.
-    pub min_num_identities: Option<i32>,
+    pub min_num_identities: Option<MinIdentities>,
     /// Population size once resolved.
     pub identity_count: Option<i32>,
     /// Roles found.
@@ -130,7 +63,7 @@ pub struct SessionRow {
     /// Roles stored so far.
     pub potential_roles_ready_count: i32,
     /// Lifecycle state.
-    pub state: String,
+    pub state: SessionState,
     /// Why it failed, in state `FAILED`.
     pub failure_message: Option<String>,
     /// Saved flag.
@@ -152,14 +85,24 @@ pub struct SessionRow {
     pub stalled_since: Option<DateTime<Utc>>,
 }
 
+/// The row columns for listings (dynamic SQL); [`fetch`] spells the same for the macros.
 const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
     prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
-    data_file_path, created_by_id, created_by_name, created_at, modified_at, \
-    (SELECT min(j.lease_expires_at) FROM jobs j \
-      WHERE j.state = 'RUNNING' AND j.lease_expires_at < now() \
-        AND j.kind = 'mine-session' AND j.payload ->> 'sessionId' = role_mining_sessions.id::text) \
-      AS stalled_since";
+    data_file_path, created_by_id, created_by_name, created_at, modified_at";
+
+/// Pushes the `stalled_since` column: the oldest expired lease of a running mining job.
+fn push_stalled_since(query: &mut QueryBuilder<'_, Postgres>) {
+    query.push(
+        ", (SELECT min(j.lease_expires_at) FROM jobs j \
+            WHERE j.subject_id = role_mining_sessions.id AND j.lease_expires_at < now() \
+              AND j.state = ",
+    );
+    query.push_bind(JobState::Running);
+    query.push(" AND j.kind = ");
+    query.push_bind(JobKind::Mine);
+    query.push(") AS stalled_since");
+}
 
 /// `getRoleMiningSessions` filters, as the contract lists them.
 pub const LIST_FIELDS: &[FieldSpec] = &[
@@ -192,33 +135,30 @@ pub const LIST_SORTERS: &[SorterSpec] = &[
 /// Records a session and queues its mining job, in one transaction.
 pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, StoreError> {
     let mut tx = pool.begin().await?;
-    let scope = serde_json::to_value(&new.scope)
-        .map_err(|err| StoreError::Query(format!("cannot store the scope: {err}")))?;
-    let row = sqlx::query_as::<_, SessionRow>(&format!(
+    let id = Uuid::new_v4();
+    sqlx::query!(
         "INSERT INTO role_mining_sessions (id, name, type, scope, prune_threshold,
             min_num_identities, saved, email_recipient_id, created_by_id, created_by_name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(&new.name)
-    .bind(&new.role_type)
-    .bind(scope)
-    .bind(new.prune_threshold)
-    .bind(new.min_num_identities)
-    .bind(new.saved)
-    .bind(&new.email_recipient_id)
-    .bind(&new.created_by_id)
-    .bind(&new.created_by_name)
-    .fetch_one(&mut *tx)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        id,
+        new.name,
+        new.role_type as _,
+        Json(&new.scope) as _,
+        new.prune_threshold as _,
+        new.min_num_identities as _,
+        new.saved,
+        new.email_recipient_id,
+        new.created_by_id,
+        new.created_by_name,
+    )
+    .execute(&mut *tx)
     .await?;
-    let job = MineJob {
-        session_id: row.id,
+    let job = Job::Mine(MineJob {
+        session_id: id,
         generation: 0,
-    };
-    let payload = serde_json::to_value(job)
-        .map_err(|err| StoreError::Query(format!("cannot encode the job: {err}")))?;
-    jobs::enqueue(&mut tx, JOB_KIND, &payload, MAX_ATTEMPTS).await?;
+    });
+    jobs::enqueue(&mut tx, &job).await?;
+    let row = fetch(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -227,9 +167,9 @@ pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, Store
 #[derive(Debug, Clone, Default)]
 pub struct SessionPatch {
     /// New threshold (`Some(None)`: back to the prescribed one).
-    pub prune_threshold: Option<Option<i16>>,
+    pub prune_threshold: Option<Option<PruneThreshold>>,
     /// New minimum role size (`Some(None)`: the default).
-    pub min_num_identities: Option<Option<i32>>,
+    pub min_num_identities: Option<Option<MinIdentities>>,
     /// New saved flag.
     pub saved: Option<bool>,
     /// New name (`Some(None)`: no name).
@@ -252,81 +192,89 @@ pub async fn patch(
     patch: &SessionPatch,
 ) -> Result<SessionRow, StoreError> {
     let mut tx = pool.begin().await?;
-    let exists: Option<i32> =
-        sqlx::query_scalar("SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(generation) = exists else {
-        return Err(StoreError::NotFound {
-            what: "role mining session",
-            id: id.to_string(),
-        });
-    };
+    let generation = sqlx::query_scalar!(
+        "SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| not_found(id))?;
     let remine = patch.remines();
     let generation = if remine { generation + 1 } else { generation };
-    let row = sqlx::query_as::<_, SessionRow>(&format!(
+    sqlx::query!(
         "UPDATE role_mining_sessions SET
             prune_threshold = CASE WHEN $2 THEN $3 ELSE prune_threshold END,
             min_num_identities = CASE WHEN $4 THEN $5 ELSE min_num_identities END,
             saved = coalesce($6, saved),
             name = CASE WHEN $7 THEN $8 ELSE name END,
             generation = $9,
-            state = CASE WHEN $10 THEN 'UPDATED' ELSE state END,
+            state = CASE WHEN $10 THEN $11 ELSE state END,
             failure_message = CASE WHEN $10 THEN NULL ELSE failure_message END,
             potential_role_count = CASE WHEN $10 THEN 0 ELSE potential_role_count END,
             potential_roles_ready_count = CASE WHEN $10 THEN 0 ELSE potential_roles_ready_count END,
             modified_at = now()
-          WHERE id = $1
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(patch.prune_threshold.is_some())
-    .bind(patch.prune_threshold.flatten())
-    .bind(patch.min_num_identities.is_some())
-    .bind(patch.min_num_identities.flatten())
-    .bind(patch.saved)
-    .bind(patch.name.is_some())
-    .bind(patch.name.clone().flatten())
-    .bind(generation)
-    .bind(remine)
-    .fetch_one(&mut *tx)
+          WHERE id = $1",
+        id,
+        patch.prune_threshold.is_some(),
+        patch.prune_threshold.flatten() as _,
+        patch.min_num_identities.is_some(),
+        patch.min_num_identities.flatten() as _,
+        patch.saved,
+        patch.name.is_some(),
+        patch.name.clone().flatten(),
+        generation,
+        remine,
+        SessionState::Updated as _,
+    )
+    .execute(&mut *tx)
     .await?;
     if remine {
-        let superseded: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE kind = $1 AND payload ->> 'sessionId' = $2::text
-               AND state IN ('QUEUED', 'RUNNING')",
-        )
-        .bind(JOB_KIND)
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for job in superseded {
-            jobs::cancel(&mut *tx, job).await?;
-        }
-        let payload = serde_json::to_value(MineJob {
+        jobs::cancel_for(&mut *tx, JobKind::Mine, id).await?;
+        let job = Job::Mine(MineJob {
             session_id: id,
             generation,
-        })
-        .map_err(|err| StoreError::Query(format!("cannot encode the job: {err}")))?;
-        jobs::enqueue(&mut tx, JOB_KIND, &payload, MAX_ATTEMPTS).await?;
+        });
+        jobs::enqueue(&mut tx, &job).await?;
     }
+    let row = fetch(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(row)
 }
 
-/// The session with this id.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
-    sqlx::query_as::<_, SessionRow>(&format!(
-        "SELECT {COLUMNS} FROM role_mining_sessions WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| StoreError::NotFound {
+fn not_found(id: Uuid) -> StoreError {
+    StoreError::NotFound {
         what: "role mining session",
         id: id.to_string(),
-    })
+    }
+}
+
+/// The session with this id.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
+    fetch(pool, id).await
+}
+
+async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<SessionRow, StoreError> {
+    sqlx::query_as!(
+        SessionRow,
+        r#"SELECT id, name, type AS "type: RoleType", scope AS "scope: Json<Scope>",
+                  scoping_method AS "scoping_method: ScopingMethod",
+                  prune_threshold AS "prune_threshold: PruneThreshold",
+                  prescribed_prune_threshold AS "prescribed_prune_threshold: PruneThreshold",
+                  min_num_identities AS "min_num_identities: MinIdentities", identity_count,
+                  potential_role_count, potential_roles_ready_count,
+                  state AS "state: SessionState", failure_message, saved, email_recipient_id,
+                  data_file_path, created_by_id, created_by_name, created_at, modified_at,
+                  (SELECT min(j.lease_expires_at) FROM jobs j
+                    WHERE j.subject_id = s.id AND j.lease_expires_at < now()
+                      AND j.state = $2 AND j.kind = $3) AS stalled_since
+             FROM role_mining_sessions s WHERE id = $1"#,
+        id,
+        JobState::Running as _,
+        JobKind::Mine as _,
+    )
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| not_found(id))
 }
 
 /// A page of sessions; newest first unless sorted otherwise.
@@ -334,9 +282,9 @@ pub async fn list(pool: &PgPool, listing: &Listing) -> Result<Page<SessionRow>, 
     listing::fetch(
         pool,
         |query| {
-            query.push(format!(
-                "SELECT {COLUMNS} FROM role_mining_sessions WHERE true"
-            ));
+            query.push(format!("SELECT {COLUMNS}"));
+            push_stalled_since(query);
+            query.push(" FROM role_mining_sessions WHERE true");
         },
         LIST_FIELDS,
         listing,

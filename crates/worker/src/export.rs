@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rolemine_artifacts::Artifacts;
-use rolemine_store::exports::{self, ExportJob};
+use rolemine_domain::ExportJob;
+use rolemine_store::exports;
 use rolemine_store::{PgPool, StoreError};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -33,25 +33,15 @@ impl ExportHandler {
     }
 }
 
-fn export_id(payload: &Value) -> Result<Uuid, JobError> {
-    serde_json::from_value::<ExportJob>(payload.clone())
-        .map(|job| job.export_id)
-        .map_err(|_| JobError::Permanent(format!("the job payload names no export: {payload}")))
-}
-
 /// The artifact key of an export.
 pub fn artifact_key(export: Uuid) -> String {
     format!("exports/{export}.zip")
 }
 
 #[async_trait]
-impl JobHandler for ExportHandler {
-    fn kind(&self) -> &'static str {
-        exports::JOB_KIND
-    }
-
-    async fn run(&self, job: JobContext) -> Result<(), JobError> {
-        let id = export_id(&job.payload)?;
+impl JobHandler<ExportJob> for ExportHandler {
+    async fn run(&self, job: &ExportJob, context: &JobContext) -> Result<(), JobError> {
+        let id = job.export_id;
         let record = match exports::start(&self.pool, id).await {
             Ok(Some(record)) => record,
             Ok(None) => return Ok(()),
@@ -69,7 +59,7 @@ impl JobHandler for ExportHandler {
         let writer = BufWriter::new(file.reopen().map_err(local)?);
         let written = tokio::select! {
             written = exports::write_zip_blocking(&self.pool, record.potential_role_id, record.filter(), writer) => written?,
-            () = job.cancel.cancelled() => return Err(JobError::Cancelled),
+            () = context.cancel.cancelled() => return Err(JobError::Cancelled),
         };
         let (mut writer, counts) = written;
         writer.flush().map_err(local)?;
@@ -85,10 +75,8 @@ impl JobHandler for ExportHandler {
         Ok(())
     }
 
-    async fn on_failure(&self, _job_id: Uuid, payload: &Value, reason: &str) {
-        let Ok(id) = export_id(payload) else {
-            return;
-        };
+    async fn on_failure(&self, job: &ExportJob, reason: &str) {
+        let id = job.export_id;
         let message = format!("the export could not be written: {reason}");
         if let Err(err) = exports::fail(&self.pool, id, &message).await {
             tracing::error!(export = %id, error = %err, "cannot record an export failure");

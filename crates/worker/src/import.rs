@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use rolemine_domain::ImportJob;
 use rolemine_store::import::{import_path, ImportError};
 use rolemine_store::{imports, PgPool, StoreError};
-use serde_json::Value;
-use uuid::Uuid;
 
 use crate::{JobContext, JobError, JobHandler};
 
@@ -23,15 +22,6 @@ impl ImportHandler {
     }
 }
 
-/// The import a job's payload names.
-fn import_id(payload: &Value) -> Result<Uuid, JobError> {
-    payload
-        .get("importId")
-        .and_then(Value::as_str)
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| JobError::Permanent(format!("the job payload names no import: {payload}")))
-}
-
 /// The upload is no longer needed once its import has finished, either way.
 async fn remove_upload(path: &str) {
     if let Err(err) = tokio::fs::remove_file(path).await {
@@ -42,13 +32,9 @@ async fn remove_upload(path: &str) {
 }
 
 #[async_trait]
-impl JobHandler for ImportHandler {
-    fn kind(&self) -> &'static str {
-        imports::JOB_KIND
-    }
-
-    async fn run(&self, job: JobContext) -> Result<(), JobError> {
-        let id = import_id(&job.payload)?;
+impl JobHandler<ImportJob> for ImportHandler {
+    async fn run(&self, job: &ImportJob, context: &JobContext) -> Result<(), JobError> {
+        let id = job.import_id;
         let record = match imports::start(&self.pool, id).await {
             Ok(Some(record)) => record,
             // Finished already (a retry after the outcome was recorded): nothing to do.
@@ -64,7 +50,7 @@ impl JobHandler for ImportHandler {
         let mut task = tokio::spawn(async move { import_path(&pool, &path, |_| {}).await });
         let outcome = tokio::select! {
             outcome = &mut task => outcome.map_err(|err| JobError::Transient(format!("the import task failed: {err}")))?,
-            () = job.cancel.cancelled() => {
+            () = context.cancel.cancelled() => {
                 // Aborting drops the import's transaction, which rolls it back.
                 task.abort();
                 return Err(JobError::Cancelled);
@@ -92,10 +78,8 @@ impl JobHandler for ImportHandler {
         Ok(())
     }
 
-    async fn on_failure(&self, _job_id: Uuid, payload: &Value, reason: &str) {
-        let Ok(id) = import_id(payload) else {
-            return;
-        };
+    async fn on_failure(&self, job: &ImportJob, reason: &str) {
+        let id = job.import_id;
         let message = format!("the import could not be run: {reason}");
         if let Err(err) = imports::fail(&self.pool, id, &[message], 1).await {
             tracing::error!(import = %id, error = %err, "cannot record an import failure");

@@ -6,33 +6,31 @@
 //! processes, can share one database.
 
 mod export;
+mod handlers;
 mod import;
+mod input;
 mod mine;
 mod notify;
 mod provision;
 mod runner;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use export::{artifact_key, sweep_expired, ExportHandler};
+pub use handlers::Handlers;
 pub use import::ImportHandler;
 pub use mine::MineHandler;
 pub use notify::{MailSettings, Mailer, Notifier, NotifierError};
 pub use provision::ProvisionHandler;
 pub use runner::{Worker, WorkerConfig};
 
-/// What a handler gets for one attempt at a job.
+/// What a handler gets for one attempt at a job, besides the job itself.
 #[derive(Debug, Clone)]
 pub struct JobContext {
     /// The job's id.
     pub id: Uuid,
-    /// The handler's input, as enqueued.
-    pub payload: Value,
     /// This attempt's number, from 1.
     pub attempt: i32,
     /// Fires when the job must stop: it was cancelled, its lease was lost, or the worker is
@@ -46,7 +44,8 @@ pub enum JobError {
     /// Worth another attempt (a lost connection, a timeout).
     #[error("{0}")]
     Transient(String),
-    /// Another attempt would fail the same way (bad payload, missing object).
+    /// Another attempt would fail the same way (bad payload, missing object): the job fails at
+    /// once, with this reason recorded on it and on its object.
     #[error("{0}")]
     Permanent(String),
     /// The job stopped because [`JobContext::cancel`] fired.
@@ -65,19 +64,13 @@ impl From<rolemine_store::StoreError> for JobError {
     }
 }
 
-/// Runs the jobs of one kind.
+/// Runs the jobs of one kind, `J` (one of the structs of `rolemine_domain::Job`).
 #[async_trait]
-pub trait JobHandler: Send + Sync + 'static {
-    /// The job kind this handler takes.
-    fn kind(&self) -> &'static str;
-
+pub trait JobHandler<J>: Send + Sync + 'static {
     /// Runs one attempt.
-    async fn run(&self, job: JobContext) -> Result<(), JobError>;
+    async fn run(&self, job: &J, context: &JobContext) -> Result<(), JobError>;
 
     /// Called once when the job has failed for good (no attempts left, or a permanent error), so
     /// the object it was working on can be left in a readable failed state.
-    async fn on_failure(&self, _job_id: Uuid, _payload: &Value, _reason: &str) {}
+    async fn on_failure(&self, _job: &J, _reason: &str) {}
 }
-
-/// A handler shared between the worker's tasks.
-pub type SharedHandler = Arc<dyn JobHandler>;

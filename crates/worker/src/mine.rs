@@ -5,15 +5,15 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use roaring::RoaringBitmap;
-use rolemine_engine::mine::{mine, MiningInput, MiningParams, RoleType};
+use rolemine_domain::{MinIdentities, MineJob, PruneThreshold, SessionState};
+use rolemine_engine::mine::{mine, MiningInput, MiningParams};
 use rolemine_engine::{EngineError, Observer};
-use rolemine_store::mining;
-use rolemine_store::sessions::{self, MineJob, Scope};
+use rolemine_store::mining::{self, Completion};
+use rolemine_store::sessions;
 use rolemine_store::{PgPool, StoreError};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
+use crate::input::InputBuilder;
 use crate::{JobContext, JobError, JobHandler};
 
 /// Runs mining jobs.
@@ -43,19 +43,9 @@ impl Observer for Cancel {
     }
 }
 
-fn job_of(payload: &Value) -> Result<MineJob, JobError> {
-    serde_json::from_value(payload.clone())
-        .map_err(|err| JobError::Permanent(format!("bad mining job payload {payload}: {err}")))
-}
-
 #[async_trait]
-impl JobHandler for MineHandler {
-    fn kind(&self) -> &'static str {
-        sessions::JOB_KIND
-    }
-
-    async fn run(&self, context: JobContext) -> Result<(), JobError> {
-        let job = job_of(&context.payload)?;
+impl JobHandler<MineJob> for MineHandler {
+    async fn run(&self, job: &MineJob, context: &JobContext) -> Result<(), JobError> {
         let started = Instant::now();
         let session = match sessions::get(&self.pool, job.session_id).await {
             Ok(session) => session,
@@ -67,13 +57,11 @@ impl JobHandler for MineHandler {
             }
             Err(err) => return Err(err.into()),
         };
-        let scope: Scope = serde_json::from_value(session.scope.clone())
-            .map_err(|err| JobError::Permanent(format!("the stored scope is unreadable: {err}")))?;
         let Some(identities) = mining::resolve_population(
             &self.pool,
             job.session_id,
             job.generation,
-            &scope,
+            &session.scope,
             context.cancel.cancelled(),
         )
         .await
@@ -93,8 +81,14 @@ impl JobHandler for MineHandler {
         let resolved = started.elapsed();
         // On cancellation the job stops waiting for the load at once; the connection reads the
         // rest of that one statement before it goes back to the pool.
+        let load = async {
+            let mut builder = InputBuilder::default();
+            mining::load_population(&self.pool, job.session_id, |row| builder.push(row)).await?;
+            let roles = mining::existing_role_grants(&self.pool).await?;
+            Ok::<_, StoreError>(builder.build(roles))
+        };
         let input = tokio::select! {
-            input = mining::load_input(&self.pool, job.session_id) => input?,
+            input = load => input?,
             () = context.cancel.cancelled() => return Err(JobError::Cancelled),
         };
         let loaded = started.elapsed();
@@ -102,16 +96,12 @@ impl JobHandler for MineHandler {
             return Err(JobError::Cancelled);
         }
         let params = MiningParams {
-            role_type: if session.r#type == "COMMON" {
-                RoleType::Common
-            } else {
-                RoleType::Specialized
-            },
-            prune_threshold: session.prune_threshold.and_then(|t| u8::try_from(t).ok()),
+            role_type: session.r#type,
+            prune_threshold: session.prune_threshold.map(|t| t.get()),
             min_identities: session
                 .min_num_identities
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(MiningParams::default().min_identities),
+                .unwrap_or(MinIdentities::DEFAULT)
+                .get(),
             common_access_threshold: self.common_access_threshold,
         };
         let cancel = Cancel(context.cancel.clone());
@@ -137,12 +127,15 @@ impl JobHandler for MineHandler {
             Err(err) => return Err(JobError::Permanent(format!("mining failed: {err}"))),
         };
         let mined = started.elapsed();
-        let prescribed = i16::from(result.prescribed_threshold);
+        let prescribed =
+            PruneThreshold::try_from(i64::from(result.prescribed_threshold)).map_err(|err| {
+                JobError::Permanent(format!("the engine prescribed a threshold that {err}"))
+            })?;
         if !mining::advance(
             &self.pool,
             job.session_id,
             job.generation,
-            "PRUNE_THRESHOLD_OBTAINED",
+            SessionState::PruneThresholdObtained,
             Some(prescribed),
             None,
         )
@@ -155,7 +148,7 @@ impl JobHandler for MineHandler {
             &self.pool,
             job.session_id,
             job.generation,
-            "POTENTIAL_ROLES_PROCESSING",
+            SessionState::PotentialRolesProcessing,
             None,
             Some(count),
         )
@@ -163,14 +156,25 @@ impl JobHandler for MineHandler {
         {
             return Ok(());
         }
-        let notify = session.email_recipient_id.as_deref();
+        let notify = session
+            .email_recipient_id
+            .as_ref()
+            .map(|recipient| Completion {
+                recipient: recipient.clone(),
+                subject: "Role mining session complete".to_owned(),
+                body: format!(
+                    "Role mining session {} found {count} potential role{}.",
+                    job.session_id,
+                    if count == 1 { "" } else { "s" }
+                ),
+            });
         if !mining::write_roles(
             &self.pool,
             job.session_id,
             job.generation,
             &result,
-            &input,
-            notify,
+            &input.ids,
+            notify.as_ref(),
         )
         .await?
         {
@@ -189,8 +193,7 @@ impl JobHandler for MineHandler {
         Ok(())
     }
 
-    async fn on_failure(&self, _job_id: Uuid, payload: &Value, reason: &str) {
-        let Ok(job) = job_of(payload) else { return };
+    async fn on_failure(&self, job: &MineJob, reason: &str) {
         if let Err(err) =
             mining::fail(&self.pool, job.session_id, Some(job.generation), reason).await
         {

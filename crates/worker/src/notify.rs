@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rolemine_domain::DeliveryChannel;
 use rolemine_store::notifications::{self, Pending};
 use rolemine_store::{PgPool, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -124,7 +125,7 @@ impl Notifier {
         Ok(pending.len())
     }
 
-    async fn deliver(&self, message: &Pending) -> Result<&'static str, String> {
+    async fn deliver(&self, message: &Pending) -> Result<DeliveryChannel, String> {
         let log = |reason: &str| {
             tracing::info!(
                 notification = message.id,
@@ -136,11 +137,11 @@ impl Notifier {
         };
         let Some(Mailer { transport, from }) = &self.mailer else {
             log("no SMTP server configured");
-            return Ok("log");
+            return Ok(DeliveryChannel::Log);
         };
         let Some(address) = message.email.as_deref() else {
             log("the recipient has no email address");
-            return Ok("log");
+            return Ok(DeliveryChannel::Log);
         };
         let to: Mailbox = address
             .parse()
@@ -156,6 +157,6 @@ impl Notifier {
             .await
             .map_err(|err| format!("SMTP delivery failed: {err}"))?;
         tracing::info!(notification = message.id, to = address, "notification sent");
-        Ok("smtp")
+        Ok(DeliveryChannel::Smtp)
     }
 }

@@ -1,16 +1,17 @@
 //! The claim–run–record loop.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rolemine_domain::Job;
 use rolemine_store::jobs::{self, ClaimedJob, FailureOutcome, JobNotifications};
 use rolemine_store::PgPool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::{JobContext, JobError, JobHandler, SharedHandler};
+use crate::{Handlers, JobContext, JobError};
 
 /// Tuning for a [`Worker`].
 #[derive(Debug, Clone)]
@@ -47,28 +48,22 @@ impl Default for WorkerConfig {
 pub struct Worker {
     pool: PgPool,
     config: WorkerConfig,
-    handlers: HashMap<&'static str, SharedHandler>,
+    handlers: Handlers,
 }
 
 impl Worker {
-    /// A worker with no handlers yet.
-    pub fn new(pool: PgPool, config: WorkerConfig) -> Self {
+    /// A worker running `handlers`' kinds of jobs.
+    pub fn new(pool: PgPool, config: WorkerConfig, handlers: Handlers) -> Self {
         Self {
             pool,
             config,
-            handlers: HashMap::new(),
+            handlers,
         }
-    }
-
-    /// Registers the handler for its job kind.
-    pub fn with_handler(mut self, handler: impl JobHandler) -> Self {
-        self.handlers.insert(handler.kind(), Arc::new(handler));
-        self
     }
 
     /// Runs until `shutdown` fires, then waits for (and cancels) the jobs in hand.
     pub async fn run(self, shutdown: CancellationToken) {
-        let kinds: Vec<String> = self.handlers.keys().map(|k| (*k).to_owned()).collect();
+        let kinds = self.handlers.kinds();
         tracing::info!(worker = %self.config.name, ?kinds, "worker started");
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut running = JoinSet::new();
@@ -118,14 +113,10 @@ impl Worker {
     async fn reap(&self) {
         match jobs::reap_expired_leases(&self.pool).await {
             Ok(abandoned) => {
-                for job in abandoned {
-                    if let Some(handler) = self.handlers.get(job.kind.as_str()) {
-                        handler
-                            .on_failure(
-                                job.id,
-                                &job.payload,
-                                "the worker running it stopped responding",
-                            )
+                for abandoned in abandoned {
+                    if let Ok(job) = &abandoned.job {
+                        self.handlers
+                            .on_failure(job, "the worker running it stopped responding")
                             .await;
                     }
                 }
@@ -134,86 +125,82 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, job: ClaimedJob, cancel: CancellationToken) {
-        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
-            // Claims filter by kind, so this only happens if the table was edited by hand.
-            let reason = format!("no handler for job kind {}", job.kind);
-            self.record_failure(&job, None, &JobError::Permanent(reason))
-                .await;
-            return;
+    async fn execute(&self, claimed: ClaimedJob, cancel: CancellationToken) {
+        let job = match &claimed.job {
+            Ok(job) => job,
+            Err(err) => {
+                // Only a hand-edited row gets here; no attempt can read it.
+                let error = JobError::Permanent(err.to_string());
+                self.record_failure(&claimed, None, &error).await;
+                return;
+            }
         };
-        tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
-        let lease_keeper = self.keep_lease(&job, cancel.clone());
+        tracing::info!(job = %claimed.id, kind = %claimed.kind, attempt = claimed.attempts, "job started");
+        let lease_keeper = self.keep_lease(claimed.id, cancel.clone());
         let context = JobContext {
-            id: job.id,
-            payload: job.payload.clone(),
-            attempt: job.attempts,
+            id: claimed.id,
+            attempt: claimed.attempts,
             cancel: cancel.clone(),
         };
-        let outcome = handler.run(context).await;
+        let outcome = self.handlers.run(job, &context).await;
         lease_keeper.abort();
         match outcome {
-            Ok(()) => match jobs::complete(&self.pool, job.id, &self.config.name).await {
-                Ok(true) => tracing::info!(job = %job.id, kind = %job.kind, "job succeeded"),
-                Ok(false) => tracing::warn!(job = %job.id, "job finished after its lease was lost"),
+            Ok(()) => match jobs::complete(&self.pool, claimed.id, &self.config.name).await {
+                Ok(true) => {
+                    tracing::info!(job = %claimed.id, kind = %claimed.kind, "job succeeded")
+                }
+                Ok(false) => {
+                    tracing::warn!(job = %claimed.id, "job finished after its lease was lost")
+                }
                 Err(err) => {
-                    tracing::error!(job = %job.id, error = %err, "cannot record job success")
+                    tracing::error!(job = %claimed.id, error = %err, "cannot record job success")
                 }
             },
             Err(JobError::Cancelled) => {
-                tracing::info!(job = %job.id, kind = %job.kind, "job stopped: cancelled or lease lost");
+                tracing::info!(job = %claimed.id, kind = %claimed.kind, "job stopped: cancelled or lease lost");
             }
-            Err(err) => self.record_failure(&job, Some(&handler), &err).await,
+            Err(err) => self.record_failure(&claimed, Some(job), &err).await,
         }
     }
 
-    async fn record_failure(
-        &self,
-        job: &ClaimedJob,
-        handler: Option<&SharedHandler>,
-        err: &JobError,
-    ) {
+    async fn record_failure(&self, claimed: &ClaimedJob, job: Option<&Job>, err: &JobError) {
         let permanent = matches!(err, JobError::Permanent(_));
         let reason = err.to_string();
         let outcome = jobs::fail(
             &self.pool,
-            job.id,
+            claimed.id,
             &self.config.name,
             &reason,
             self.config.retry_delay,
             permanent,
         )
         .await;
+        let (id, kind) = (claimed.id, claimed.kind);
         match outcome {
             Ok(FailureOutcome::WillRetry) => {
-                tracing::warn!(job = %job.id, kind = %job.kind, error = %reason, "job attempt failed; will retry");
+                tracing::warn!(job = %id, %kind, error = %reason, "job attempt failed; will retry");
             }
             Ok(FailureOutcome::GaveUp) => {
-                tracing::error!(job = %job.id, kind = %job.kind, error = %reason, "job failed");
-                if let Some(handler) = handler {
-                    handler.on_failure(job.id, &job.payload, &reason).await;
+                tracing::error!(job = %id, %kind, error = %reason, "job failed");
+                if let Some(job) = job {
+                    self.handlers.on_failure(job, &reason).await;
                 }
             }
             Ok(FailureOutcome::LeaseLost) => {
-                tracing::warn!(job = %job.id, "job failed after its lease was lost");
+                tracing::warn!(job = %id, "job failed after its lease was lost");
             }
             Err(store) => {
-                tracing::error!(job = %job.id, error = %store, "cannot record job failure")
+                tracing::error!(job = %id, error = %store, "cannot record job failure")
             }
         }
     }
 
     /// Renews the lease every third of its length; if renewal is refused (the job was cancelled,
     /// or the lease already ran out and someone else took it), fires `cancel`.
-    fn keep_lease(
-        &self,
-        job: &ClaimedJob,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
+    fn keep_lease(&self, id: Uuid, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         let worker = self.config.name.clone();
         let lease = self.config.lease;
-        let id = job.id;
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(lease / 3);
             ticker.tick().await;
@@ -237,7 +224,7 @@ impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
             .field("config", &self.config)
-            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .field("handlers", &self.handlers)
             .finish()
     }
 }

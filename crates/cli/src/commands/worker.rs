@@ -5,8 +5,8 @@ use std::time::Duration;
 use rolemine_artifacts::Artifacts;
 use rolemine_store::PgPool;
 use rolemine_worker::{
-    sweep_expired, ExportHandler, ImportHandler, MailSettings, Mailer, MineHandler, Notifier,
-    ProvisionHandler, Worker, WorkerConfig,
+    sweep_expired, ExportHandler, Handlers, ImportHandler, MailSettings, Mailer, MineHandler,
+    Notifier, ProvisionHandler, Worker, WorkerConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,15 +52,19 @@ pub fn build(
         lease: Duration::from_secs(tuning.job_lease.max(3)),
         ..WorkerConfig::default()
     };
-    Worker::new(pool.clone(), config)
-        .with_handler(ImportHandler::new(pool.clone()))
-        .with_handler(ExportHandler::new(
+    let handlers = Handlers::default()
+        .import(ImportHandler::new(pool.clone()))
+        .export(ExportHandler::new(
             pool.clone(),
             artifacts,
             artifact_args.ttl(),
         ))
-        .with_handler(ProvisionHandler::new(pool.clone()))
-        .with_handler(MineHandler::new(pool, tuning.common_access_threshold))
+        .provision(ProvisionHandler::new(pool.clone()))
+        .mine(MineHandler::new(
+            pool.clone(),
+            tuning.common_access_threshold,
+        ));
+    Worker::new(pool, config, handlers)
 }
 
 /// The task deleting expired exports: every minute, or every `--export-ttl` when shorter.

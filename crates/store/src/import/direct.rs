@@ -162,10 +162,10 @@ async fn replace<T: Send + 'static>(
     encode: impl Fn(&mut Vec<u8>, T) + Send + 'static,
 ) -> Result<u64, ImportError> {
     let loading = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let existing: i64 = sqlx::query_scalar(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = $1",
+    let existing = sqlx::query_scalar!(
+        r#"SELECT greatest(reltuples, 0)::bigint AS "rows!" FROM pg_class WHERE relname = $1"#,
+        keys.table
     )
-    .bind(keys.table)
     .fetch_one(&mut *conn)
     .await?;
     let bulk = loading >= bulk_rows && loading >= existing / 2;

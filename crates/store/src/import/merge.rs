@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use rolemine_domain::RoleOrigin;
 use sqlx::{Executor, PgConnection};
 
 /// Runs one merge statement, logging how long it took: the import's phase timings.
@@ -139,14 +140,20 @@ pub(super) const USAGE_KEYS: BulkKeys = BulkKeys {
 
 /// Upserts the staged roles; a role's entitlements are replaced by those roles.csv lists.
 pub(super) async fn roles(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    // Not a checked query: the staging tables are temporary, created by the import itself.
+    sqlx::query(
+        "INSERT INTO roles (id, ext_id, name, origin)
+         SELECT DISTINCT ON (role_ext) gen_random_uuid(), role_ext, role_name, $1
+           FROM st_roles ORDER BY role_ext
+         ON CONFLICT (ext_id) DO UPDATE SET name = EXCLUDED.name",
+    )
+    .bind(RoleOrigin::Imported)
+    .execute(&mut *conn)
+    .await?;
     step(
         conn,
         "roles",
-        "INSERT INTO roles (id, ext_id, name, origin)
-         SELECT DISTINCT ON (role_ext) gen_random_uuid(), role_ext, role_name, 'IMPORTED'
-           FROM st_roles ORDER BY role_ext
-         ON CONFLICT (ext_id) DO UPDATE SET name = EXCLUDED.name;
-         DELETE FROM role_entitlements
+        "DELETE FROM role_entitlements
           WHERE role_id IN (SELECT r.id FROM roles r JOIN st_roles s ON s.role_ext = r.ext_id);
          INSERT INTO role_entitlements (role_id, entitlement_id)
          SELECT DISTINCT r.id, e.id

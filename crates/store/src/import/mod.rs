@@ -85,14 +85,15 @@ pub struct ImportReport {
 
 /// Current row totals.
 pub async fn counts(pool: &PgPool) -> Result<AccessCounts, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT count(*) FROM identities) AS identities,
-                (SELECT count(*) FROM entitlements) AS entitlements,
-                (SELECT count(*) FROM sources) AS sources,
-                (SELECT coalesce(sum(cardinality(entitlement_ids)), 0)::bigint
-                   FROM identity_access) AS assignments,
-                (SELECT count(*) FROM source_usage) AS usage,
-                (SELECT count(*) FROM roles) AS roles",
+    Ok(sqlx::query_as!(
+        AccessCounts,
+        r#"SELECT (SELECT count(*) FROM identities) AS "identities!",
+                  (SELECT count(*) FROM entitlements) AS "entitlements!",
+                  (SELECT count(*) FROM sources) AS "sources!",
+                  (SELECT coalesce(sum(cardinality(entitlement_ids)), 0)::bigint
+                     FROM identity_access) AS "assignments!",
+                  (SELECT count(*) FROM source_usage) AS "usage!",
+                  (SELECT count(*) FROM roles) AS "roles!""#
     )
     .fetch_one(pool)
     .await?)
@@ -131,9 +132,8 @@ pub async fn import_path_with(
     let mut tx = pool.begin().await?;
     let conn: &mut PgConnection = &mut tx;
     // One import at a time: a second one waits here rather than racing on new ids.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(IMPORT_LOCK)
-        .execute(&mut *conn)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", IMPORT_LOCK)
+        .fetch_one(&mut *conn)
         .await?;
     // Sorting and key builds over millions of rows want memory, for this transaction only.
     conn.execute("SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '1GB';")
