@@ -20,21 +20,19 @@ pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 
 pub use auth::{Auth, AuthSettings};
 pub use error::ApiError;
 pub use state::{AppState, Uploads};
 
-use auth::Access;
-
 /// Builds the complete router over `state`.
 pub fn router(state: AppState) -> Router {
     let mut contract = Router::new();
-    for operation in routes::operations() {
+    for operation in routes::contract() {
         let handler = routes::guarded(&state, operation.access, operation.handler);
-        for path in routes::mounted(operation.path) {
+        for path in routes::mounted(&operation.path) {
             contract = contract.route(&path, handler.clone());
         }
     }
@@ -42,36 +40,25 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.request_timeout, request::timeout))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
 
-    let imports = Router::new()
-        .route(
-            imports::PATH,
-            // The handler streams the body to disk and enforces its own, configurable limit.
-            routes::guarded(&state, Access::Manage, post(imports::create))
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            &format!("{}/{{id}}", imports::PATH),
-            routes::guarded(&state, Access::Read, get(imports::get)),
-        );
-
-    let roles = Router::new()
-        .route(
-            "/rolemine/v1/roles",
-            routes::guarded(&state, Access::Read, get(provisioning::list)),
-        )
-        .route(
-            "/rolemine/v1/roles/{id}",
-            routes::guarded(&state, Access::Read, get(provisioning::get)),
-        );
+    let mut extensions = Router::new();
+    for operation in routes::extensions() {
+        let handler = routes::guarded(&state, operation.access, operation.handler);
+        extensions = extensions.route(&operation.path, handler);
+    }
+    let upload = routes::upload();
+    // The handler streams the body to disk and enforces its own, configurable limit.
+    let upload_handler =
+        routes::guarded(&state, upload.access, upload.handler).layer(DefaultBodyLimit::disable());
+    let token = routes::token();
 
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/oauth/token", post(auth::token))
+        .route(&token.path, token.handler)
         .route("/openapi.json", get(openapi::serve))
         .merge(contract)
-        .merge(imports)
-        .merge(roles)
+        .merge(extensions)
+        .route(&upload.path, upload_handler)
         .fallback(error::not_found_route)
         .layer(from_fn(request::edge))
         .layer(from_fn(request::track))

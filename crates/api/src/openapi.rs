@@ -1,5 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI document of what this server serves, generated from the
-//! handlers' annotations and the response types themselves, so it cannot drift from them.
+//! handlers' annotations and the response types themselves (the same declarations the router
+//! mounts, `routes`), so it cannot drift from them.
 
 use axum::Json;
 use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
@@ -8,7 +9,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::{MANAGE_SCOPE, READ_SCOPE};
-use crate::routes::VERSION_PREFIXES;
+use crate::routes::{self, VERSION_PREFIXES};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,39 +20,9 @@ use crate::routes::VERSION_PREFIXES;
                        /role-mining-sessions/v1), plus Rolemine's own extensions under /rolemine/v1, \
                        served at the root."
     ),
-    paths(
-        crate::sessions::list,
-        crate::sessions::create,
-        crate::sessions::get,
-        crate::sessions::status,
-        crate::sessions::patch,
-        crate::potential_roles::session_summaries,
-        crate::potential_roles::get_in_session,
-        crate::potential_roles::patch_in_session,
-        crate::potential_roles::applications,
-        crate::potential_roles::role_entitlements,
-        crate::potential_roles::popularities,
-        crate::potential_roles::distribution,
-        crate::potential_roles::edit_entitlements,
-        crate::potential_roles::excluded,
-        crate::potential_roles::identities,
-        crate::potential_roles::all_summaries,
-        crate::potential_roles::get,
-        crate::potential_roles::patch,
-        crate::potential_roles::saved,
-        crate::potential_roles::source_usage,
-        crate::exports::export,
-        crate::exports::export_async,
-        crate::exports::export_status,
-        crate::exports::download,
-        crate::provisioning::provision,
-        crate::provisioning::list,
-        crate::provisioning::get,
-        crate::imports::create,
-        crate::imports::get,
-        crate::auth::token,
-    ),
-    modifiers(&Security, &Servers),
+    // Referred to by every guarded operation's 401, through `GuardedErrors`.
+    components(schemas(crate::error::UnauthorizedDto)),
+    modifiers(&Security),
 )]
 struct ApiDoc;
 
@@ -89,9 +60,21 @@ impl Modify for Servers {
     }
 }
 
-/// The document.
+/// The document: every operation the router mounts, with the schemas they refer to.
 pub fn document() -> Document {
-    ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    let operations = routes::contract()
+        .into_iter()
+        .chain(routes::extensions())
+        .chain([routes::upload(), routes::token()]);
+    for operation in operations {
+        document.paths.merge(operation.paths);
+        let components = document.components.get_or_insert_with(Default::default);
+        components.schemas.extend(operation.schemas);
+    }
+    // Servers are set per path, so they go on once every path is there.
+    Servers.modify(&mut document);
+    document
 }
 
 /// `GET /openapi.json`.
