@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rolemine_store::{Refusal, StoreError};
+use rolemine_store::{Refusal, StoreError, Transient};
 use serde::Serialize;
 
 use crate::request;
@@ -152,9 +152,14 @@ impl ApiError {
             ApiError::Store(StoreError::Refused(refusal)) => {
                 ApiError::BadRequest(refusal_message(&refusal))
             }
-            ApiError::Store(err) => match err.unavailable() {
-                Some(message) => ApiError::Unavailable(message),
-                None => ApiError::Store(err),
+            ApiError::Store(err) => match err.transient() {
+                Some(Transient::Unreachable) => ApiError::Unavailable(format!(
+                    "the database is unavailable or busy ({err}); retry shortly"
+                )),
+                Some(Transient::ConnectionLost) => ApiError::Unavailable(
+                    "the connection to the database was lost; retry shortly".to_owned(),
+                ),
+                Some(Transient::Contended) | None => ApiError::Store(err),
             },
             other => other,
         }

@@ -59,6 +59,17 @@ pub enum Refusal {
     EntitlementsNotHeld(Vec<String>),
 }
 
+/// Why a failure may pass if the call is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// No connection to be had: the server down, starting, shutting down or full.
+    Unreachable,
+    /// The connection broke mid-call.
+    ConnectionLost,
+    /// The server refused for now: a lost serialization race, a deadlock, exhausted resources.
+    Contended,
+}
+
 impl StoreError {
     /// The SQLSTATE PostgreSQL answered with, when the failure is one of its errors.
     fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
@@ -68,37 +79,49 @@ impl StoreError {
         }
     }
 
-    /// Whether the same call may succeed when tried again: the database unreachable, busy or
-    /// restarting, or a transaction that lost a race (serialization failure, deadlock). A
-    /// missing or invalid object, data the database refuses, a statement cancelled for running
-    /// too long, or a query that cannot be built fail the same way every time.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            StoreError::Connect { .. } => true,
-            StoreError::Database(err) => match err {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                // Connection exceptions, lost races, resources, shutdown or restart, a
-                // read-only server after a failover, an idle-transaction timeout, system errors.
-                sqlx::Error::Database(_) => self.sqlstate().is_some_and(|code| {
-                    code.starts_with("08")
-                        || code.starts_with("40")
-                        || code.starts_with("53")
-                        || code.starts_with("57P")
-                        || code.starts_with("58")
-                        || code == "25006"
-                        || code == "25P03"
-                }),
-                _ => false,
-            },
+    /// Why the same call may succeed when tried again, if it may: the database unreachable,
+    /// the connection lost, or a contended or restarting server. A missing or invalid object,
+    /// data the database refuses, a statement cancelled for running too long, or a query that
+    /// cannot be built fail the same way every time (`None`).
+    pub fn transient(&self) -> Option<Transient> {
+        let err = match self {
+            StoreError::Connect { .. } => return Some(Transient::Unreachable),
+            StoreError::Database(err) => err,
             StoreError::Migrate(_)
             | StoreError::NotFound { .. }
             | StoreError::Refused(_)
             | StoreError::Query(_)
-            | StoreError::Cancelled => false,
+            | StoreError::Cancelled => return None,
+        };
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Transient::Unreachable),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => Some(Transient::ConnectionLost),
+            sqlx::Error::WorkerCrashed => Some(Transient::Contended),
+            sqlx::Error::Database(_) => {
+                let code = self.sqlstate()?;
+                // Connection exceptions, shutdown or restart, too many connections.
+                if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+                    Some(Transient::Unreachable)
+                // Lost races, other resources, system errors, a read-only server after a
+                // failover, an idle-transaction timeout.
+                } else if code.starts_with("40")
+                    || code.starts_with("53")
+                    || code.starts_with("58")
+                    || code == "25006"
+                    || code == "25P03"
+                {
+                    Some(Transient::Contended)
+                } else {
+                    None
+                }
+            }
+            _ => None,
         }
+    }
+
+    /// Whether the same call may succeed when tried again (see [`StoreError::transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.transient().is_some()
     }
 
     /// Whether PostgreSQL cancelled the statement for running past `statement_timeout`.
@@ -111,34 +134,5 @@ impl StoreError {
     pub fn is_data_fault(&self) -> bool {
         self.sqlstate()
             .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
-    }
-
-    /// Why a database failure means "try again shortly", if it does: no connection to be had, the
-    /// connection lost, the server shutting down or starting. (A statement cancelled for running
-    /// too long is not: the same request would run as long again.)
-    pub fn unavailable(&self) -> Option<String> {
-        let StoreError::Database(err) = self else {
-            return None;
-        };
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                Some("the database is unavailable or busy; retry shortly".to_owned())
-            }
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Some("the connection to the database was lost; retry shortly".to_owned())
-            }
-            sqlx::Error::Database(db) => {
-                let code = self.sqlstate()?;
-                if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-                    Some(format!(
-                        "the database is unavailable ({}); retry shortly",
-                        db.message()
-                    ))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
     }
 }

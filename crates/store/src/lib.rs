@@ -19,5 +19,5 @@ pub mod provisioning;
 pub mod sessions;
 
 pub use database::{connect, migrate, readiness, Readiness, MIGRATOR};
-pub use error::{Refusal, StoreError};
+pub use error::{Refusal, StoreError, Transient};
 pub use sqlx::postgres::{PgConnectOptions, PgPool};
