@@ -12,6 +12,7 @@ mod hardening;
 mod http_import;
 mod import;
 mod jobs;
+mod listing;
 mod mining;
 mod potential_roles;
 mod provisioning;

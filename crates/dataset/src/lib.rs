@@ -4,6 +4,8 @@
 //! - [`table`]: one CSV file read against its required and optional columns, row by row, with
 //!   errors that name file, line and column.
 //! - [`reader`]: a whole import validated file by file, its records streamed to a sink.
+//! - [`bulk`]: accepted records encoded for a bulk load into the database (CSV chunks per
+//!   staging table, compact assignments and usage).
 //! - [`load`]: a whole import validated and loaded into memory as an engine [`AccessMatrix`]
 //!   with ids, names, attributes, usage and existing roles (for batch mining).
 //! - [`planted`]: a generator of synthetic access data with known (planted) roles.
@@ -12,6 +14,7 @@
 //!
 //! [`AccessMatrix`]: rolemine_engine::AccessMatrix
 
+pub mod bulk;
 pub mod error;
 pub mod load;
 pub mod output;

@@ -5,11 +5,12 @@
 
 use std::time::Instant;
 
+use rolemine_dataset::bulk::{AccessLists, UsageRows, CHUNK};
 use sqlx::PgConnection;
 use tokio::sync::mpsc;
 
 use super::merge::{self, step, BulkKeys};
-use super::staging::{AccessLists, UsageRows, CHANNEL_MESSAGES, CHUNK};
+use super::staging::CHANNEL_MESSAGES;
 use super::ImportError;
 
 /// Index → database id for the identities, entitlements or sources of this import.

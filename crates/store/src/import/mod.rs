@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 pub use merge::BULK_ROWS;
 
 use crate::error::StoreError;
-use staging::{Message, StagingSink, CHANNEL_MESSAGES};
+use rolemine_dataset::bulk::{Batch, BulkSink};
+use staging::CHANNEL_MESSAGES;
 
 /// The advisory lock key that serializes imports ("rolemine" in ASCII).
 const IMPORT_LOCK: i64 = 0x726f_6c65_6d69_6e65;
@@ -117,11 +118,16 @@ pub async fn import_path_with(
     progress: impl FnMut(u64) + Send + 'static,
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
-    let (sender, mut receiver) = mpsc::channel::<Message>(CHANNEL_MESSAGES);
+    let (sender, mut receiver) = mpsc::channel::<Batch>(CHANNEL_MESSAGES);
     let path: PathBuf = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let mut source = DataSource::open(&path).map_err(DataErrors::from)?;
-        let mut sink = StagingSink::new(sender, Box::new(progress));
+        let deliver = move |batch| {
+            sender
+                .blocking_send(batch)
+                .map_err(|_| "the database stopped accepting rows".to_owned())
+        };
+        let mut sink = BulkSink::new(Box::new(deliver), Box::new(progress));
         let summary = reader::read(&mut source, &mut sink)?;
         let access = sink
             .finish()
