@@ -163,9 +163,15 @@ async fn failures_retry_until_attempts_run_out_and_cancel_stops_renewal(pool: Pg
     assert_eq!(record.state, JobState::Failed);
     assert_eq!(record.last_error.as_deref(), Some("boom again"));
 
-    let other = enqueue(&pool, &import_job()).await;
+    let other_job = import_job();
+    let other = enqueue(&pool, &other_job).await;
     jobs::claim(&pool, "w", &all, LEASE).await.unwrap().unwrap();
-    assert!(jobs::cancel(&pool, other).await.unwrap());
+    assert_eq!(
+        jobs::cancel_for(&pool, JobKind::Import, other_job.subject())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(!jobs::renew(&pool, other, "w", LEASE).await.unwrap());
     assert_eq!(
         jobs::get(&pool, other).await.unwrap().state,

@@ -12,107 +12,62 @@ pub struct OutOfRange {
     pub value: i64,
 }
 
-/// The similarity threshold a session prunes at, in percent (0–100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct PruneThreshold(u8);
+/// Declares a checked integer: built only through `TryFrom<i64>` (an [`OutOfRange`] naming the
+/// range otherwise), stored in the integer column `$column` (decoding a stored value out of
+/// range is an error, never a silent truncation), with its OpenAPI schema.
+macro_rules! ranged {
+    (
+        $(#[$meta:meta])*
+        $name:ident($inner:ty) in $min:literal ..= $max:expr, column $column:ty, $words:literal
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "i64", into = "i64")]
+        pub struct $name($inner);
 
-impl PruneThreshold {
-    /// The threshold in percent.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-}
+        impl $name {
+            /// The value.
+            pub const fn get(self) -> $inner {
+                self.0
+            }
+        }
 
-impl TryFrom<i64> for PruneThreshold {
-    type Error = OutOfRange;
+        impl TryFrom<i64> for $name {
+            type Error = OutOfRange;
 
-    fn try_from(value: i64) -> Result<Self, OutOfRange> {
-        u8::try_from(value)
-            .ok()
-            .filter(|t| *t <= 100)
-            .map(Self)
-            .ok_or(OutOfRange {
-                range: "from 0 to 100",
-                value,
-            })
-    }
-}
+            fn try_from(value: i64) -> Result<Self, OutOfRange> {
+                <$inner>::try_from(value)
+                    .ok()
+                    .filter(|_| ($min..=$max).contains(&value))
+                    .map(Self)
+                    .ok_or(OutOfRange {
+                        range: $words,
+                        value,
+                    })
+            }
+        }
 
-impl From<PruneThreshold> for i64 {
-    fn from(value: PruneThreshold) -> Self {
-        i64::from(value.0)
-    }
-}
+        impl From<$name> for i64 {
+            fn from(value: $name) -> Self {
+                i64::from(value.0)
+            }
+        }
 
-impl From<PruneThreshold> for i16 {
-    fn from(value: PruneThreshold) -> Self {
-        i16::from(value.0)
-    }
-}
+        impl From<$name> for $column {
+            fn from(value: $name) -> Self {
+                // The range fits the column.
+                <$column>::try_from(value.0).unwrap_or(<$column>::MAX)
+            }
+        }
 
-/// The fewest identities a potential role may have (1 or more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct MinIdentities(u32);
-
-impl MinIdentities {
-    /// Used when a session leaves the minimum unset.
-    pub const DEFAULT: Self = Self(20);
-
-    /// The minimum as a count.
-    pub const fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for MinIdentities {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-impl TryFrom<i64> for MinIdentities {
-    type Error = OutOfRange;
-
-    fn try_from(value: i64) -> Result<Self, OutOfRange> {
-        // Stored as a PostgreSQL integer, so the top is i32::MAX.
-        i32::try_from(value)
-            .ok()
-            .filter(|n| *n >= 1)
-            .and_then(|n| u32::try_from(n).ok())
-            .map(Self)
-            .ok_or(OutOfRange {
-                range: "1 or more",
-                value,
-            })
-    }
-}
-
-impl From<MinIdentities> for i64 {
-    fn from(value: MinIdentities) -> Self {
-        i64::from(value.0)
-    }
-}
-
-impl From<MinIdentities> for i32 {
-    fn from(value: MinIdentities) -> Self {
-        // Constructed only from values that fit an i32.
-        i32::try_from(value.0).unwrap_or(i32::MAX)
-    }
-}
-
-/// Maps a checked value onto the integer column that stores it; decoding a stored value out of
-/// range is an error, never a silent truncation.
-#[cfg(feature = "sqlx")]
-macro_rules! integer_column {
-    ($name:ident, $column:ty) => {
+        #[cfg(feature = "sqlx")]
         impl sqlx::Type<sqlx::Postgres> for $name {
             fn type_info() -> sqlx::postgres::PgTypeInfo {
                 <$column as sqlx::Type<sqlx::Postgres>>::type_info()
             }
         }
 
+        #[cfg(feature = "sqlx")]
         impl<'q> sqlx::Encode<'q, sqlx::Postgres> for $name {
             fn encode_by_ref(
                 &self,
@@ -122,6 +77,7 @@ macro_rules! integer_column {
             }
         }
 
+        #[cfg(feature = "sqlx")]
         impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
             fn decode(
                 value: sqlx::postgres::PgValueRef<'r>,
@@ -130,40 +86,43 @@ macro_rules! integer_column {
                 Ok(Self::try_from(i64::from(stored))?)
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .minimum(Some($min))
+                    .maximum(Some($max))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
-#[cfg(feature = "sqlx")]
-integer_column!(PruneThreshold, i16);
-#[cfg(feature = "sqlx")]
-integer_column!(MinIdentities, i32);
-
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for PruneThreshold {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::Integer)
-            .minimum(Some(0))
-            .maximum(Some(100))
-            .into()
-    }
+ranged! {
+    /// The similarity threshold a session prunes at, in percent.
+    PruneThreshold(u8) in 0..=100, column i16, "from 0 to 100"
 }
 
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for PruneThreshold {}
-
-#[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for MinIdentities {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::Integer)
-            .minimum(Some(1))
-            .into()
-    }
+ranged! {
+    /// The fewest identities a potential role may have.
+    MinIdentities(u32) in 1..=i64::from(i32::MAX), column i32, "1 or more"
 }
 
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for MinIdentities {}
+impl MinIdentities {
+    /// Used when a session leaves the minimum unset.
+    pub const DEFAULT: Self = Self(20);
+}
+
+impl Default for MinIdentities {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 #[cfg(test)]
 mod tests {

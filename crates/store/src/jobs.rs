@@ -246,24 +246,8 @@ pub async fn reap_expired_leases(pool: &PgPool) -> Result<Vec<AbandonedJob>, Sto
         .collect())
 }
 
-/// Withdraws a queued or running job. A running job's worker notices at its next lease renewal.
-pub async fn cancel<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<bool, StoreError> {
-    let cancelled = sqlx::query!(
-        "UPDATE jobs SET state = $2, locked_by = NULL, lease_expires_at = NULL,
-                         finished_at = now(), updated_at = now()
-          WHERE id = $1 AND state IN ($3, $4)",
-        id,
-        JobState::Cancelled as _,
-        JobState::Queued as _,
-        JobState::Running as _,
-    )
-    .execute(executor)
-    .await?
-    .rows_affected();
-    Ok(cancelled == 1)
-}
-
-/// Withdraws every queued or running job of `kind` on `subject`; returns how many.
+/// Withdraws every queued or running job of `kind` on `subject`; returns how many. A running
+/// job's worker notices at its next lease renewal.
 pub async fn cancel_for<'e>(
     executor: impl PgExecutor<'e>,
     kind: JobKind,

@@ -1,6 +1,8 @@
 //! Provisioning a potential role into a role: the request (state `PENDING` and a queued job),
 //! the job's one transaction that creates the role, and reading provisioned roles back.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rolemine_domain::{AssignmentState, Job, ProvisionJob, ProvisionState, RoleOrigin};
 use sqlx::PgPool;
@@ -239,7 +241,7 @@ pub async fn list(pool: &PgPool, listing: &Listing) -> Result<Page<RoleRow>, Sto
 }
 
 /// An entitlement a role grants: external id, name, source id, source name.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct GrantedEntitlement {
     /// Entitlement id.
     pub id: String,
@@ -300,12 +302,20 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RoleDetail, StoreError> {
         what: "role",
         id: id.to_string(),
     })?;
-    let entitlements = sqlx::query_as!(
-        GrantedEntitlement,
-        "SELECT e.ext_id AS id, e.name, s.ext_id AS source_id, s.name AS source_name
-           FROM entitlements e JOIN sources s ON s.id = e.source_id
-           JOIN role_entitlements re ON re.entitlement_id = e.id
-          WHERE re.role_id = $1 ORDER BY e.ext_id",
+    // Direct grants (no profile) and every profile's, in one query.
+    let granted = sqlx::query!(
+        r#"SELECT g.profile, e.ext_id AS "id!", e.name AS "name!", s.ext_id AS "source_id!",
+                  s.name AS "source_name!"
+             FROM (SELECT NULL::uuid AS profile, entitlement_id
+                     FROM role_entitlements WHERE role_id = $1
+                   UNION ALL
+                   SELECT ape.access_profile_id, ape.entitlement_id
+                     FROM access_profile_entitlements ape
+                     JOIN access_profiles ap ON ap.id = ape.access_profile_id
+                    WHERE ap.role_id = $1) g
+             JOIN entitlements e ON e.id = g.entitlement_id
+             JOIN sources s ON s.id = e.source_id
+            ORDER BY e.ext_id"#,
         id
     )
     .fetch_all(pool)
@@ -317,26 +327,29 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RoleDetail, StoreError> {
     )
     .fetch_all(pool)
     .await?;
-    let mut access_profiles = Vec::with_capacity(profiles.len());
-    for profile in profiles {
-        let entitlements = sqlx::query_as!(
-            GrantedEntitlement,
-            "SELECT e.ext_id AS id, e.name, s.ext_id AS source_id, s.name AS source_name
-               FROM entitlements e JOIN sources s ON s.id = e.source_id
-               JOIN access_profile_entitlements ape ON ape.entitlement_id = e.id
-              WHERE ape.access_profile_id = $1 ORDER BY e.ext_id",
-            profile.id
-        )
-        .fetch_all(pool)
-        .await?;
-        access_profiles.push(AccessProfile {
+    let mut by_profile: HashMap<Option<Uuid>, Vec<GrantedEntitlement>> = HashMap::new();
+    for row in granted {
+        by_profile
+            .entry(row.profile)
+            .or_default()
+            .push(GrantedEntitlement {
+                id: row.id,
+                name: row.name,
+                source_id: row.source_id,
+                source_name: row.source_name,
+            });
+    }
+    let entitlements = by_profile.remove(&None).unwrap_or_default();
+    let access_profiles = profiles
+        .into_iter()
+        .map(|profile| AccessProfile {
+            entitlements: by_profile.remove(&Some(profile.id)).unwrap_or_default(),
             id: profile.id,
             name: profile.name,
             description: profile.description,
             source_id: profile.source_id,
-            entitlements,
-        });
-    }
+        })
+        .collect();
     let assignment_requests = sqlx::query!(
         r#"SELECT i.ext_id, q.state AS "state: AssignmentState" FROM role_assignment_requests q
              JOIN identities i ON i.id = q.identity_id WHERE q.role_id = $1 ORDER BY i.ext_id"#,
