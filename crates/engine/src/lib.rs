@@ -9,9 +9,10 @@
 //!    *mined* entitlements.
 //! 3. [`compress`]: identities with identical clustering features become one weighted node.
 //! 4. [`similarity`]: all node pairs with Jaccard ≥ threshold, by prefix-filtered all-pairs search.
-//! 5. [`cluster`]: Louvain community detection on the weighted graph, with communities split into
-//!    their connected parts, deterministic for any thread count.
-//! 6. [`threshold`]: the prescribed prune threshold, by a cost sweep over thresholds.
+//! 5. [`threshold`]: the prescribed prune threshold, by a cost sweep over thresholds (each one
+//!    clustered and priced).
+//! 6. [`cluster`]: Louvain community detection on the weighted graph at the chosen threshold,
+//!    with communities split into their connected parts, deterministic for any thread count.
 //! 7. [`metrics`]: popularity, density, freshness, quality and distributions of each role.
 //!
 //! [`mine`] runs the whole pipeline.
