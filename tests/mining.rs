@@ -86,6 +86,55 @@ fn mine_cli(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
+/// Recomputes the summary's coverage from the zip's files and the input, by the definitions of
+/// `contract/semantics.md`: a role's definition is the entitlements (common access included) at
+/// least half its members hold; an assignment is explained when one of its identity's roles'
+/// definitions holds it; an over-grant is a definition's pair its member does not hold.
+fn assert_coverage_as_defined(
+    name: &str,
+    input: &Path,
+    role_rows: &[Vec<String>],
+    identities: &str,
+    entitlements: &str,
+    summary: &serde_json::Value,
+) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let held: BTreeSet<(String, String)> = std::fs::read_to_string(input.join("assignments.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(','))
+        .map(|(i, e)| (i.to_owned(), e.to_owned()))
+        .collect();
+    let size: BTreeMap<&str, u64> = role_rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[3].parse().unwrap()))
+        .collect();
+    let mut definition: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for line in entitlements.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let count: u64 = fields[5].parse().unwrap();
+        if count * 2 >= size[fields[0]] {
+            definition.entry(fields[0]).or_default().push(fields[1]);
+        }
+    }
+    let mut granted: BTreeSet<(String, String)> = BTreeSet::new();
+    for line in identities.lines().skip(1) {
+        let (role, identity) = line.split_once(',').unwrap();
+        for &entitlement in definition.get(role).into_iter().flatten() {
+            granted.insert((identity.to_owned(), entitlement.to_owned()));
+        }
+    }
+    let explained = granted.intersection(&held).count() as f64;
+    let over_grants = granted.difference(&held).count() as u64;
+    let percent = explained * 100.0 / held.len() as f64;
+    assert!(
+        (summary["assignmentsExplainedPercent"].as_f64().unwrap() - percent).abs() < 0.001,
+        "{name}: {percent} vs {summary}"
+    );
+    assert_eq!(summary["overGrants"].as_u64(), Some(over_grants), "{name}");
+}
+
 #[test]
 fn mine_succeeds_on_every_hp_dataset_and_writes_the_documented_zip() {
     let out = tempfile::tempdir().unwrap();
@@ -101,6 +150,9 @@ fn mine_succeeds_on_every_hp_dataset_and_writes_the_documented_zip() {
             "roleCount",
             "prescribedPruneThreshold",
             "coverage",
+            "assignmentsExplainedPercent",
+            "overGrants",
+            "identitiesInRolesPercent",
             "mineSeconds",
             "peakMemoryMiB",
         ] {
@@ -131,6 +183,14 @@ fn mine_succeeds_on_every_hp_dataset_and_writes_the_documented_zip() {
         assert!(entitlements.starts_with(
             "role_id,entitlement_id,entitlement_name,source_id,source_name,identity_count,popularity,popularity_in_org,common_access\n"
         ));
+        assert_coverage_as_defined(
+            &name,
+            &dir,
+            &role_rows,
+            &identities,
+            &entitlements,
+            &summary,
+        );
         let file_summary: serde_json::Value =
             serde_json::from_str(&zip_file(&zip, "summary.json")).unwrap();
         assert_eq!(file_summary["type"], "SPECIALIZED");

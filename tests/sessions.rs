@@ -540,6 +540,21 @@ async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_the_sessio
     assert_eq!(attempts, 2, "the second worker ran it again");
     let expected = data.mine(MiningParams::default(), &Silent).unwrap();
     assert_eq!(session["potentialRoleCount"], expected.roles.len());
+    // The coverage the engine reports is the session's.
+    let explained = expected.explained;
+    assert!(
+        (session["assignmentsExplainedPercent"].as_f64().unwrap() - explained.explained_percent())
+            .abs()
+            < 1e-9,
+        "{session}"
+    );
+    assert_eq!(session["overGrants"], explained.over_grants);
+    assert!(
+        (session["identitiesInRolesPercent"].as_f64().unwrap()
+            - explained.identities_in_roles_percent())
+        .abs()
+            < 1e-9
+    );
     let sizes: Vec<i64> = sqlx::query_scalar(
         "SELECT count(m.identity_id) FROM potential_roles r
            JOIN potential_role_members m ON m.potential_role_id = r.id

@@ -64,6 +64,33 @@ fn extension_fields() -> Vec<(&'static str, &'static str, serde_json::Value)> {
             "stalledSince",
             nullable_date_time.clone(),
         ),
+        // How much of the population's access the roles explain (sessions.rs), and per role
+        // the share of its members' access (potential_roles.rs); null until mined.
+        (
+            "RoleMiningSessionResponse",
+            "assignmentsExplainedPercent",
+            json!({"type": ["number", "null"]}),
+        ),
+        (
+            "RoleMiningSessionResponse",
+            "overGrants",
+            json!({"type": ["integer", "null"]}),
+        ),
+        (
+            "RoleMiningSessionResponse",
+            "identitiesInRolesPercent",
+            json!({"type": ["number", "null"]}),
+        ),
+        (
+            "RoleMiningPotentialRoleSummary",
+            "accessExplainedPercent",
+            json!({"type": ["number", "null"]}),
+        ),
+        (
+            "RoleMiningPotentialRole",
+            "accessExplainedPercent",
+            json!({"type": ["number", "null"]}),
+        ),
         ("RoleMiningSessionStatus", "failureMessage", nullable_string),
         (
             "RoleMiningSessionStatus",

@@ -117,6 +117,8 @@ pub struct RoleMiningPotentialRoleSummary {
     pub description: Option<String>,
     /// The session's parameters.
     pub session: SessionParameters,
+    /// Extension: the share of its members' access the role explains, as mined.
+    pub access_explained_percent: Option<f64>,
 }
 
 /// The contract's `RoleMiningPotentialRole`.
@@ -157,6 +159,8 @@ pub struct RoleMiningPotentialRole {
     pub saved: bool,
     /// The session's parameters.
     pub session: SessionParameters,
+    /// Extension: the share of its members' access the role explains, as mined.
+    pub access_explained_percent: Option<f64>,
     /// What its session mined.
     pub r#type: RoleType,
     /// Potential role id.
@@ -211,6 +215,7 @@ impl From<RoleRow> for RoleMiningPotentialRoleSummary {
             created_date: row.created_at,
             saved: row.saved,
             description: row.description,
+            access_explained_percent: row.access_explained_percent,
         }
     }
 }
@@ -235,6 +240,7 @@ impl From<RoleDetail> for RoleMiningPotentialRole {
             quality: row.quality,
             role_id: row.role_id.map(|id| id.to_string()),
             saved: row.saved,
+            access_explained_percent: row.access_explained_percent,
             r#type: row.r#type,
             id: row.id.to_string(),
             created_date: row.created_at,

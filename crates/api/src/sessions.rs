@@ -46,6 +46,15 @@ pub struct RoleMiningSessionResponse {
     /// Extension: since when the worker mining it has been silent (its lease ran out); null
     /// while mining progresses normally. A slow session has none; a dead worker's does.
     pub stalled_since: Option<DateTime<Utc>>,
+    /// Extension: percent of the population's assignments the roles explain (an assignment is
+    /// explained when its identity is in a role whose definition, the entitlements at least
+    /// half its members hold, holds it); null until mined.
+    pub assignments_explained_percent: Option<f64>,
+    /// Extension: (member, entitlement) pairs the roles' definitions grant that the member does
+    /// not hold; null until mined.
+    pub over_grants: Option<i64>,
+    /// Extension: percent of the population in some role; null until mined.
+    pub identities_in_roles_percent: Option<f64>,
     /// Who is emailed when mining completes.
     pub email_recipient_id: Option<String>,
     /// The creating client.
@@ -99,6 +108,9 @@ impl From<SessionRow> for RoleMiningSessionResponse {
             status: SessionStatus { state: row.state },
             failure_message: row.failure_message,
             stalled_since: row.stalled_since,
+            assignments_explained_percent: row.assignments_explained_percent,
+            over_grants: row.over_grants,
+            identities_in_roles_percent: row.identities_in_roles_percent,
             email_recipient_id: row.email_recipient_id,
             created_by: row.created_by_id.map(|id| CreatedBy {
                 id,

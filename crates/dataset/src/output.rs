@@ -85,6 +85,18 @@ pub fn summary(
         "edges": result.edges,
         "roleCount": result.roles.len(),
         "coverage": round3(result.coverage),
+        "assignmentsExplainedPercent": round3(result.explained.explained_percent()),
+        "explainedAssignments": result.explained.explained,
+        "populationAssignments": result.explained.assignments,
+        "overGrants": result.explained.over_grants,
+        "identitiesInRolesPercent": round3(result.explained.identities_in_roles_percent()),
+        "structuralComplexity": result.structural_complexity,
+        // Per role (role_id as in the CSVs): the share of its members' access it explains.
+        "roles": result.roles.iter().enumerate().map(|(i, role)| json!({
+            "roleId": i + 1,
+            "accessExplainedPercent": round3(role.coverage.explained_percent()),
+            "overGrants": role.coverage.over_grants,
+        })).collect::<Vec<_>>(),
         "mineSeconds": timings,
         "sweep": sweep,
     });
@@ -197,7 +209,8 @@ pub fn write_zip(
         .map_err(csv_err)?;
         for (i, role) in result.roles.iter().enumerate() {
             let id = (i + 1).to_string();
-            for stat in &role.entitlements {
+            // Common access the members hold too, flagged, as the API's default views show it.
+            for stat in role.entitlements.iter().chain(&role.common_entitlements) {
                 let entitlement = data.entitlements.get(stat.entitlement as usize);
                 let source = entitlement.and_then(|e| data.sources.get(e.source as usize));
                 csv.write_record([

@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod compress;
+pub mod coverage;
 pub mod error;
 pub mod matrix;
 pub mod metrics;

@@ -9,6 +9,7 @@ use roaring::RoaringBitmap;
 
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
+use crate::coverage::{coverage, definition, role_coverage, Coverage, RoleCoverage};
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
@@ -98,6 +99,8 @@ pub struct PotentialRole {
     pub common_entitlements: Vec<EntitlementStat>,
     /// Scores, with no exclusions.
     pub metrics: RoleMetrics,
+    /// What the role explains of its members' access (see [`crate::coverage`]).
+    pub coverage: RoleCoverage,
     /// Members per attribute value.
     pub identity_distribution: Vec<AttributeDistribution>,
     /// Popularity percent → entitlements with it.
@@ -127,6 +130,11 @@ pub struct MiningResult {
     pub edges: u64,
     /// Percent of the population in some role.
     pub coverage: f64,
+    /// How much of the population's access the roles explain.
+    pub explained: Coverage,
+    /// Weighted structural complexity with unit weights: roles + role memberships + the
+    /// entitlements of their definitions.
+    pub structural_complexity: u64,
     /// Wall time per phase, in pipeline order.
     pub timings: Vec<(Phase, Duration)>,
 }
@@ -200,7 +208,26 @@ pub fn mine(
         .collect::<Result<_, _>>()?;
     clock.finish();
 
-    let covered: u64 = roles.iter().map(|r| r.members.len() as u64).sum();
+    let definitions: Vec<RoaringBitmap> = roles
+        .iter()
+        .map(|role| {
+            definition(
+                u32::try_from(role.members.len()).unwrap_or(u32::MAX),
+                role.entitlements.iter().chain(&role.common_entitlements),
+            )
+        })
+        .collect();
+    let defined: Vec<(&[u32], &RoaringBitmap)> = roles
+        .iter()
+        .zip(&definitions)
+        .map(|(role, definition)| (role.members.as_slice(), definition))
+        .collect();
+    let explained = coverage(input.matrix, &population.members, &defined);
+    let structural_complexity = defined
+        .iter()
+        .map(|(members, definition)| 1 + members.len() as u64 + definition.len())
+        .sum();
+    let covered = explained.identities_in_roles;
     Ok(MiningResult {
         prescribed_threshold: prescribed,
         threshold: chosen,
@@ -208,6 +235,8 @@ pub fn mine(
             u32::try_from(covered).unwrap_or(u32::MAX),
             population.size(),
         ),
+        explained,
+        structural_complexity,
         population: population.size(),
         mined_entitlements: population.mined.len(),
         features: population.features.len(),
@@ -244,7 +273,13 @@ fn build_role(
         &RoaringBitmap::new(),
         input.existing_roles,
     );
+    let defining = definition(
+        member_count,
+        entitlements.iter().chain(&common_entitlements),
+    );
+    let coverage = role_coverage(input.matrix, &members, &defining);
     PotentialRole {
+        coverage,
         identity_distribution: distribution(input.attributes, &members),
         popularity_distribution: popularity_distribution(entitlements.iter()),
         members,

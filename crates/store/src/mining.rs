@@ -4,6 +4,7 @@
 
 use futures_util::TryStreamExt;
 use rolemine_domain::{Chip, ChipOperator, PruneThreshold, RoleType, Scope, SessionState};
+use rolemine_engine::coverage::Coverage;
 use rolemine_engine::mine::MiningResult;
 use rolemine_filter::{like_pattern, parse_search, Search};
 use serde::Serialize;
@@ -375,7 +376,7 @@ pub async fn write_roles(
         let mut roles = QueryBuilder::<Postgres>::new(
             "INSERT INTO potential_roles (id, session_id, generation, ordinal, name, type,
                 identity_count, entitlement_count, density, freshness, quality,
-                identity_distribution, created_by_id, created_by_name) ",
+                identity_distribution, created_by_id, created_by_name, access_explained_percent) ",
         );
         let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::new_v4()).collect();
         roles.push_values(
@@ -410,7 +411,8 @@ pub async fn write_roles(
                     .push_bind(i16::from(role.metrics.quality))
                     .push_bind(Json(distribution))
                     .push_bind(owner.created_by_id.clone())
-                    .push_bind(owner.created_by_name.clone());
+                    .push_bind(owner.created_by_name.clone())
+                    .push_bind(role.coverage.explained_percent());
             },
         );
         roles.build().execute(&mut *tx).await?;
@@ -496,7 +498,7 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
-    let done = publish(pool, session, generation, notify).await?;
+    let done = publish(pool, session, generation, &result.explained, notify).await?;
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
     // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
     // those pages index-only scans at once. Best effort: the roles are written either way.
@@ -533,16 +535,22 @@ async fn publish(
     pool: &PgPool,
     session: Uuid,
     generation: i32,
+    explained: &Coverage,
     notify: Option<&Completion>,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let published = sqlx::query!(
         "UPDATE role_mining_sessions
-            SET state = $3, published_generation = $2, modified_at = now()
+            SET state = $3, published_generation = $2, modified_at = now(),
+                assignments_explained_percent = $4, over_grants = $5,
+                identities_in_roles_percent = $6
           WHERE id = $1 AND generation = $2",
         session,
         generation,
         SessionState::PotentialRolesCreated as _,
+        explained.explained_percent(),
+        i64::try_from(explained.over_grants).unwrap_or(i64::MAX),
+        explained.identities_in_roles_percent(),
     )
     .execute(&mut *tx)
     .await?

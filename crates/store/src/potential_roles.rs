@@ -202,13 +202,16 @@ pub struct RoleRow {
     pub session_saved: bool,
     /// The session's state.
     pub session_state: SessionState,
+    /// The share of its members' access it explains, as mined.
+    pub access_explained_percent: Option<f64>,
 }
 
 const ROLE_COLUMNS: &str = "id, session_id, name, description, type, identity_count, \
     entitlement_count, density, freshness, quality, identity_distribution, saved, \
     provision_state, provision_failure, role_id, created_by_id, created_by_name, created_at, \
     modified_at, session_name, session_type, session_scope, session_scoping_method, \
-    session_prune_threshold, session_min_num_identities, session_saved, session_state";
+    session_prune_threshold, session_min_num_identities, session_saved, session_state, \
+    access_explained_percent";
 
 /// What a full potential role adds to its summary.
 #[derive(Debug, Clone)]
@@ -287,7 +290,7 @@ pub async fn get(pool: &PgPool, session: Option<Uuid>, role: Uuid) -> Result<Rol
                   session_prune_threshold AS "session_prune_threshold: PruneThreshold",
                   session_min_num_identities AS "session_min_num_identities: MinIdentities",
                   session_saved AS "session_saved!",
-                  session_state AS "session_state!: SessionState"
+                  session_state AS "session_state!: SessionState", access_explained_percent
              FROM potential_role_summaries
             WHERE id = $1 AND ($2::uuid IS NULL OR session_id = $2)"#,
         role,

@@ -83,13 +83,20 @@ pub struct SessionRow {
     /// When the lease of the worker mining it ran out, while no worker holds it: the worker
     /// died or hangs, and the job waits for another one.
     pub stalled_since: Option<DateTime<Utc>>,
+    /// Percent of the population's assignments the published roles explain.
+    pub assignments_explained_percent: Option<f64>,
+    /// (member, entitlement) pairs the published roles grant that the member does not hold.
+    pub over_grants: Option<i64>,
+    /// Percent of the population in some published role.
+    pub identities_in_roles_percent: Option<f64>,
 }
 
 /// The row columns for listings (dynamic SQL); [`fetch`] spells the same for the macros.
 const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
     prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
-    data_file_path, created_by_id, created_by_name, created_at, modified_at";
+    data_file_path, created_by_id, created_by_name, created_at, modified_at, \
+    assignments_explained_percent, over_grants, identities_in_roles_percent";
 
 /// Pushes the `stalled_since` column: the oldest expired lease of a running mining job.
 fn push_stalled_since(query: &mut QueryBuilder<'_, Postgres>) {
@@ -266,7 +273,8 @@ async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<SessionRow
                   data_file_path, created_by_id, created_by_name, created_at, modified_at,
                   (SELECT min(j.lease_expires_at) FROM jobs j
                     WHERE j.subject_id = s.id AND j.lease_expires_at < now()
-                      AND j.state = $2 AND j.kind = $3) AS stalled_since
+                      AND j.state = $2 AND j.kind = $3) AS stalled_since,
+                  assignments_explained_percent, over_grants, identities_in_roles_percent
              FROM role_mining_sessions s WHERE id = $1"#,
         id,
         JobState::Running as _,
