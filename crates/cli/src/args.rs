@@ -160,6 +160,12 @@ pub struct GenerateArgs {
     /// Applications.
     #[arg(long, default_value_t = 8)]
     pub sources: u32,
+    /// Probability that an identity also holds a second planted role (0-1).
+    #[arg(long, default_value_t = 0.0)]
+    pub second_role_share: f64,
+    /// Probability that an identity with a second role holds a third one too (0-1).
+    #[arg(long, default_value_t = 0.0)]
+    pub third_role_share: f64,
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -1,8 +1,9 @@
 //! Synthetic access data with planted roles, for tests and benchmarks.
 //!
-//! Each identity belongs to one planted role (its job function) and holds that role's
-//! entitlements, minus a few dropped at random, plus the birthright entitlements everyone has,
-//! plus a few random extra entitlements. Department and job title follow the role (with some
+//! Each identity belongs to one planted role (its job function), and with the overlap knobs to a
+//! second or third one too (people hold several roles), and holds its roles' entitlements, minus
+//! a few dropped at random, plus the birthright entitlements everyone has, plus a few random
+//! extra entitlements. Department and job title follow the role (with some
 //! noise); location is random. A fraction of the planted roles is written as existing roles.
 //! Everything derives from the seed: the same spec gives byte-identical files.
 
@@ -40,6 +41,10 @@ pub struct PlantedSpec {
     pub sources: u32,
     /// Share of planted roles also written to roles.csv as existing roles.
     pub existing_role_share: f64,
+    /// Probability that an identity also holds a second planted role.
+    pub second_role_share: f64,
+    /// Probability that an identity with a second role holds a third one too.
+    pub third_role_share: f64,
     /// The seed.
     pub seed: u64,
 }
@@ -58,6 +63,8 @@ impl Default for PlantedSpec {
             extra_per_identity: 2.0,
             sources: 8,
             existing_role_share: 0.1,
+            second_role_share: 0.0,
+            third_role_share: 0.0,
             seed: 42,
         }
     }
@@ -112,6 +119,8 @@ pub struct PlantedIdentity {
     pub index: u32,
     /// Its planted role.
     pub role: u32,
+    /// The further planted roles it holds (none without the overlap knobs).
+    pub more_roles: Vec<u32>,
     /// Entitlement indices held, ascending, unique.
     pub entitlements: Vec<u32>,
     /// Department.
@@ -178,23 +187,27 @@ impl Planted {
         let mut rng = ChaCha8Rng::seed_from_u64(
             spec.seed ^ (u64::from(index) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
-        let role = if self.roles.is_empty() {
-            0
-        } else {
-            let total: f64 = self.role_weights.iter().sum();
-            let mut pick = rng.random_range(0.0..total);
-            let mut chosen = self.roles.len() - 1;
-            for (r, w) in self.role_weights.iter().enumerate() {
-                if pick < *w {
-                    chosen = r;
+        let role = self.pick_role(&mut rng);
+        // The overlap draws happen only when asked for, so data without overlap stays the same.
+        let mut more_roles: Vec<u32> = Vec::new();
+        if self.roles.len() > 1 && spec.second_role_share > 0.0 {
+            for share in [spec.second_role_share, spec.third_role_share] {
+                if !rng.random_bool(share.clamp(0.0, 1.0)) {
                     break;
                 }
-                pick -= w;
+                let mut extra = self.pick_role(&mut rng);
+                while extra == role || more_roles.contains(&(extra as u32)) {
+                    extra = (extra + 1) % self.roles.len();
+                }
+                more_roles.push(u32::try_from(extra).unwrap_or(0));
+                if more_roles.len() + 1 >= self.roles.len() {
+                    break;
+                }
             }
-            chosen
-        };
+        }
         let mut entitlements: Vec<u32> = self.birthright.clone();
-        if let Some(planted) = self.roles.get(role) {
+        let held = std::iter::once(role).chain(more_roles.iter().map(|&r| r as usize));
+        for planted in held.filter_map(|r| self.roles.get(r)) {
             entitlements.extend(
                 planted
                     .iter()
@@ -236,12 +249,29 @@ impl Planted {
         PlantedIdentity {
             index,
             role: u32::try_from(role).unwrap_or(0),
+            more_roles,
             entitlements,
             department,
             location: LOCATIONS[rng.random_range(0..LOCATIONS.len())],
             job_title,
             usage,
         }
+    }
+
+    /// A planted role drawn by weight (0 when there are none).
+    fn pick_role(&self, rng: &mut ChaCha8Rng) -> usize {
+        if self.roles.is_empty() {
+            return 0;
+        }
+        let total: f64 = self.role_weights.iter().sum();
+        let mut pick = rng.random_range(0.0..total);
+        for (r, w) in self.role_weights.iter().enumerate() {
+            if pick < *w {
+                return r;
+            }
+            pick -= w;
+        }
+        self.roles.len() - 1
     }
 
     /// Indices of the planted roles that are written as existing roles.
@@ -388,7 +418,9 @@ impl Planted {
             for (s, days) in &identity.usage {
                 writeln!(usage, "id{i},src{s},{days}")?;
             }
-            writeln!(members, "planted{},id{i}", identity.role)?;
+            for role in std::iter::once(identity.role).chain(identity.more_roles.iter().copied()) {
+                writeln!(members, "planted{role},id{i}")?;
+            }
             if i % 10_000 == 0 {
                 progress(i);
             }
@@ -432,6 +464,65 @@ pub fn recovery(planted: &[Vec<u32>], mined: &[Vec<u32>], min_jaccard: f64) -> f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlap_gives_identities_distinct_further_roles_and_their_access() {
+        let plain = Planted::new(PlantedSpec {
+            identities: 2_000,
+            ..PlantedSpec::default()
+        });
+        let spec = PlantedSpec {
+            identities: 2_000,
+            second_role_share: 0.3,
+            third_role_share: 0.5,
+            ..PlantedSpec::default()
+        };
+        let overlapping = Planted::new(spec);
+        let identities: Vec<PlantedIdentity> =
+            (0..2_000).map(|i| overlapping.identity(i)).collect();
+        let with = |n: usize| {
+            identities
+                .iter()
+                .filter(|i| i.more_roles.len() == n)
+                .count()
+        };
+        // About 30 % hold two or more roles, half of those three.
+        assert!(
+            (480..=720).contains(&(with(1) + with(2))),
+            "{} {}",
+            with(1),
+            with(2)
+        );
+        assert!(
+            with(2) > 200 && with(2) < with(1) + 100,
+            "{} {}",
+            with(1),
+            with(2)
+        );
+        for identity in &identities {
+            let mut roles = vec![identity.role];
+            roles.extend(&identity.more_roles);
+            let distinct: std::collections::BTreeSet<u32> = roles.iter().copied().collect();
+            assert_eq!(distinct.len(), roles.len(), "{identity:?}");
+            // Most of each role's entitlements are there (3 % are dropped).
+            for &role in &roles {
+                let planted = &overlapping.roles[role as usize];
+                let held = planted
+                    .iter()
+                    .filter(|e| identity.entitlements.binary_search(e).is_ok())
+                    .count();
+                assert!(held * 2 >= planted.len(), "{identity:?}");
+            }
+        }
+        // Without the knobs, nothing changes: the same identities as before.
+        let unchanged = Planted::new(PlantedSpec {
+            identities: 2_000,
+            second_role_share: 0.0,
+            ..spec
+        });
+        assert_eq!(plain.identity(11), unchanged.identity(11));
+        assert!(plain.identity(11).more_roles.is_empty());
+    }
 
     #[test]
     fn generation_is_deterministic_and_follows_the_spec() {

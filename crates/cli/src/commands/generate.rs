@@ -21,9 +21,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         drop_rate: args.drop_rate,
         extra_per_identity: args.extra,
         sources: args.sources,
+        second_role_share: args.second_role_share,
+        third_role_share: args.third_role_share,
         seed: args.seed,
         ..PlantedSpec::default()
     };
+    for (flag, share) in [
+        ("--second-role-share", spec.second_role_share),
+        ("--third-role-share", spec.third_role_share),
+        ("--drop-rate", spec.drop_rate),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            anyhow::bail!("{flag} must be a probability from 0 to 1, got {share}");
+        }
+    }
     let needed = u64::from(spec.birthright) + u64::from(spec.roles) * u64::from(spec.role_size_max);
     if needed > u64::from(spec.entitlements) {
         anyhow::bail!(
