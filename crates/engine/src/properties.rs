@@ -145,6 +145,31 @@ proptest! {
         }
         prop_assert!((0.0..=100.0).contains(&result.coverage));
         prop_assert!(result.prescribed_threshold <= 100);
+
+        // The coverage figures, recomputed cell by cell from their definitions: a role grants its
+        // members what at least half of them hold (common access included); granted pairs held
+        // are explained, the others over-granted; each pair counts once.
+        let mut granted = std::collections::BTreeSet::new();
+        for role in &result.roles {
+            let members = role.members.len() as u32;
+            for stat in role.entitlements.iter().chain(&role.common_entitlements) {
+                if stat.identity_count * 2 >= members {
+                    for &m in &role.members {
+                        granted.insert((m, stat.entitlement));
+                    }
+                }
+            }
+        }
+        let held = |(i, e): &(u32, u32)| matrix.of_identity(*i).contains(*e);
+        let c = result.explained;
+        prop_assert_eq!(c.explained, granted.iter().filter(|p| held(p)).count() as u64);
+        prop_assert_eq!(c.over_grants, granted.iter().filter(|p| !held(p)).count() as u64);
+        prop_assert_eq!(
+            c.assignments,
+            population.iter().map(|i| matrix.of_identity(i).len()).sum::<u64>()
+        );
+        prop_assert_eq!(c.identities_in_roles, seen.len());
+        prop_assert!((0.0..=100.0).contains(&c.explained_percent()));
     }
 
     #[test]
