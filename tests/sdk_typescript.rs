@@ -161,18 +161,15 @@ fn sdk_methods(generation: &str) -> BTreeSet<String> {
 }
 
 /// Rolemine's extension fields (documented on their structs in `crates/api/src`, listed in
-/// tests/support's `extension_fields`) the SDK models do not declare: the journey may meet
-/// these and no other undeclared property (but see [`sdk_divergences`]).
-const EXTENSIONS: [&str; 8] = [
-    "RoleMiningEntitlement.commonAccess",
-    "RoleMiningPotentialRole.provisionFailureMessage",
-    "RoleMiningPotentialRoleExportResponse.errorMessage",
-    "RoleMiningPotentialRoleExportResponse.expiresAt",
-    "RoleMiningSessionResponse.failureMessage",
-    "RoleMiningSessionResponse.stalledSince",
-    "RoleMiningSessionStatus.failureMessage",
-    "RoleMiningSessionStatus.stalledSince",
-];
+/// tests/support's `extension_fields`) as `Model.property`: the SDK models do not declare them,
+/// and the journey may meet these and no other undeclared property (but see
+/// [`sdk_divergences`]).
+fn extensions() -> BTreeSet<String> {
+    support::extension_fields()
+        .into_iter()
+        .map(|(model, field, _)| format!("{model}.{field}"))
+        .collect()
+}
 
 /// Where the SDK's declared types, generated from older API documents, differ from the contract
 /// Rolemine serves: (the Model.property of a tolerated type violation, tolerated undeclared
@@ -196,11 +193,11 @@ fn sdk_divergences(generation: &str) -> (BTreeSet<String>, BTreeSet<String>) {
                 ["properties"]
                 .as_object()
                 .unwrap();
-            for field in response
-                .keys()
-                .map(String::as_str)
-                .chain(["failureMessage", "stalledSince"])
-            {
+            let extended = support::extension_fields()
+                .into_iter()
+                .filter(|(model, _, _)| *model == "RoleMiningSessionResponse")
+                .map(|(_, field, _)| field);
+            for field in response.keys().map(String::as_str).chain(extended) {
                 extras.insert(format!("RoleMiningSessionDto.{field}"));
             }
         }
@@ -247,7 +244,7 @@ async fn walk(generation: &str) {
         .filter(|v| !divergent.contains(v.split(':').next().unwrap()))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}\n{result}");
-    let mut extensions: BTreeSet<String> = EXTENSIONS.iter().map(|e| (*e).to_owned()).collect();
+    let mut extensions = extensions();
     extensions.extend(divergent_extras);
     let extras = strings(&result["extras"]);
     assert!(

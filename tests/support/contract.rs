@@ -26,7 +26,7 @@ fn contract_document() -> &'static serde_json::Value {
 /// Rolemine's extension fields in responses (each documented as "Extension" on its struct in
 /// `crates/api/src`): (contract component, field, JSON Schema of the field). They are added to
 /// the component's closed object; a field the contract already has is refused here.
-fn extension_fields() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+pub fn extension_fields() -> Vec<(&'static str, &'static str, serde_json::Value)> {
     let nullable_string = json!({"type": ["string", "null"]});
     let nullable_date_time = json!({"type": ["string", "null"], "format": "date-time"});
     vec![

@@ -4,7 +4,7 @@
 mod contract;
 
 #[allow(unused_imports)] // each test binary uses its own share of the helpers
-pub use contract::{assert_contract_shape, contract, contract_violations};
+pub use contract::{assert_contract_shape, contract, contract_violations, extension_fields};
 
 use std::io::BufRead;
 use std::net::TcpListener;
