@@ -120,15 +120,7 @@ async fn a_payload_that_does_not_fit_its_kind_fails_at_once(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(
-            pool.clone(),
-            quick(),
-            Handlers::default().import(Scripted::default()),
-        )
-        .run(stop.clone()),
-    );
+    let worker = start_worker(&pool, Handlers::default().import(Scripted::default()));
     let record = finished(&pool, id).await;
     assert_eq!((record.state, record.attempts), (JobState::Failed, 1));
     assert!(
@@ -139,8 +131,7 @@ async fn a_payload_that_does_not_fit_its_kind_fails_at_once(pool: PgPool) {
         "{:?}",
         record.last_error
     );
-    stop.cancel();
-    worker.await.unwrap();
+    worker.stop().await;
 }
 
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
@@ -231,6 +222,29 @@ fn quick() -> WorkerConfig {
     }
 }
 
+/// A worker running `handlers` in the background, until [`RunningWorker::stop`].
+struct RunningWorker {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start_worker(pool: &PgPool, handlers: Handlers) -> RunningWorker {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Worker::new(pool.clone(), quick(), handlers).run(stop.clone()));
+    RunningWorker { stop, task }
+}
+
+impl RunningWorker {
+    /// Shuts the worker down and waits (at most 10 s) for it to finish.
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 /// Waits until the job has ended (succeeded or failed for good).
 async fn finished(pool: &PgPool, id: Uuid) -> jobs::JobRecord {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -255,10 +269,7 @@ async fn the_worker_runs_jobs_retries_transient_failures_and_reports_permanent_o
         handler.modes.insert(job.subject(), mode);
     }
     let failures = handler.failures.clone();
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(pool.clone(), quick(), Handlers::default().import(handler)).run(stop.clone()),
-    );
+    let worker = start_worker(&pool, Handlers::default().import(handler));
     let ids = [
         enqueue(&pool, &ok).await,
         enqueue(&pool, &flaky).await,
@@ -279,25 +290,16 @@ async fn the_worker_runs_jobs_retries_transient_failures_and_reports_permanent_o
         *failures.lock().unwrap(),
         vec![(bad.subject(), "bad payload".to_owned())]
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
 }
 
 /// A job whose input is gone fails at its first attempt, with the reason, instead of being
 /// retried until its attempts run out.
 #[sqlx::test(migrator = "rolemine_store::MIGRATOR")]
 async fn a_job_whose_input_is_gone_fails_once_with_its_reason(pool: PgPool) {
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(
-            pool.clone(),
-            quick(),
-            Handlers::default().mine(rolemine_worker::MineHandler::new(pool.clone(), 80.0)),
-        )
-        .run(stop.clone()),
+    let worker = start_worker(
+        &pool,
+        Handlers::default().mine(rolemine_worker::MineHandler::new(pool.clone(), 80.0)),
     );
     let gone = Uuid::new_v4();
     let job = enqueue(
@@ -319,11 +321,7 @@ async fn a_job_whose_input_is_gone_fails_once_with_its_reason(pool: PgPool) {
         "{:?}",
         finished.last_error
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
 }
 
 /// An import whose uploaded file is gone is refused at its first attempt, with the reason on
@@ -335,14 +333,9 @@ async fn an_import_whose_file_is_gone_fails_once_with_its_reason(pool: PgPool) {
     let record = rolemine_store::imports::create(&pool, id, missing.to_str().unwrap(), 10, None)
         .await
         .unwrap();
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(
-            pool.clone(),
-            quick(),
-            Handlers::default().import(rolemine_worker::ImportHandler::new(pool.clone())),
-        )
-        .run(stop.clone()),
+    let worker = start_worker(
+        &pool,
+        Handlers::default().import(rolemine_worker::ImportHandler::new(pool.clone())),
     );
     let job: Uuid = sqlx::query_scalar("SELECT id FROM jobs WHERE subject_id = $1")
         .bind(record.id)
@@ -358,9 +351,5 @@ async fn an_import_whose_file_is_gone_fails_once_with_its_reason(pool: PgPool) {
         message.contains(&format!("rolemine-gone-{id}.zip")),
         "the reason names the file: {message}"
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
 }

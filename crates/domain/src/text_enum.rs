@@ -44,7 +44,7 @@ macro_rules! text_enum {
                     _ => Err($crate::UnknownVariant {
                         what: $schema,
                         text: text.to_owned(),
-                        expected: [$($text),+].join(", "),
+                        expected: Self::TEXTS.join(", "),
                     }),
                 }
             }
