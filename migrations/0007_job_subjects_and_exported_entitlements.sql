@@ -28,3 +28,12 @@ LANGUAGE sql STABLE AS $$
      WHERE pre.potential_role_id = role AND NOT pre.excluded
        AND pre.popularity >= floor AND (common OR NOT pre.common_access)
 $$;
+
+-- Since when a session's mining has been silent: the oldest expired lease of its running
+-- mining job (null while none has expired, or none runs). One definition for every read.
+CREATE FUNCTION session_stalled_since(session uuid) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT min(j.lease_expires_at) FROM jobs j
+     WHERE j.subject_id = session AND j.kind = 'mine-session'
+       AND j.state = 'RUNNING' AND j.lease_expires_at < now()
+$$;

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use rolemine_domain::{
-    Job, JobKind, JobState, MinIdentities, MineJob, PruneThreshold, RoleType, Scope, ScopingMethod,
+    Job, JobKind, MinIdentities, MineJob, PruneThreshold, RoleType, Scope, ScopingMethod,
     SessionState,
 };
 use rolemine_filter::{FieldSpec, Kind, Op, SorterSpec};
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -96,20 +96,8 @@ const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
     prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
     data_file_path, created_by_id, created_by_name, created_at, modified_at, \
-    assignments_explained_percent, over_grants, identities_in_roles_percent";
-
-/// Pushes the `stalled_since` column: the oldest expired lease of a running mining job.
-fn push_stalled_since(query: &mut QueryBuilder<'_, Postgres>) {
-    query.push(
-        ", (SELECT min(j.lease_expires_at) FROM jobs j \
-            WHERE j.subject_id = role_mining_sessions.id AND j.lease_expires_at < now() \
-              AND j.state = ",
-    );
-    query.push_bind(JobState::Running);
-    query.push(" AND j.kind = ");
-    query.push_bind(JobKind::Mine);
-    query.push(") AS stalled_since");
-}
+    session_stalled_since(id) AS stalled_since, assignments_explained_percent, over_grants, \
+    identities_in_roles_percent";
 
 /// `getRoleMiningSessions` filters, as the contract lists them.
 pub const LIST_FIELDS: &[FieldSpec] = &[
@@ -271,14 +259,10 @@ async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<SessionRow
                   potential_role_count, potential_roles_ready_count,
                   state AS "state: SessionState", failure_message, saved, email_recipient_id,
                   data_file_path, created_by_id, created_by_name, created_at, modified_at,
-                  (SELECT min(j.lease_expires_at) FROM jobs j
-                    WHERE j.subject_id = s.id AND j.lease_expires_at < now()
-                      AND j.state = $2 AND j.kind = $3) AS stalled_since,
+                  session_stalled_since(id) AS stalled_since,
                   assignments_explained_percent, over_grants, identities_in_roles_percent
-             FROM role_mining_sessions s WHERE id = $1"#,
+             FROM role_mining_sessions WHERE id = $1"#,
         id,
-        JobState::Running as _,
-        JobKind::Mine as _,
     )
     .fetch_optional(executor)
     .await?
@@ -290,9 +274,9 @@ pub async fn list(pool: &PgPool, listing: &Listing) -> Result<Page<SessionRow>, 
     listing::fetch(
         pool,
         |query| {
-            query.push(format!("SELECT {COLUMNS}"));
-            push_stalled_since(query);
-            query.push(" FROM role_mining_sessions WHERE true");
+            query.push(format!(
+                "SELECT {COLUMNS} FROM role_mining_sessions WHERE true"
+            ));
         },
         LIST_FIELDS,
         listing,
