@@ -209,7 +209,6 @@ pub(crate) fn listed_ids(ids: &[String]) -> String {
 /// A refusal as the client reads it: the request field it concerns, then why.
 fn refusal_message(refusal: &Refusal) -> String {
     match refusal {
-        Refusal::UnknownOwner(owner) => format!("ownerId: no identity has the id {owner:?}"),
         Refusal::EntitlementsNotHeld(ids) => {
             format!(
                 "ids: the potential role holds no entitlement {}",

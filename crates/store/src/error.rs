@@ -51,8 +51,9 @@ pub enum Refusal {
         /// The role it became.
         provisioned: Option<uuid::Uuid>,
     },
-    /// No identity has the owner id given.
-    #[error("no identity has the id {0:?}")]
+    /// No identity has the owner id given (`ownerId`, the field of the provisioning request
+    /// the job carries; the worker records this text as the role's failure).
+    #[error("ownerId: no identity has the id {0:?}")]
     UnknownOwner(String),
     /// The potential role holds none of these entitlements (external ids, in the order given).
     #[error("the potential role holds no entitlement {}", .0.join(", "))]

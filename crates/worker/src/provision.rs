@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rolemine_domain::ProvisionJob;
 use rolemine_store::provisioning;
-use rolemine_store::{PgPool, Refusal, StoreError};
+use rolemine_store::{PgPool, StoreError};
 
 use crate::{JobContext, JobError, JobHandler};
 
@@ -30,9 +30,6 @@ impl JobHandler<ProvisionJob> for ProvisionHandler {
             }
             Ok(None) => Ok(()),
             // The request cannot succeed as given: fail it now, with the reason.
-            Err(StoreError::Refused(Refusal::UnknownOwner(owner))) => Err(JobError::Permanent(
-                format!("ownerId: no identity has the id {owner:?}"),
-            )),
             Err(StoreError::Refused(refusal)) => Err(JobError::Permanent(refusal.to_string())),
             Err(StoreError::NotFound { .. }) => Err(JobError::Permanent(format!(
                 "potential role {} no longer exists",
