@@ -111,6 +111,10 @@ struct Fixture {
     detail: Value,
     /// Its members.
     members: i64,
+    /// Its entitlements with their popularity as mined (common access included).
+    popular: Vec<Value>,
+    /// The same without common access: what it is defined by.
+    specialized: Vec<Value>,
 }
 
 impl Fixture {
@@ -126,7 +130,9 @@ impl Fixture {
             },
         );
         let pool = db.pool().await;
-        let (server, client, bearer) = serve(&db, &[]);
+        // The cases fire requests back to back; the per-client limit is tested on its own
+        // (contract::clients_over_their_rate_get_429_with_retry_after).
+        let (server, client, bearer) = serve(&db, &[("ROLEMINE_RATE_LIMIT", "1000".to_owned())]);
         let session = mine_session(
             &server,
             &bearer,
@@ -158,6 +164,17 @@ impl Fixture {
         );
         assert_eq!(status, 200, "{detail}");
         let members = detail["identityCount"].as_i64().unwrap();
+        let roles_path = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}");
+        let entitlements = |query: &str| {
+            every_page(
+                &server,
+                &bearer,
+                "getEntitlementsPotentialRole",
+                &format!("{roles_path}/entitlement-popularities?{query}"),
+            )
+        };
+        let popular = entitlements("count=true");
+        let specialized = entitlements("includeCommonAccess=false");
         Fixture {
             db,
             pool,
@@ -171,6 +188,8 @@ impl Fixture {
             role,
             detail,
             members,
+            popular,
+            specialized,
         }
     }
 
@@ -189,29 +208,6 @@ impl Fixture {
             self.session, self.role
         )
     }
-}
-
-/// Every entitlement of the role with its popularity (common access included).
-fn popular(fx: &Fixture) -> Vec<Value> {
-    every_page(
-        &fx.server,
-        &fx.bearer,
-        "getEntitlementsPotentialRole",
-        &format!("{}/entitlement-popularities?count=true", fx.roles_path()),
-    )
-}
-
-/// The role's entitlements without common access: what it is defined by.
-fn specialized(fx: &Fixture) -> Vec<Value> {
-    every_page(
-        &fx.server,
-        &fx.bearer,
-        "getEntitlementsPotentialRole",
-        &format!(
-            "{}/entitlement-popularities?includeCommonAccess=false",
-            fx.roles_path()
-        ),
-    )
 }
 
 fn popularities(entitlements: &[Value]) -> Vec<f64> {
@@ -478,9 +474,9 @@ async fn entitlement_popularities(fx: &Fixture) {
 
 /// getEntitlementDistributionPotentialRole.
 async fn popularity_distribution(fx: &Fixture) {
-    let popular = popular(fx);
-    let specialized = specialized(fx);
-    let popularities = popularities(&popular);
+    let popular = &fx.popular;
+    let specialized = &fx.specialized;
+    let popularities = popularities(popular);
     // getEntitlementDistributionPotentialRole: buckets count the same entitlements.
     assert_eq!(bucket_total(&distribution(fx, true)), popular.len() as i64);
     assert_eq!(
@@ -496,7 +492,7 @@ async fn entitlement_refs_and_applications(fx: &Fixture) {
     let summary_path = fx.in_session();
     let server = &fx.server;
     let bearer = &fx.bearer;
-    let specialized = specialized(fx);
+    let specialized = &fx.specialized;
     // getPotentialRoleEntitlements and getPotentialRoleApplications.
     let refs = every_page(
         server,
@@ -504,7 +500,7 @@ async fn entitlement_refs_and_applications(fx: &Fixture) {
         "getPotentialRoleEntitlements",
         &format!("{summary_path}/entitlements?count=true"),
     );
-    let specialized_ids = entitlement_ids(&specialized);
+    let specialized_ids = entitlement_ids(specialized);
     assert_eq!(
         refs.iter()
             .map(|r| r["id"].as_str().unwrap().to_owned())
@@ -711,7 +707,7 @@ async fn source_usage(fx: &Fixture) {
     let pool = &fx.pool;
     let role = &fx.role;
     let members = fx.members;
-    let popular = popular(fx);
+    let popular = &fx.popular;
     // getPotentialRoleSourceIdentityUsage: each member's days, from the usage table.
     let source = popular[0]["sourceId"].as_str().unwrap();
     let usage_path =
@@ -781,7 +777,7 @@ async fn edit_entitlements(fx: &Fixture) {
     let members = fx.members;
     let roles_path = fx.roles_path();
     let summary_path = fx.in_session();
-    let specialized = specialized(fx);
+    let specialized = &fx.specialized;
     // updateEntitlementsPotentialRole: exclusions change every view at once.
     let excluded_ids: Vec<String> = specialized
         .iter()
@@ -969,7 +965,7 @@ async fn patch_and_saved(fx: &Fixture) {
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
             .collect::<BTreeSet<_>>(),
-        entitlement_ids(&specialized(fx))
+        entitlement_ids(&fx.specialized)
     );
     assert_eq!(saved[0]["identityIds"], detail["identityIds"]);
     let (status, _, body) = list(
