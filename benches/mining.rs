@@ -119,7 +119,7 @@ fn phases(c: &mut Criterion) {
         return;
     };
     group.bench_function("threshold_sweep", |b| {
-        b.iter(|| prescribe(&nodes, &edges, 20).0)
+        b.iter(|| prescribe(&nodes, &edges, 20).threshold)
     });
     group.bench_function("clustering", |b| {
         b.iter(|| peer_groups(&nodes, &edges, 0.6).len())

@@ -18,7 +18,8 @@ pub mod values;
 pub use job::{ExportJob, ImportJob, Job, JobDecodeError, JobKind, MineJob, ProvisionJob};
 pub use lifecycle::{
     ActivitySourceState, AssignmentState, DeliveryChannel, ExportState, IdentityGroupStatus,
-    ImportState, JobState, ProvisionState, RoleOrigin, RoleType, ScopingMethod, SessionState,
+    ImportState, JobState, MiningMethod, ProvisionState, RoleOrigin, RoleType, ScopingMethod,
+    SessionState,
 };
 pub use scope::{Chip, ChipData, ChipOperator, Scope};
 pub use values::{MinIdentities, OutOfRange, PruneThreshold};

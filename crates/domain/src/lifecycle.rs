@@ -33,6 +33,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// How a session finds its roles (the extension field `method`; see `contract/semantics.md`).
+    #[derive(Default)]
+    pub enum MiningMethod as "RoleMiningMethod" {
+        /// Peer groups of similar identities, overlapping where people hold several roles.
+        #[default]
+        PeerGroups = "PEER_GROUPS",
+        /// The fewest roles that explain every assignment with no over-grant.
+        MinimalCover = "MINIMAL_COVER",
+    }
+}
+
+text_enum! {
     /// How a session's population was chosen (the contract's `RoleMiningSessionScopingMethod`).
     pub enum ScopingMethod as "RoleMiningSessionScopingMethod" {
         /// Given by the client.

@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod compress;
+pub mod cover;
 pub mod coverage;
 pub mod error;
 pub mod matrix;
@@ -30,12 +31,13 @@ pub mod population;
 mod properties;
 pub mod similarity;
 pub mod threshold;
+pub mod tiling;
 
 pub use error::EngineError;
 pub use matrix::{AccessMatrix, AccessMatrixBuilder};
 pub use metrics::{EntitlementStat, RoleMetrics};
 pub use mine::{
-    mine, Attribute, AttributeDistribution, Attributes, MiningInput, MiningParams, MiningResult,
-    PotentialRole, RoleType,
+    mine, Attribute, AttributeDistribution, Attributes, MiningInput, MiningMethod, MiningParams,
+    MiningResult, PotentialRole, RoleType,
 };
 pub use observer::{Observer, Phase, Silent};

@@ -9,7 +9,10 @@ use roaring::RoaringBitmap;
 
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
-use crate::coverage::{coverage, definition, role_coverage, Coverage, RoleCoverage};
+use crate::cover::minimal_cover;
+use crate::coverage::{
+    coverage, definition as majority_definition, role_coverage, Coverage, RoleCoverage,
+};
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
@@ -17,8 +20,10 @@ use crate::observer::{Observer, Phase};
 use crate::population::{popularity, Population};
 use crate::similarity::similar_pairs;
 use crate::threshold::{self, SweepPoint};
+use crate::tiling::{self, TilingInput, TilingParams};
 
 pub use crate::population::RoleType;
+pub use rolemine_domain::MiningMethod;
 
 /// Minimum identities in a potential role when the session leaves it null.
 pub const DEFAULT_MIN_IDENTITIES: u32 = 20;
@@ -63,6 +68,8 @@ pub struct MiningParams {
     pub min_identities: u32,
     /// Percent of the population at which an entitlement is common access.
     pub common_access_threshold: f64,
+    /// Overlapping peer groups, or the minimal exact cover.
+    pub method: MiningMethod,
 }
 
 impl Default for MiningParams {
@@ -72,6 +79,7 @@ impl Default for MiningParams {
             prune_threshold: None,
             min_identities: DEFAULT_MIN_IDENTITIES,
             common_access_threshold: DEFAULT_COMMON_ACCESS_THRESHOLD,
+            method: MiningMethod::PeerGroups,
         }
     }
 }
@@ -99,6 +107,10 @@ pub struct PotentialRole {
     pub common_entitlements: Vec<EntitlementStat>,
     /// Scores, with no exclusions.
     pub metrics: RoleMetrics,
+    /// What the role stands for (see [`crate::coverage`]): the entitlements, common access
+    /// included, that at least half of its members hold, or, for a minimal cover, that all of
+    /// them hold.
+    pub definition: RoaringBitmap,
     /// What the role explains of its members' access (see [`crate::coverage`]).
     pub coverage: RoleCoverage,
     /// Members per attribute value.
@@ -181,46 +193,78 @@ pub fn mine(
     let edges = similar_pairs(&nodes, lowest, observer)?;
 
     clock.start(Phase::ThresholdSweep)?;
-    let (prescribed, sweep) = threshold::prescribe(&nodes, &edges, min_identities);
+    let prescription = threshold::prescribe(&nodes, &edges, min_identities);
+    let prescribed = prescription.threshold;
     let chosen = params.prune_threshold.unwrap_or(prescribed);
 
     clock.start(Phase::Clustering)?;
-    let mut groups: Vec<Vec<u32>> = peer_groups(&nodes, &edges, f32::from(chosen) / 100.0)
-        .into_iter()
-        .map(|group| identities_of(&nodes, &group))
-        .filter(|members| members.len() >= min_identities as usize)
-        .collect();
-    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a.first().cmp(&b.first())));
+    let mut groups_by_threshold = prescription.groups;
+    groups_by_threshold
+        .entry(chosen)
+        .or_insert_with(|| peer_groups(&nodes, &edges, f32::from(chosen) / 100.0));
+    let definable = &population.mined | &population.common;
+    let tiling_input = TilingInput {
+        matrix: input.matrix,
+        population: &population.members,
+        mined: &population.mined,
+        definable: &definable,
+    };
+    // Each role's members, with its definition when the method fixes it.
+    let mut groups: Vec<(Vec<u32>, Option<RoaringBitmap>)> = match params.method {
+        MiningMethod::PeerGroups => {
+            let seeds = seeds(
+                tiling_input,
+                &nodes,
+                &groups_by_threshold,
+                chosen,
+                min_identities,
+            );
+            let params = TilingParams {
+                min_identities,
+                fit: fit(chosen),
+            };
+            tiling::tile(tiling_input, seeds, params, observer)?
+                .into_iter()
+                .map(|tile| (tile.members, None))
+                .collect()
+        }
+        MiningMethod::MinimalCover => {
+            minimal_cover(input.matrix, &population.members, &definable, observer)?
+                .into_iter()
+                .map(|role| (role.members, Some(role.definition)))
+                .collect()
+        }
+    };
+    groups.sort_by(|a, b| {
+        b.0.len()
+            .cmp(&a.0.len())
+            .then(a.0.first().cmp(&b.0.first()))
+            .then(
+                a.1.as_ref()
+                    .map(|d| d.min())
+                    .cmp(&b.1.as_ref().map(|d| d.min())),
+            )
+    });
 
     clock.start(Phase::Metrics)?;
     let total = groups.len() as u64;
     let done = AtomicU64::new(0);
     let roles: Vec<PotentialRole> = groups
         .into_par_iter()
-        .map(|members| {
+        .map(|(members, definition)| {
             if observer.cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            let role = build_role(&input, &population, members);
+            let role = build_role(&input, &population, members, definition);
             observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             Ok(role)
         })
         .collect::<Result<_, _>>()?;
     clock.finish();
 
-    let definitions: Vec<RoaringBitmap> = roles
-        .iter()
-        .map(|role| {
-            definition(
-                u32::try_from(role.members.len()).unwrap_or(u32::MAX),
-                role.entitlements.iter().chain(&role.common_entitlements),
-            )
-        })
-        .collect();
     let defined: Vec<(&[u32], &RoaringBitmap)> = roles
         .iter()
-        .zip(&definitions)
-        .map(|(role, definition)| (role.members.as_slice(), definition))
+        .map(|role| (role.members.as_slice(), &role.definition))
         .collect();
     let explained = coverage(input.matrix, &population.members, &defined);
     let structural_complexity = defined
@@ -243,9 +287,47 @@ pub fn mine(
         nodes: nodes.len() as u64,
         edges: edges.len() as u64,
         roles,
-        sweep,
+        sweep: prescription.sweep,
         timings,
     })
+}
+
+/// The share of a role's definition a member holds at least, for prune threshold `threshold`:
+/// halfway between a half and all of it, so a higher threshold gives tighter roles.
+pub fn fit(threshold: u8) -> f64 {
+    (100.0 + f64::from(threshold.min(100))) / 200.0
+}
+
+/// The seeds of the tiling: the definitions of the peer groups found at the session's threshold
+/// and at every threshold of the sweep (a role too split or too merged at one threshold is whole
+/// at another), and the parts any two of those definitions share (a role held together with
+/// different other roles is what the peer groups it was split into have in common). Groups
+/// smaller than half the minimum role size propose nothing.
+fn seeds(
+    input: TilingInput<'_>,
+    nodes: &[Node],
+    groups_by_threshold: &BTreeMap<u8, Vec<Vec<u32>>>,
+    chosen: u8,
+    min_identities: u32,
+) -> Vec<RoaringBitmap> {
+    let seed_size = (min_identities as usize).div_ceil(2).max(2);
+    let groups: Vec<Vec<u32>> = groups_by_threshold
+        .iter()
+        .filter(|(t, _)| threshold::COARSE.contains(t) || **t == chosen)
+        .flat_map(|(_, groups)| groups.iter())
+        .map(|group| identities_of(nodes, group))
+        .filter(|members| members.len() >= seed_size)
+        .collect();
+    let mut seeds: Vec<RoaringBitmap> = groups
+        .par_iter()
+        .map(|members| tiling::definition_of(input, members))
+        .filter(|definition| !definition.is_empty())
+        .collect();
+    seeds.par_sort_unstable_by(|a, b| a.iter().cmp(b.iter()));
+    seeds.dedup();
+    let shared = tiling::shared_parts(input, &seeds, 1);
+    seeds.extend(shared);
+    seeds
 }
 
 /// The identities of a group of nodes, ascending.
@@ -262,6 +344,7 @@ fn build_role(
     input: &MiningInput<'_>,
     population: &Population,
     members: Vec<u32>,
+    definition: Option<RoaringBitmap>,
 ) -> PotentialRole {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
     let entitlements = held_stats(input, population, &members, &population.mined);
@@ -273,12 +356,15 @@ fn build_role(
         &RoaringBitmap::new(),
         input.existing_roles,
     );
-    let defining = definition(
-        member_count,
-        entitlements.iter().chain(&common_entitlements),
-    );
-    let coverage = role_coverage(input.matrix, &members, &defining);
+    let definition = definition.unwrap_or_else(|| {
+        majority_definition(
+            member_count,
+            entitlements.iter().chain(&common_entitlements),
+        )
+    });
+    let coverage = role_coverage(input.matrix, &members, &definition);
     PotentialRole {
+        definition,
         coverage,
         identity_distribution: distribution(input.attributes, &members),
         popularity_distribution: popularity_distribution(entitlements.iter()),

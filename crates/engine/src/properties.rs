@@ -5,7 +5,9 @@ use roaring::RoaringBitmap;
 
 use crate::matrix::AccessMatrixBuilder;
 use crate::metrics::RoleMetrics;
-use crate::mine::{mine, Attribute, MiningInput, MiningParams, MiningResult, RoleType};
+use crate::mine::{
+    mine, Attribute, MiningInput, MiningMethod, MiningParams, MiningResult, RoleType,
+};
 use crate::observer::Silent;
 use crate::AccessMatrix;
 
@@ -40,17 +42,25 @@ fn params_strategy() -> impl Strategy<Value = MiningParams> {
         0u32..30,
         prop::bool::ANY,
         0.0f64..=100.0,
+        prop::bool::ANY,
     )
         .prop_map(
-            |(prune_threshold, min_identities, common, common_access_threshold)| MiningParams {
-                role_type: if common {
-                    RoleType::Common
-                } else {
-                    RoleType::Specialized
-                },
-                prune_threshold,
-                min_identities,
-                common_access_threshold,
+            |(prune_threshold, min_identities, common, common_access_threshold, cover)| {
+                MiningParams {
+                    role_type: if common {
+                        RoleType::Common
+                    } else {
+                        RoleType::Specialized
+                    },
+                    prune_threshold,
+                    min_identities,
+                    common_access_threshold,
+                    method: if cover {
+                        MiningMethod::MinimalCover
+                    } else {
+                        MiningMethod::PeerGroups
+                    },
+                }
             },
         )
 }
@@ -107,12 +117,21 @@ proptest! {
         let population: RoaringBitmap = (0..matrix.identities()).filter(|i| keep[*i as usize]).collect();
         let result = run(&matrix, &population, params, 2);
         let min = params.min_identities.max(1) as usize;
+        let cover = params.method == MiningMethod::MinimalCover;
         let mut seen = RoaringBitmap::new();
         for role in &result.roles {
-            prop_assert!(role.members.len() >= min);
+            // A minimal cover has no minimum size: it must explain everyone.
+            prop_assert!(cover || role.members.len() >= min);
+            prop_assert!(!role.members.is_empty());
+            prop_assert!(role.members.windows(2).all(|w| w[0] < w[1]), "members ascending, once each");
             for &m in &role.members {
                 prop_assert!(population.contains(m), "member {} outside the population", m);
-                prop_assert!(seen.insert(m), "identity {} in two roles", m);
+                // Overlap is allowed: an identity may be in several roles.
+                seen.insert(m);
+                if cover {
+                    // A minimal cover's members hold all of its definition.
+                    prop_assert!(role.definition.is_subset(matrix.of_identity(m)));
+                }
             }
             let members = role.members.len() as f64;
             for stat in &role.entitlements {
@@ -147,18 +166,27 @@ proptest! {
         prop_assert!(result.prescribed_threshold <= 100);
 
         // The coverage figures, recomputed cell by cell from their definitions: a role grants its
-        // members what at least half of them hold (common access included); granted pairs held
-        // are explained, the others over-granted; each pair counts once.
+        // members what at least half of them hold (common access included), or for a minimal
+        // cover what all of them hold; granted pairs held are explained, the others
+        // over-granted; each pair counts once.
         let mut granted = std::collections::BTreeSet::new();
         for role in &result.roles {
             let members = role.members.len() as u32;
+            let mut definition = RoaringBitmap::new();
             for stat in role.entitlements.iter().chain(&role.common_entitlements) {
-                if stat.identity_count * 2 >= members {
+                let defining = if cover {
+                    stat.identity_count == members
+                } else {
+                    stat.identity_count * 2 >= members
+                };
+                if defining {
+                    definition.insert(stat.entitlement);
                     for &m in &role.members {
                         granted.insert((m, stat.entitlement));
                     }
                 }
             }
+            prop_assert_eq!(&definition, &role.definition);
         }
         let held = |(i, e): &(u32, u32)| matrix.of_identity(*i).contains(*e);
         let c = result.explained;
@@ -170,6 +198,23 @@ proptest! {
         );
         prop_assert_eq!(c.identities_in_roles, seen.len());
         prop_assert!((0.0..=100.0).contains(&c.explained_percent()));
+        // A minimal cover explains every assignment of the covered access and grants nothing
+        // more: rebuilding the access from the roles gives it back.
+        if cover {
+            prop_assert_eq!(c.over_grants, 0);
+            let size = population.len() as f64;
+            let coverable: u64 = population
+                .iter()
+                .map(|i| {
+                    matrix.of_identity(i).iter().filter(|&e| {
+                        let holders = matrix.holders(e).intersection_len(&population) as f64;
+                        let common = holders * 100.0 / size >= params.common_access_threshold;
+                        params.role_type == RoleType::Specialized || common
+                    }).count() as u64
+                })
+                .sum();
+            prop_assert_eq!(c.explained, coverable);
+        }
     }
 
     #[test]
@@ -207,6 +252,11 @@ fn degenerate_inputs_give_empty_results_or_errors_never_panics() {
         },
     ] {
         assert!(run(&empty, &none, params, 1).roles.is_empty());
+        let cover = MiningParams {
+            method: MiningMethod::MinimalCover,
+            ..params
+        };
+        assert!(run(&empty, &none, cover, 1).roles.is_empty());
     }
 
     // One identity; everyone identical; one entitlement held by everyone.

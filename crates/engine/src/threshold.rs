@@ -19,6 +19,8 @@
 //! The sweep runs [`COARSE`] first, then the thresholds 5 either side of the best. Similarity
 //! edges are computed once, at the lowest threshold, and filtered for each run.
 
+use std::collections::BTreeMap;
+
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
@@ -47,26 +49,44 @@ pub struct SweepPoint {
 /// Columns of the sweep's score table.
 const COLUMNS: usize = 4;
 
+/// Peer groups as lists of node indices.
+pub type Groups = Vec<Vec<u32>>;
+
+/// The sweep's outcome.
+#[derive(Debug, Clone)]
+pub struct Prescription {
+    /// The prescribed threshold.
+    pub threshold: u8,
+    /// Every threshold visited, ordered by threshold.
+    pub sweep: Vec<SweepPoint>,
+    /// The peer groups (node indices) found at each visited threshold.
+    pub groups: BTreeMap<u8, Groups>,
+}
+
 /// Sweeps thresholds over `nodes` and `edges` (computed at [`LOWEST`] or lower) and returns the
-/// prescribed threshold with the sweep, ordered by threshold.
-pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> (u8, Vec<SweepPoint>) {
+/// prescribed threshold with the sweep and the peer groups of every threshold visited.
+pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> Prescription {
+    let mut groups: BTreeMap<u8, Groups> = BTreeMap::new();
     let total_cells: u64 = nodes
         .iter()
         .map(|n| u64::from(n.weight()) * n.features.len() as u64)
         .sum();
-    let score = |thresholds: &[u8]| -> Array2<f64> {
-        let rows: Vec<[f64; COLUMNS]> = thresholds
+    let mut score = |thresholds: &[u8]| -> Array2<f64> {
+        let (rows, found): (Vec<[f64; COLUMNS]>, Vec<(u8, Groups)>) = thresholds
             .par_iter()
             .map(|&t| {
-                let point = evaluate(nodes, edges, t, min_identities, total_cells);
-                [
+                let found = peer_groups(nodes, edges, f32::from(t) / 100.0);
+                let point = price(nodes, &found, t, min_identities, total_cells);
+                let row = [
                     f64::from(point.threshold),
                     f64::from(point.roles),
                     point.covered_identities as f64,
                     point.cost,
-                ]
+                ];
+                (row, (t, found))
             })
-            .collect();
+            .unzip();
+        groups.extend(found);
         let mut table = Array2::zeros((rows.len(), COLUMNS));
         for (mut row, values) in table.axis_iter_mut(Axis(0)).zip(rows) {
             row.assign(&ndarray::arr1(&values));
@@ -92,7 +112,11 @@ pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> (u8, Ve
         })
         .collect();
     sweep.sort_by_key(|p| p.threshold);
-    (best_threshold(&table), sweep)
+    Prescription {
+        threshold: best_threshold(&table),
+        sweep,
+        groups,
+    }
 }
 
 /// The lowest-cost row's threshold; ties to the lower threshold.
@@ -103,19 +127,18 @@ fn best_threshold(table: &Array2<f64>) -> u8 {
         .map_or(COARSE[3], |row| row[0] as u8)
 }
 
-/// Clusters at `threshold` and prices the result.
-pub fn evaluate(
+/// Prices the peer `groups` found at `threshold`.
+fn price(
     nodes: &[Node],
-    edges: &[Edge],
+    groups: &[Vec<u32>],
     threshold: u8,
     min_identities: u32,
     total_cells: u64,
 ) -> SweepPoint {
-    let groups = peer_groups(nodes, edges, f32::from(threshold) / 100.0);
     let mut counts: Vec<u64> = Vec::new();
     let mut touched: Vec<u32> = Vec::new();
     let (mut roles, mut covered_identities, mut cost, mut covered_cells) = (0u32, 0u64, 0f64, 0u64);
-    for group in &groups {
+    for group in groups {
         let members: u64 = group
             .iter()
             .map(|&n| u64::from(nodes[n as usize].weight()))
@@ -186,7 +209,11 @@ mod tests {
         let mut nodes = group(&[1, 2, 3, 4, 5], 30, 0);
         nodes.extend(group(&[1, 2, 6, 7, 8], 30, 100));
         let edges = similar_pairs(&nodes, LOWEST, &Silent).unwrap();
-        let (best, sweep) = prescribe(&nodes, &edges, 20);
+        let Prescription {
+            threshold: best,
+            sweep,
+            ..
+        } = prescribe(&nodes, &edges, 20);
         let at_best = sweep.iter().find(|p| p.threshold == best).unwrap();
         assert_eq!(at_best.roles, 2, "{sweep:?}");
         assert_eq!(at_best.covered_identities, 60);
@@ -195,7 +222,11 @@ mod tests {
 
     #[test]
     fn empty_input_gives_a_defined_answer() {
-        let (best, sweep) = prescribe(&[], &[], 20);
+        let Prescription {
+            threshold: best,
+            sweep,
+            ..
+        } = prescribe(&[], &[], 20);
         assert!(sweep.iter().any(|p| p.threshold == best));
         assert!(sweep.iter().all(|p| p.roles == 0 && p.cost == 0.0));
     }

@@ -1,0 +1,400 @@
+//! The `MINIMAL_COVER` method: few roles that explain every assignment with no over-grant (the
+//! basic role minimization problem; Ene et al., "Fast exact and heuristic methods for role
+//! minimization problems", SACMAT 2008).
+//!
+//! Identities with the same access are one *profile*. Every role is a *concept*: a set of
+//! entitlements `B` with every profile holding all of `B` as its members, and `B` all that those
+//! profiles share, so a role never grants what a member lacks and explains as much as a role
+//! with those entitlements can.
+//!
+//! 1. *Essential roles* (the reduction of Ene et al.): when all holders of an entitlement `e`
+//!    of profile `u` hold everything `u` holds, the only maximal role that can explain `(u, e)`
+//!    is `u`'s own access with `e`'s holders, so every minimal cover can use it. They are
+//!    taken first.
+//! 2. *Greedy*: then the concept explaining the most unexplained (profile, entitlement) pairs
+//!    is taken, until everything is explained. Candidates are each profile's own concept and
+//!    each entitlement's (its holders and what they share); a profile's own concept covers any
+//!    pair of it, so the greedy always finishes.
+//! 3. *Pruning*: a role whose every pair another role explains too is dropped, latest first.
+//!
+//! Every step is sequential over ordered candidates, so the result does not depend on threads.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+use crate::error::EngineError;
+use crate::matrix::AccessMatrix;
+use crate::observer::Observer;
+
+/// A role of the cover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverRole {
+    /// Member identities, ascending.
+    pub members: Vec<u32>,
+    /// The entitlements every member holds; the role explains exactly these for each member.
+    pub definition: RoaringBitmap,
+}
+
+/// The identities with one access.
+struct Profile {
+    access: RoaringBitmap,
+    identities: Vec<u32>,
+}
+
+/// A role candidate over profiles.
+#[derive(Debug, Clone, PartialEq)]
+struct Concept {
+    profiles: RoaringBitmap,
+    entitlements: RoaringBitmap,
+}
+
+/// Covers the `coverable` access of the `population` with concepts; see the module
+/// documentation. Roles come out in the order they were chosen. An empty population gives no
+/// roles.
+pub fn minimal_cover(
+    matrix: &AccessMatrix,
+    population: &RoaringBitmap,
+    coverable: &RoaringBitmap,
+    observer: &dyn Observer,
+) -> Result<Vec<CoverRole>, EngineError> {
+    let profiles = profiles(matrix, population, coverable);
+    let mut holders: FxHashMap<u32, RoaringBitmap> = FxHashMap::default();
+    for (p, profile) in (0u32..).zip(&profiles) {
+        for e in &profile.access {
+            holders.entry(e).or_default().insert(p);
+        }
+    }
+    let lattice = Lattice {
+        profiles: &profiles,
+        holders: &holders,
+    };
+
+    // Each profile's own concept.
+    let own: Vec<Concept> = profiles
+        .par_iter()
+        .map(|profile| lattice.close_entitlements(&profile.access))
+        .collect();
+    let mut entitlements: Vec<u32> = holders.keys().copied().collect();
+    entitlements.sort_unstable();
+    let by_entitlement: Vec<Concept> = entitlements
+        .par_iter()
+        .filter_map(|e| holders.get(e).map(|h| lattice.close_profiles(h)))
+        .collect();
+    let mut candidates: Vec<Concept> = own.into_iter().chain(by_entitlement).collect();
+    sort_dedup(&mut candidates);
+
+    let mut unexplained: Vec<RoaringBitmap> = profiles.iter().map(|p| p.access.clone()).collect();
+    let mut chosen: Vec<Concept> = Vec::new();
+    take_essential(&lattice, &mut unexplained, &mut chosen, observer)?;
+    let mut heap: BinaryHeap<(u64, Reverse<usize>)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (gain(&unexplained, c), Reverse(i)))
+        .filter(|(g, _)| *g > 0)
+        .collect();
+    while let Some((_, Reverse(index))) = heap.pop() {
+        if observer.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let concept = &candidates[index];
+        let fresh = gain(&unexplained, concept);
+        if fresh == 0 {
+            continue;
+        }
+        if heap
+            .peek()
+            .is_some_and(|top| (fresh, Reverse(index)) < *top)
+        {
+            heap.push((fresh, Reverse(index)));
+            continue;
+        }
+        let concept = concept.clone();
+        explain(&mut unexplained, &concept);
+        chosen.push(concept);
+        // What is explained now leaves the graph, which can make more roles essential.
+        take_essential(&lattice, &mut unexplained, &mut chosen, observer)?;
+    }
+    let chosen = prune(chosen);
+    Ok(chosen
+        .into_iter()
+        .map(|concept| {
+            let mut members: Vec<u32> = concept
+                .profiles
+                .iter()
+                .flat_map(|p| profiles[p as usize].identities.iter().copied())
+                .collect();
+            members.sort_unstable();
+            CoverRole {
+                members,
+                definition: concept.entitlements,
+            }
+        })
+        .collect())
+}
+
+/// The population's identities grouped by their coverable access, in order of their access.
+fn profiles(
+    matrix: &AccessMatrix,
+    population: &RoaringBitmap,
+    coverable: &RoaringBitmap,
+) -> Vec<Profile> {
+    let identities: Vec<u32> = population.iter().collect();
+    let mut rows: Vec<(Vec<u32>, u32)> = identities
+        .into_par_iter()
+        .map(|i| ((matrix.of_identity(i) & coverable).iter().collect(), i))
+        .filter(|(row, _): &(Vec<u32>, u32)| !row.is_empty())
+        .collect();
+    rows.par_sort_unstable();
+    let mut profiles: Vec<Profile> = Vec::new();
+    let mut last: Option<Vec<u32>> = None;
+    for (row, identity) in rows {
+        if last.as_ref() == Some(&row) {
+            if let Some(profile) = profiles.last_mut() {
+                profile.identities.push(identity);
+            }
+            continue;
+        }
+        profiles.push(Profile {
+            access: row.iter().copied().collect(),
+            identities: vec![identity],
+        });
+        last = Some(row);
+    }
+    profiles
+}
+
+/// Closure operators over profiles and their access.
+struct Lattice<'a> {
+    profiles: &'a [Profile],
+    holders: &'a FxHashMap<u32, RoaringBitmap>,
+}
+
+impl Lattice<'_> {
+    /// The essential concepts while `unexplained` is left (step 1 of the module
+    /// documentation), with what is fully explained left out of the graph: a profile with
+    /// nothing unexplained need not be a member, an entitlement explained for all its holders
+    /// need not be granted.
+    fn essential(&self, unexplained: &[RoaringBitmap]) -> Vec<Concept> {
+        let active: RoaringBitmap = (0u32..)
+            .zip(unexplained)
+            .filter(|(_, left)| !left.is_empty())
+            .map(|(p, _)| p)
+            .collect();
+        let mut open = RoaringBitmap::new();
+        for left in unexplained {
+            open |= left;
+        }
+        let active_list: Vec<u32> = active.iter().collect();
+        active_list
+            .par_iter()
+            .filter_map(|&u| {
+                let access = &self.profiles[u as usize].access & &open;
+                let mut extent = active.clone();
+                for e in &access {
+                    if let Some(h) = self.holders.get(&e) {
+                        extent &= h;
+                    }
+                }
+                let essential = unexplained[u as usize].iter().any(|e| {
+                    self.holders
+                        .get(&e)
+                        .is_some_and(|h| h.intersection_len(&active) == extent.len())
+                });
+                essential.then(|| self.close_entitlements(&access))
+            })
+            .collect()
+    }
+
+    /// The concept of the profiles holding all of `entitlements` (which one profile holds).
+    fn close_entitlements(&self, entitlements: &RoaringBitmap) -> Concept {
+        let mut lists: Vec<&RoaringBitmap> = entitlements
+            .iter()
+            .filter_map(|e| self.holders.get(&e))
+            .collect();
+        lists.sort_by_key(|h| h.len());
+        let mut profiles = lists.first().map(|h| (*h).clone()).unwrap_or_default();
+        for h in lists.iter().skip(1) {
+            profiles &= *h;
+        }
+        self.close_profiles(&profiles)
+    }
+
+    /// The concept of what all of `profiles` share (`profiles` not empty).
+    fn close_profiles(&self, profiles: &RoaringBitmap) -> Concept {
+        let mut shared: Option<RoaringBitmap> = None;
+        for p in profiles {
+            let access = &self.profiles[p as usize].access;
+            shared = Some(match shared {
+                None => access.clone(),
+                Some(s) => s & access,
+            });
+        }
+        let entitlements = shared.unwrap_or_default();
+        // Everyone holding the shared access belongs to the concept, not only `profiles`.
+        let mut extent: Option<RoaringBitmap> = None;
+        for e in &entitlements {
+            if let Some(h) = self.holders.get(&e) {
+                extent = Some(match extent {
+                    None => h.clone(),
+                    Some(x) => x & h,
+                });
+            }
+        }
+        Concept {
+            profiles: extent.unwrap_or_else(|| profiles.clone()),
+            entitlements,
+        }
+    }
+}
+
+/// Takes essential concepts until none is left (they can appear as others explain more).
+fn take_essential(
+    lattice: &Lattice<'_>,
+    unexplained: &mut [RoaringBitmap],
+    chosen: &mut Vec<Concept>,
+    observer: &dyn Observer,
+) -> Result<(), EngineError> {
+    loop {
+        if observer.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let mut essential = lattice.essential(unexplained);
+        sort_dedup(&mut essential);
+        if essential.is_empty() {
+            return Ok(());
+        }
+        for concept in essential {
+            explain(unexplained, &concept);
+            chosen.push(concept);
+        }
+    }
+}
+
+fn sort_dedup(concepts: &mut Vec<Concept>) {
+    concepts.retain(|c| !c.entitlements.is_empty() && !c.profiles.is_empty());
+    concepts.sort_by(|a, b| a.entitlements.iter().cmp(b.entitlements.iter()));
+    concepts.dedup_by(|a, b| a.entitlements == b.entitlements);
+}
+
+/// Unexplained (profile, entitlement) pairs the concept would explain.
+fn gain(unexplained: &[RoaringBitmap], concept: &Concept) -> u64 {
+    concept
+        .profiles
+        .iter()
+        .map(|p| unexplained[p as usize].intersection_len(&concept.entitlements))
+        .sum()
+}
+
+fn explain(unexplained: &mut [RoaringBitmap], concept: &Concept) {
+    for p in &concept.profiles {
+        unexplained[p as usize] -= &concept.entitlements;
+    }
+}
+
+/// Drops roles whose every pair other roles explain, latest chosen first.
+fn prune(chosen: Vec<Concept>) -> Vec<Concept> {
+    // How many chosen roles explain each (profile, entitlement) pair.
+    let mut times: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    for concept in &chosen {
+        for p in &concept.profiles {
+            for e in &concept.entitlements {
+                *times.entry((p, e)).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut keep = vec![true; chosen.len()];
+    for (index, concept) in chosen.iter().enumerate().rev() {
+        let redundant = concept.profiles.iter().all(|p| {
+            concept
+                .entitlements
+                .iter()
+                .all(|e| times.get(&(p, e)).is_some_and(|&n| n > 1))
+        });
+        if redundant {
+            keep[index] = false;
+            for p in &concept.profiles {
+                for e in &concept.entitlements {
+                    if let Some(n) = times.get_mut(&(p, e)) {
+                        *n -= 1;
+                    }
+                }
+            }
+        }
+    }
+    chosen
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(concept, keep)| keep.then_some(concept))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::AccessMatrixBuilder;
+    use crate::observer::Silent;
+
+    fn matrix(rows: &[&[u32]]) -> AccessMatrix {
+        let mut b = AccessMatrixBuilder::default();
+        for (i, row) in (0u32..).zip(rows) {
+            for &e in *row {
+                b.push(i, e);
+            }
+        }
+        b.push_size(u32::try_from(rows.len()).unwrap(), 10);
+        b.build()
+    }
+
+    /// Rebuilds the access from the roles.
+    fn rebuilt(roles: &[CoverRole]) -> std::collections::BTreeSet<(u32, u32)> {
+        roles
+            .iter()
+            .flat_map(|r| {
+                r.members
+                    .iter()
+                    .flat_map(move |&m| r.definition.iter().map(move |e| (m, e)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn covers_exactly_with_the_fewest_roles() {
+        // Two roles {0,1} and {2,3}; identity 2 holds both; identity 4 holds {0,1,5}.
+        let rows: &[&[u32]] = &[&[0, 1], &[0, 1], &[0, 1, 2, 3], &[2, 3], &[0, 1, 5]];
+        let m = matrix(rows);
+        let all: RoaringBitmap = (0..5).collect();
+        let coverable: RoaringBitmap = (0..10).collect();
+        let roles = minimal_cover(&m, &all, &coverable, &Silent).unwrap();
+        let expected: std::collections::BTreeSet<(u32, u32)> = (0u32..)
+            .zip(rows)
+            .flat_map(|(i, row)| row.iter().map(move |&e| (i, e)))
+            .collect();
+        assert_eq!(rebuilt(&roles), expected);
+        // {0,1}, {2,3} and one more for entitlement 5: three is the fewest.
+        assert_eq!(roles.len(), 3);
+        for role in &roles {
+            for &member in &role.members {
+                assert!(role.definition.is_subset(m.of_identity(member)));
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_coverable_access_of_the_population_is_covered() {
+        let m = matrix(&[&[0, 1], &[0, 1, 2], &[3]]);
+        let population: RoaringBitmap = [0, 1].into_iter().collect();
+        let coverable: RoaringBitmap = [0, 1].into_iter().collect();
+        let roles = minimal_cover(&m, &population, &coverable, &Silent).unwrap();
+        assert_eq!(roles.len(), 1);
+        assert_eq!(roles[0].members, vec![0, 1]);
+        assert!(
+            minimal_cover(&m, &RoaringBitmap::new(), &coverable, &Silent)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
