@@ -14,6 +14,7 @@ mod import;
 mod jobs;
 mod listing;
 mod mining;
+mod overlap;
 mod potential_roles;
 mod provisioning;
 mod sdk;

@@ -34,7 +34,7 @@ fn planted_roles_are_recovered_with_default_parameters() {
         })
         .collect();
     let recovered = recovery(&planted.roles, &mined, 0.8);
-    assert!(recovered >= 0.95, "recovered {recovered}");
+    assert!(recovered >= 0.98, "recovered {recovered}");
     assert!(
         result.roles.len() as f64 <= 1.5 * planted.roles.len() as f64,
         "{} roles for {} planted",
@@ -48,6 +48,96 @@ fn planted_roles_are_recovered_with_default_parameters() {
         .filter(|r| r.metrics.freshness < 20)
         .count();
     assert_eq!(stale, planted.existing_roles().len());
+}
+
+/// The entitlements each mined role stands for (held by at least half of its members).
+fn definitions(result: &rolemine_engine::MiningResult) -> Vec<Vec<u32>> {
+    result
+        .roles
+        .iter()
+        .map(|role| {
+            let members = role.members.len() as u32;
+            role.entitlements
+                .iter()
+                .filter(|s| is_defining(s.identity_count, members))
+                .map(|s| s.entitlement)
+                .collect()
+        })
+        .collect()
+}
+
+/// Mines `spec` on `threads` threads with default parameters.
+fn mine_planted(spec: PlantedSpec, threads: usize) -> (Planted, rolemine_engine::MiningResult) {
+    let planted = Planted::new(spec);
+    let data = planted.to_access_data();
+    let result = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| data.mine(MiningParams::default(), &Silent))
+        .unwrap();
+    (planted, result)
+}
+
+/// Issue 12's overlap scenario: 30 % of identities hold a second planted role, on four seeds;
+/// the roles are recovered, not multiplied, and the same on one thread and four.
+#[test]
+fn planted_roles_are_recovered_when_identities_hold_two() {
+    for seed in [42, 7, 1234, 99] {
+        let spec = PlantedSpec {
+            second_role_share: 0.3,
+            seed,
+            ..PlantedSpec::default()
+        };
+        let (planted, result) = mine_planted(spec, 4);
+        let recovered = recovery(&planted.roles, &definitions(&result), 0.8);
+        assert!(recovered >= 0.98, "seed {seed}: recovered {recovered}");
+        assert!(
+            result.roles.len() as f64 <= 1.2 * planted.roles.len() as f64,
+            "seed {seed}: {} roles for {}",
+            result.roles.len(),
+            planted.roles.len()
+        );
+        // Identities holding two planted roles are members of both mined ones.
+        let in_two = {
+            let mut count = vec![0u32; spec.identities as usize];
+            for role in &result.roles {
+                for &m in &role.members {
+                    count[m as usize] += 1;
+                }
+            }
+            count.iter().filter(|&&c| c >= 2).count()
+        };
+        assert!(
+            in_two as f64 >= 0.2 * f64::from(spec.identities),
+            "seed {seed}: {in_two}"
+        );
+        if seed == 42 {
+            let (_, one) = mine_planted(spec, 1);
+            assert_eq!(one.roles, result.roles);
+        }
+    }
+}
+
+/// Everyone holds two or three planted roles (a departmental role, a site role, sometimes a
+/// team role): no identity's access is one role's.
+#[test]
+fn planted_roles_are_recovered_when_everyone_holds_two_or_three() {
+    let spec = PlantedSpec {
+        roles: 30,
+        second_role_share: 1.0,
+        third_role_share: 0.3,
+        ..PlantedSpec::default()
+    };
+    let (planted, result) = mine_planted(spec, 2);
+    let recovered = recovery(&planted.roles, &definitions(&result), 0.8);
+    assert!(recovered >= 0.9, "recovered {recovered}");
+    assert!(
+        result.roles.len() as f64 <= 1.5 * planted.roles.len() as f64,
+        "{} roles for {}",
+        result.roles.len(),
+        planted.roles.len()
+    );
 }
 
 fn hp_datasets() -> PathBuf {
@@ -181,7 +271,7 @@ fn mine_succeeds_on_every_hp_dataset_and_writes_the_documented_zip() {
         assert_eq!(identities.lines().count() as u64 - 1, members, "{name}");
         let entitlements = zip_file(&zip, "role_entitlements.csv");
         assert!(entitlements.starts_with(
-            "role_id,entitlement_id,entitlement_name,source_id,source_name,identity_count,popularity,popularity_in_org,common_access\n"
+            "role_id,entitlement_id,entitlement_name,source_id,source_name,identity_count,popularity,popularity_in_org,common_access,in_definition\n"
         ));
         assert_coverage_as_defined(
             &name,
@@ -296,4 +386,99 @@ fn mine_rejects_bad_input_with_positions() {
     std::fs::write(&truncated, b"PK\x03\x04 not really a zip").unwrap();
     let text = mine_fails(&truncated);
     assert!(text.contains("not a readable zip archive"), "{text}");
+
+    // An unknown method is refused before anything is read, naming the methods there are.
+    let output = rolemine()
+        .arg("mine")
+        .arg(hp_datasets().join("healthcare"))
+        .args(["--out", "x.zip", "--method", "smallest"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("invalid value 'smallest' for '--method <METHOD>'")
+            && text.contains("peer-groups, minimal-cover"),
+        "{text}"
+    );
+    // A minimal cover of an empty population is no roles, not a failure.
+    let lonely = dir.path().join("lonely");
+    std::fs::create_dir(&lonely).unwrap();
+    std::fs::write(
+        lonely.join("assignments.csv"),
+        "identity_id,entitlement_id\n",
+    )
+    .unwrap();
+    let summary = mine_cli(
+        &lonely,
+        &dir.path().join("lonely.zip"),
+        &["--method", "minimal-cover"],
+    );
+    assert_eq!(summary["roleCount"], 0, "{summary}");
+}
+
+/// The best-known role counts of exact covers (datasets/hp/README.md), and what
+/// `--method minimal-cover` finds at most: the best known except on americas_small (187 for
+/// 178) and americas_large (407 for 398).
+const COVER_BOUNDS: [(&str, u64, u64); 9] = [
+    ("healthcare", 14, 14),
+    ("domino", 20, 20),
+    ("emea", 34, 34),
+    ("apj", 453, 453),
+    ("firewall1", 65, 64),
+    ("firewall2", 10, 10),
+    ("americas_small", 178, 187),
+    ("americas_large", 398, 407),
+    ("customer", 276, 276),
+];
+
+/// `--method minimal-cover` on every HP dataset: rebuilding the access from the zip's roles
+/// (each member gets its role's `in_definition` entitlements) gives `assignments.csv` back
+/// exactly, with as few roles as the bounds say.
+#[test]
+fn minimal_cover_rebuilds_every_hp_dataset_exactly() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let out = tempfile::tempdir().unwrap();
+    for (name, best_known, bound) in COVER_BOUNDS {
+        let dir = hp_datasets().join(name);
+        let zip = out.path().join(format!("{name}.zip"));
+        let summary = mine_cli(&dir, &zip, &["--method", "minimal-cover"]);
+        assert_eq!(summary["method"], "MINIMAL_COVER");
+        let roles = summary["roleCount"].as_u64().unwrap();
+        assert!(
+            roles <= bound,
+            "{name}: {roles} roles (best known {best_known})"
+        );
+        assert_eq!(summary["overGrants"], 0, "{name}");
+        assert_eq!(summary["assignmentsExplainedPercent"], 100.0, "{name}");
+        let mut definition: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in zip_file(&zip, "role_entitlements.csv").lines().skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            if fields[9] == "true" {
+                definition
+                    .entry(fields[0].to_owned())
+                    .or_default()
+                    .push(fields[1].to_owned());
+            }
+        }
+        let mut rebuilt: BTreeSet<(String, String)> = BTreeSet::new();
+        for line in zip_file(&zip, "role_identities.csv").lines().skip(1) {
+            let (role, identity) = line.split_once(',').unwrap();
+            for entitlement in &definition[role] {
+                rebuilt.insert((identity.to_owned(), entitlement.clone()));
+            }
+        }
+        let held: BTreeSet<(String, String)> = std::fs::read_to_string(dir.join("assignments.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(','))
+            .map(|(i, e)| (i.to_owned(), e.to_owned()))
+            .collect();
+        assert!(
+            rebuilt == held,
+            "{name}: the roles do not rebuild the access"
+        );
+        assert_eq!(definition.len() as u64, roles, "{name}");
+    }
 }

@@ -8,8 +8,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_error_body, get, http, import_planted, json_response, mined, post, rolemine, serve,
-    succeed, Server, TestDatabase,
+    assert_error_body, get, http, import_planted, json_response, mined, patch_session, post,
+    rolemine, serve, succeed, TestDatabase,
 };
 use roaring::RoaringBitmap;
 use rolemine_dataset::planted::PlantedSpec;
@@ -254,17 +254,6 @@ async fn bad_session_requests_get_contract_errors() {
     db.drop_database().await;
 }
 
-fn patch(server: &Server, bearer: &str, id: &str, body: Value) -> (u16, Value) {
-    let response = http()
-        .patch(format!("{}/beta/role-mining-sessions/{id}", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", "application/json-patch+json")
-        .send(body.to_string())
-        .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
-}
-
 #[tokio::test]
 async fn patching_parameters_remines_and_supersedes_the_running_job() {
     let db = TestDatabase::create().await;
@@ -299,7 +288,7 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    let (status, _) = patch(
+    let (status, _) = patch_session(
         &server,
         &bearer,
         &saved_session,
@@ -329,7 +318,7 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
     let id = created["id"].as_str().unwrap().to_owned();
     // Straight away, while the first job is queued or mining: integers as strings, as the
     // contract's example sends them.
-    let (status, patched) = patch(
+    let (status, patched) = patch_session(
         &server,
         &bearer,
         &id,
@@ -405,7 +394,7 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
     );
 
     // Saved flag and name: no re-mine.
-    let (status, patched) = patch(
+    let (status, patched) = patch_session(
         &server,
         &bearer,
         &id,
@@ -432,11 +421,11 @@ async fn patching_parameters_remines_and_supersedes_the_running_job() {
         (json!([]), "the patch is empty"),
         (json!({"op": "replace"}), "the request body: invalid type: map, expected a sequence"),
     ] {
-        let (status, response) = patch(&server, &bearer, &id, body.clone());
+        let (status, response) = patch_session(&server, &bearer, &id, body.clone());
         assert_eq!(status, 400, "{body}: {response}");
         assert_error_body(&response, "400.1 Bad request content", message);
     }
-    let (status, response) = patch(
+    let (status, response) = patch_session(
         &server,
         &bearer,
         "00000000-0000-0000-0000-000000000000",

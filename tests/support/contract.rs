@@ -81,6 +81,12 @@ pub fn extension_fields() -> Vec<(&'static str, &'static str, serde_json::Value)
             "identitiesInRolesPercent",
             json!({"type": ["number", "null"]}),
         ),
+        // How the session finds its roles (sessions.rs).
+        (
+            "RoleMiningSessionResponse",
+            "method",
+            json!({"type": "string", "enum": ["PEER_GROUPS", "MINIMAL_COVER"]}),
+        ),
         (
             "RoleMiningPotentialRoleSummary",
             "accessExplainedPercent",

@@ -429,6 +429,24 @@ pub fn mine_session(server: &Server, bearer: &str, body: &serde_json::Value) -> 
 }
 
 /// The potential-role summaries of `session`, in the engine's order.
+/// PATCHes session `id` with a JSON Patch `body`: (status, body).
+pub fn patch_session(
+    server: &Server,
+    bearer: &str,
+    id: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http()
+        .patch(format!("{}/beta/role-mining-sessions/{id}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/json-patch+json")
+        .send(body.to_string())
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
+/// The first page of a session's potential-role summaries.
 pub fn role_summaries(server: &Server, bearer: &str, session: &str) -> Vec<serde_json::Value> {
     let (status, summaries) = get(
         server,

@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use rolemine_domain::{
-    MinIdentities, OutOfRange, PruneThreshold, RoleType, Scope, ScopingMethod, SessionState,
+    MinIdentities, MiningMethod, OutOfRange, PruneThreshold, RoleType, Scope, ScopingMethod,
+    SessionState,
 };
 use rolemine_store::mining;
 use rolemine_store::sessions::{self, NewSession, SessionPatch, SessionRow};
@@ -55,6 +56,10 @@ pub struct RoleMiningSessionResponse {
     pub over_grants: Option<i64>,
     /// Extension: percent of the population in some role; null until mined.
     pub identities_in_roles_percent: Option<f64>,
+    /// Extension: how the roles are found: `PEER_GROUPS` (overlapping peer groups, the
+    /// default) or `MINIMAL_COVER` (the fewest roles that explain every assignment with no
+    /// over-grant).
+    pub method: MiningMethod,
     /// Who is emailed when mining completes.
     pub email_recipient_id: Option<String>,
     /// The creating client.
@@ -111,6 +116,7 @@ impl From<SessionRow> for RoleMiningSessionResponse {
             assignments_explained_percent: row.assignments_explained_percent,
             over_grants: row.over_grants,
             identities_in_roles_percent: row.identities_in_roles_percent,
+            method: row.method,
             email_recipient_id: row.email_recipient_id,
             created_by: row.created_by_id.map(|id| CreatedBy {
                 id,
@@ -178,6 +184,8 @@ pub struct RoleMiningSessionDto {
     pub potential_roles_ready_count: Option<i64>,
     /// `SPECIALIZED` (default) or `COMMON`.
     pub r#type: Option<RoleType>,
+    /// Extension: `PEER_GROUPS` (default) or `MINIMAL_COVER`.
+    pub method: Option<MiningMethod>,
     /// Who is told when mining completes.
     pub email_recipient_id: Option<String>,
     /// Ignored (computed).
@@ -264,6 +272,7 @@ pub async fn create(
             request.min_num_identities_in_potential_role,
             "minNumIdentitiesInPotentialRole",
         )?,
+        method: request.method.unwrap_or_default(),
         saved: request.saved.unwrap_or(false),
         email_recipient_id: request.email_recipient_id,
         created_by_id: caller.client_id,
@@ -346,7 +355,7 @@ pub async fn status(
 }
 
 /// The session paths a patch may change.
-const PATCHABLE: &str = "/pruneThreshold, /minNumIdentitiesInPotentialRole, /saved, /name";
+const PATCHABLE: &str = "/pruneThreshold, /minNumIdentitiesInPotentialRole, /saved, /name, /method";
 
 /// Turns the operations into a [`SessionPatch`], naming the first bad one.
 fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiError> {
@@ -369,6 +378,16 @@ fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiE
             }
             "/saved" => patch.saved = Some(boolean(&operation.value, &at)?),
             "/name" => patch.name = Some(text(&operation.value, &at)?),
+            "/method" => {
+                let value = text(&operation.value, &at)?.unwrap_or_default();
+                let method = value.parse::<MiningMethod>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "{at}: must be one of {}, got `{value}`",
+                        MiningMethod::TEXTS.join(", ")
+                    ))
+                })?;
+                patch.method = Some(method);
+            }
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "[{i}].path: `{other}` cannot be changed; changeable: {PATCHABLE}"

@@ -119,6 +119,10 @@ pub struct MineArgs {
     /// Mine common access or everything else.
     #[arg(long = "type", value_enum, default_value_t = RoleTypeArg::Specialized)]
     pub role_type: RoleTypeArg,
+    /// How roles are found: overlapping peer groups, or the fewest roles that explain every
+    /// assignment with no over-grant (minimum identities and threshold do not apply).
+    #[arg(long, value_enum, default_value_t = MethodArg::PeerGroups)]
+    pub method: MethodArg,
     /// Percent of the population at which an entitlement counts as common access.
     #[arg(long, env = "ROLEMINE_COMMON_ACCESS_THRESHOLD", default_value_t = 80.0)]
     pub common_access_threshold: f64,
@@ -128,6 +132,15 @@ pub struct MineArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Mining methods on the command line (the session field `method`'s values, in kebab case).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    /// Overlapping peer groups.
+    PeerGroups,
+    /// The minimal exact cover.
+    MinimalCover,
 }
 
 /// Flags of `rolemine generate`.

@@ -71,6 +71,7 @@ pub fn summary(
         "usedPruneThreshold": result.threshold,
         "minNumIdentitiesInPotentialRole": params.min_identities,
         "type": params.role_type.as_str(),
+        "method": params.method.as_str(),
         "input": {
             "identities": data.matrix.identities(),
             "entitlements": data.matrix.entitlements(),
@@ -205,6 +206,7 @@ pub fn write_zip(
             "popularity",
             "popularity_in_org",
             "common_access",
+            "in_definition",
         ])
         .map_err(csv_err)?;
         for (i, role) in result.roles.iter().enumerate() {
@@ -223,6 +225,11 @@ pub fn write_zip(
                     &format!("{:.2}", stat.popularity),
                     &format!("{:.2}", stat.popularity_in_org),
                     if stat.common_access { "true" } else { "false" },
+                    if role.definition.contains(stat.entitlement) {
+                        "true"
+                    } else {
+                        "false"
+                    },
                 ])
                 .map_err(csv_err)?;
             }

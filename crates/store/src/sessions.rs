@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use rolemine_domain::{
-    Job, JobKind, MinIdentities, MineJob, PruneThreshold, RoleType, Scope, ScopingMethod,
-    SessionState,
+    Job, JobKind, MinIdentities, MineJob, MiningMethod, PruneThreshold, RoleType, Scope,
+    ScopingMethod, SessionState,
 };
 use rolemine_filter::{FieldSpec, Kind, Op, SorterSpec};
 use sqlx::types::Json;
@@ -27,6 +27,8 @@ pub struct NewSession {
     pub prune_threshold: Option<PruneThreshold>,
     /// Minimum role size, or `None` for the default.
     pub min_num_identities: Option<MinIdentities>,
+    /// How roles are found.
+    pub method: MiningMethod,
     /// Saved flag.
     pub saved: bool,
     /// Who is told when mining completes.
@@ -56,6 +58,8 @@ pub struct SessionRow {
     pub prescribed_prune_threshold: Option<PruneThreshold>,
     /// Minimum role size, if set.
     pub min_num_identities: Option<MinIdentities>,
+    /// How roles are found.
+    pub method: MiningMethod,
     /// Population size once resolved.
     pub identity_count: Option<i32>,
     /// Roles found.
@@ -93,7 +97,7 @@ pub struct SessionRow {
 
 /// The row columns for listings (dynamic SQL); [`fetch`] spells the same for the macros.
 const COLUMNS: &str = "id, name, type, scope, scoping_method, prune_threshold, \
-    prescribed_prune_threshold, min_num_identities, identity_count, potential_role_count, \
+    prescribed_prune_threshold, min_num_identities, method, identity_count, potential_role_count, \
     potential_roles_ready_count, state, failure_message, saved, email_recipient_id, \
     data_file_path, created_by_id, created_by_name, created_at, modified_at, \
     session_stalled_since(id) AS stalled_since, assignments_explained_percent, over_grants, \
@@ -133,8 +137,8 @@ pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, Store
     let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO role_mining_sessions (id, name, type, scope, prune_threshold,
-            min_num_identities, saved, email_recipient_id, created_by_id, created_by_name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            min_num_identities, saved, email_recipient_id, created_by_id, created_by_name, method)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         id,
         new.name,
         new.role_type as _,
@@ -145,6 +149,7 @@ pub async fn create(pool: &PgPool, new: &NewSession) -> Result<SessionRow, Store
         new.email_recipient_id,
         new.created_by_id,
         new.created_by_name,
+        new.method as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -165,6 +170,8 @@ pub struct SessionPatch {
     pub prune_threshold: Option<Option<PruneThreshold>>,
     /// New minimum role size (`Some(None)`: the default).
     pub min_num_identities: Option<Option<MinIdentities>>,
+    /// New method.
+    pub method: Option<MiningMethod>,
     /// New saved flag.
     pub saved: Option<bool>,
     /// New name (`Some(None)`: no name).
@@ -174,7 +181,7 @@ pub struct SessionPatch {
 impl SessionPatch {
     /// Whether the change needs the session mined again.
     pub fn remines(&self) -> bool {
-        self.prune_threshold.is_some() || self.min_num_identities.is_some()
+        self.prune_threshold.is_some() || self.min_num_identities.is_some() || self.method.is_some()
     }
 }
 
@@ -207,6 +214,7 @@ pub async fn patch(
             failure_message = CASE WHEN $10 THEN NULL ELSE failure_message END,
             potential_role_count = CASE WHEN $10 THEN 0 ELSE potential_role_count END,
             potential_roles_ready_count = CASE WHEN $10 THEN 0 ELSE potential_roles_ready_count END,
+            method = coalesce($12, method),
             modified_at = now()
           WHERE id = $1",
         id,
@@ -220,6 +228,7 @@ pub async fn patch(
         generation,
         remine,
         SessionState::Updated as _,
+        patch.method as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -255,7 +264,8 @@ async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<SessionRow
                   scoping_method AS "scoping_method: ScopingMethod",
                   prune_threshold AS "prune_threshold: PruneThreshold",
                   prescribed_prune_threshold AS "prescribed_prune_threshold: PruneThreshold",
-                  min_num_identities AS "min_num_identities: MinIdentities", identity_count,
+                  min_num_identities AS "min_num_identities: MinIdentities",
+                  method AS "method: MiningMethod", identity_count,
                   potential_role_count, potential_roles_ready_count,
                   state AS "state: SessionState", failure_message, saved, email_recipient_id,
                   data_file_path, created_by_id, created_by_name, created_at, modified_at,

@@ -103,6 +103,7 @@ impl JobHandler<MineJob> for MineHandler {
                 .unwrap_or(MinIdentities::DEFAULT)
                 .get(),
             common_access_threshold: self.common_access_threshold,
+            method: session.method,
         };
         let cancel = Cancel(context.cancel.clone());
         let (result, input) = tokio::task::spawn_blocking(move || {

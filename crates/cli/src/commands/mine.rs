@@ -7,10 +7,10 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rolemine_dataset::output::{self, round3};
 use rolemine_dataset::AccessData;
-use rolemine_engine::{MiningParams, Observer, Phase, RoleType};
+use rolemine_engine::{MiningMethod, MiningParams, Observer, Phase, RoleType};
 use serde_json::json;
 
-use crate::args::{MineArgs, RoleTypeArg};
+use crate::args::{MethodArg, MineArgs, RoleTypeArg};
 
 /// Loads the input, mines it, writes the zip and prints a one-line JSON summary.
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
@@ -28,6 +28,10 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         prune_threshold: args.prune_threshold,
         min_identities: args.min_identities,
         common_access_threshold: args.common_access_threshold,
+        method: match args.method {
+            MethodArg::PeerGroups => MiningMethod::PeerGroups,
+            MethodArg::MinimalCover => MiningMethod::MinimalCover,
+        },
     };
     let bar = Bar::new(args.quiet);
     let pool = rayon::ThreadPoolBuilder::new()
