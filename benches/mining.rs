@@ -1,7 +1,8 @@
-//! Mining benchmarks: the HP datasets, planted data at three scales, and each engine phase.
+//! Mining benchmarks: the HP datasets (both methods), planted data at three scales and with
+//! overlapping roles, and each engine phase.
 //!
 //! `cargo bench -p rolemine-dataset --bench mining` runs everything; add a filter to pick
-//! (`-- hp/`, `-- planted/100000`, `-- phase/`). The 1M-identity planted run is slow to
+//! (`-- hp/`, `-- hp-cover/`, `-- planted/100000`, `-- planted-overlap/`, `-- phase/`). The 1M-identity planted run is slow to
 //! generate and to measure; it runs only with `ROLEMINE_BENCH_1M=1`.
 
 use std::path::Path;
@@ -17,7 +18,8 @@ use rolemine_engine::population::Population;
 use rolemine_engine::similarity::similar_pairs;
 use rolemine_engine::threshold::{prescribe, LOWEST};
 use rolemine_engine::{
-    mine, AccessMatrixBuilder, MiningInput, MiningParams, RoleMetrics, RoleType, Silent,
+    mine, AccessMatrixBuilder, MiningInput, MiningMethod, MiningParams, RoleMetrics, RoleType,
+    Silent,
 };
 
 fn run(data: &AccessData, params: MiningParams) -> usize {
@@ -26,7 +28,7 @@ fn run(data: &AccessData, params: MiningParams) -> usize {
 
 fn hp(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/hp");
-    let mut group = c.benchmark_group("hp");
+    let mut group = c.benchmark_group("mining");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(5));
@@ -47,11 +49,14 @@ fn hp(c: &mut Criterion) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let params = MiningParams {
-            min_identities: 5,
+        group.bench_function(format!("hp/{name}"), |b| {
+            b.iter(|| run(&data, MiningParams::default()))
+        });
+        let cover = MiningParams {
+            method: MiningMethod::MinimalCover,
             ..MiningParams::default()
         };
-        group.bench_function(name, |b| b.iter(|| run(&data, params)));
+        group.bench_function(format!("hp-cover/{name}"), |b| b.iter(|| run(&data, cover)));
     }
     group.finish();
 }
@@ -68,6 +73,47 @@ fn planted(c: &mut Criterion) {
     for identities in sizes {
         let data = Planted::new(PlantedSpec::large(identities)).to_access_data();
         group.bench_with_input(BenchmarkId::from_parameter(identities), &data, |b, data| {
+            b.iter(|| run(data, MiningParams::default()))
+        });
+    }
+    group.finish();
+
+    // Identities holding several roles (issue 12's scenarios).
+    let mut group = c.benchmark_group("planted-overlap");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    let scenarios = [
+        (
+            "5000-30pct",
+            PlantedSpec {
+                second_role_share: 0.3,
+                ..PlantedSpec::default()
+            },
+        ),
+        (
+            "5000-everyone-2-or-3",
+            PlantedSpec {
+                roles: 30,
+                second_role_share: 1.0,
+                third_role_share: 0.3,
+                ..PlantedSpec::default()
+            },
+        ),
+        (
+            "100000-300-roles-30pct",
+            PlantedSpec {
+                identities: 100_000,
+                entitlements: 10_000,
+                roles: 300,
+                second_role_share: 0.3,
+                ..PlantedSpec::default()
+            },
+        ),
+    ];
+    for (name, spec) in scenarios {
+        let data = Planted::new(spec).to_access_data();
+        group.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
             b.iter(|| run(data, MiningParams::default()))
         });
     }

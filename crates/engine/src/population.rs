@@ -170,6 +170,9 @@ fn coherent_features(
     for &e in &candidates {
         kind[e as usize] = 2;
     }
+    // The members' mined access as one flat list per identity: the sampled rows are read many
+    // times over, and a slice is much faster to walk than a bitmap.
+    let rows = MinedRows::new(matrix, members, &kind);
     let coherent: Vec<(u32, [u32; 2], bool)> = candidates
         .into_par_iter()
         .map_init(
@@ -187,9 +190,9 @@ fn coherent_features(
                 for identity in holders.iter().step_by(stride) {
                     sampled += 1;
                     let mut other_supported = false;
-                    for f in matrix.of_identity(identity) {
+                    for &f in rows.of(identity) {
                         let k = kind[f as usize];
-                        if f != e && k > 0 {
+                        if f != e {
                             if counts[f as usize] == 0 {
                                 touched.push(f);
                             }
@@ -235,6 +238,48 @@ fn coherent_features(
         }
     }
     result
+}
+
+/// Each member's mined entitlements, stored flat (compressed sparse rows).
+struct MinedRows {
+    /// Identity index → its position in `offsets`, or `u32::MAX` for non-members.
+    slot: Vec<u32>,
+    offsets: Vec<usize>,
+    entitlements: Vec<u32>,
+}
+
+impl MinedRows {
+    fn new(matrix: &AccessMatrix, members: &RoaringBitmap, kind: &[u8]) -> Self {
+        let mut slot = vec![u32::MAX; matrix.identities() as usize];
+        let mut offsets = Vec::with_capacity(members.len() as usize + 1);
+        let mut entitlements = Vec::new();
+        offsets.push(0);
+        for (position, identity) in (0u32..).zip(members.iter()) {
+            slot[identity as usize] = position;
+            entitlements.extend(
+                matrix
+                    .of_identity(identity)
+                    .iter()
+                    .filter(|&f| kind[f as usize] > 0),
+            );
+            offsets.push(entitlements.len());
+        }
+        Self {
+            slot,
+            offsets,
+            entitlements,
+        }
+    }
+
+    fn of(&self, identity: u32) -> &[u32] {
+        match self.slot.get(identity as usize) {
+            Some(&position) if position != u32::MAX => {
+                let position = position as usize;
+                &self.entitlements[self.offsets[position]..self.offsets[position + 1]]
+            }
+            _ => &[],
+        }
+    }
 }
 
 /// `count` over `of`, in percent; 0 for an empty base.
