@@ -16,6 +16,8 @@
 //!    each entitlement's (its holders and what they share); a profile's own concept covers any
 //!    pair of it, so the greedy always finishes.
 //! 3. *Pruning*: a role whose every pair another role explains too is dropped, latest first.
+//! 4. *Merging*: two roles are replaced by one concept wherever one explains every pair that
+//!    only those two explain (a local search; repeated until no pair merges).
 //!
 //! Every step is sequential over ordered candidates, so the result does not depend on threads.
 
@@ -52,6 +54,13 @@ struct Concept {
     entitlements: RoaringBitmap,
 }
 
+impl Concept {
+    /// Whether it explains (profile, entitlement).
+    fn holds(&self, profile: u32, entitlement: u32) -> bool {
+        self.profiles.contains(profile) && self.entitlements.contains(entitlement)
+    }
+}
+
 /// Covers the `coverable` access of the `population` with concepts; see the module
 /// documentation. Roles come out in the order they were chosen. An empty population gives no
 /// roles.
@@ -80,9 +89,14 @@ pub fn minimal_cover(
         .collect();
     let mut entitlements: Vec<u32> = holders.keys().copied().collect();
     entitlements.sort_unstable();
-    let by_entitlement: Vec<Concept> = entitlements
-        .par_iter()
-        .filter_map(|e| holders.get(e).map(|h| lattice.close_profiles(h)))
+    // Entitlements with the same holders give the same concept.
+    let mut holder_sets: Vec<&RoaringBitmap> =
+        entitlements.iter().filter_map(|e| holders.get(e)).collect();
+    holder_sets.sort_by(|a, b| a.iter().cmp(b.iter()));
+    holder_sets.dedup();
+    let by_entitlement: Vec<Concept> = holder_sets
+        .into_par_iter()
+        .map(|h| lattice.close_holders(h))
         .collect();
     let mut candidates: Vec<Concept> = own.into_iter().chain(by_entitlement).collect();
     sort_dedup(&mut candidates);
@@ -118,7 +132,8 @@ pub fn minimal_cover(
         // What is explained now leaves the graph, which can make more roles essential.
         take_essential(&lattice, &mut unexplained, &mut chosen, observer)?;
     }
-    let chosen = prune(chosen);
+    let chosen = prune(&profiles, chosen);
+    let chosen = merge_pairs(&lattice, chosen);
     Ok(chosen
         .into_iter()
         .map(|concept| {
@@ -220,11 +235,20 @@ impl Lattice<'_> {
         for h in lists.iter().skip(1) {
             profiles &= *h;
         }
-        self.close_profiles(&profiles)
+        // The holders of a set are closed: whoever holds all they share holds the set.
+        self.close_holders(&profiles)
     }
 
-    /// The concept of what all of `profiles` share (`profiles` not empty).
-    fn close_profiles(&self, profiles: &RoaringBitmap) -> Concept {
+    /// The concept of `holders`, the profiles holding all of some entitlements.
+    fn close_holders(&self, holders: &RoaringBitmap) -> Concept {
+        Concept {
+            entitlements: self.shared(holders),
+            profiles: holders.clone(),
+        }
+    }
+
+    /// The access all of `profiles` hold (nothing for no profiles).
+    fn shared(&self, profiles: &RoaringBitmap) -> RoaringBitmap {
         let mut shared: Option<RoaringBitmap> = None;
         for p in profiles {
             let access = &self.profiles[p as usize].access;
@@ -233,21 +257,7 @@ impl Lattice<'_> {
                 Some(s) => s & access,
             });
         }
-        let entitlements = shared.unwrap_or_default();
-        // Everyone holding the shared access belongs to the concept, not only `profiles`.
-        let mut extent: Option<RoaringBitmap> = None;
-        for e in &entitlements {
-            if let Some(h) = self.holders.get(&e) {
-                extent = Some(match extent {
-                    None => h.clone(),
-                    Some(x) => x & h,
-                });
-            }
-        }
-        Concept {
-            profiles: extent.unwrap_or_else(|| profiles.clone()),
-            entitlements,
-        }
+        shared.unwrap_or_default()
     }
 }
 
@@ -295,34 +305,171 @@ fn explain(unexplained: &mut [RoaringBitmap], concept: &Concept) {
     }
 }
 
-/// Drops roles whose every pair other roles explain, latest chosen first.
-fn prune(chosen: Vec<Concept>) -> Vec<Concept> {
-    // How many chosen roles explain each (profile, entitlement) pair.
-    let mut times: FxHashMap<(u32, u32), u32> = FxHashMap::default();
-    for concept in &chosen {
+/// How many chosen roles explain each (profile, entitlement) pair: per profile, one counter per
+/// entitlement it holds, in the order of its access (a pair of a role is always held).
+struct Counts<'a> {
+    profiles: &'a [Profile],
+    counts: Vec<Vec<u32>>,
+}
+
+impl<'a> Counts<'a> {
+    fn new(profiles: &'a [Profile], chosen: &[Concept]) -> Self {
+        let mut counts = Self {
+            profiles,
+            counts: profiles
+                .iter()
+                .map(|p| vec![0; p.access.len() as usize])
+                .collect(),
+        };
+        for concept in chosen {
+            counts.add(concept, 1);
+        }
+        counts
+    }
+
+    fn slot(&self, profile: u32, entitlement: u32) -> usize {
+        (self.profiles[profile as usize].access.rank(entitlement) as usize).saturating_sub(1)
+    }
+
+    fn get(&self, profile: u32, entitlement: u32) -> u32 {
+        self.counts[profile as usize][self.slot(profile, entitlement)]
+    }
+
+    fn add(&mut self, concept: &Concept, delta: i32) {
         for p in &concept.profiles {
             for e in &concept.entitlements {
-                *times.entry((p, e)).or_insert(0) += 1;
+                let slot = self.slot(p, e);
+                let count = &mut self.counts[p as usize][slot];
+                *count = count.saturating_add_signed(delta);
             }
         }
     }
-    let mut keep = vec![true; chosen.len()];
-    for (index, concept) in chosen.iter().enumerate().rev() {
-        let redundant = concept.profiles.iter().all(|p| {
-            concept
-                .entitlements
-                .iter()
-                .all(|e| times.get(&(p, e)).is_some_and(|&n| n > 1))
-        });
-        if redundant {
-            keep[index] = false;
-            for p in &concept.profiles {
-                for e in &concept.entitlements {
-                    if let Some(n) = times.get_mut(&(p, e)) {
-                        *n -= 1;
+}
+
+/// Replaces two roles by one wherever one concept explains everything only those two explain,
+/// until no pair can be merged (a local search after the greedy); a role the replacement makes
+/// redundant is dropped. Only pairs with a role whose pairs' counts changed are looked at again.
+fn merge_pairs(lattice: &Lattice<'_>, chosen: Vec<Concept>) -> Vec<Concept> {
+    let mut counts = Counts::new(lattice.profiles, &chosen);
+    // Roles by a stable index; `None` once replaced or dropped.
+    let mut roles: Vec<Option<Concept>> = chosen.into_iter().map(Some).collect();
+    let mut own: Vec<(RoaringBitmap, RoaringBitmap)> = vec![Default::default(); roles.len()];
+    let mut dirty: Vec<bool> = vec![true; roles.len()];
+    loop {
+        // Per role, the entitlements of the pairs only it explains and what all the profiles of
+        // those pairs hold: a replacement must hold the other role's own entitlements.
+        let refreshed: Vec<(usize, (RoaringBitmap, RoaringBitmap))> = (0..roles.len())
+            .into_par_iter()
+            .filter(|&k| dirty[k])
+            .filter_map(|k| roles[k].as_ref().map(|concept| (k, concept)))
+            .map(|(k, concept)| {
+                let (mut profiles, mut entitlements) = (RoaringBitmap::new(), RoaringBitmap::new());
+                for p in &concept.profiles {
+                    for e in &concept.entitlements {
+                        if counts.get(p, e) == 1 {
+                            profiles.insert(p);
+                            entitlements.insert(e);
+                        }
                     }
                 }
+                (k, (entitlements, lattice.shared(&profiles)))
+            })
+            .collect();
+        for (k, value) in refreshed {
+            own[k] = value;
+        }
+        let live: Vec<usize> = (0..roles.len()).filter(|&k| roles[k].is_some()).collect();
+        let merged = live.iter().enumerate().find_map(|(a, &i)| {
+            live[a + 1..].iter().find_map(|&j| {
+                if !dirty[i] && !dirty[j] {
+                    return None;
+                }
+                let (own_i, shared_i) = &own[i];
+                let (own_j, shared_j) = &own[j];
+                if !own_j.is_subset(shared_i) || !own_i.is_subset(shared_j) {
+                    return None;
+                }
+                let (first, second) = (roles[i].as_ref()?, roles[j].as_ref()?);
+                // Every pair that only these two explain must be explained by the replacement.
+                let (mut profiles, mut entitlements) = (RoaringBitmap::new(), RoaringBitmap::new());
+                for concept in [first, second] {
+                    for p in &concept.profiles {
+                        for e in &concept.entitlements {
+                            let by_these =
+                                u32::from(first.holds(p, e)) + u32::from(second.holds(p, e));
+                            if counts.get(p, e) == by_these {
+                                profiles.insert(p);
+                                entitlements.insert(e);
+                            }
+                        }
+                    }
+                }
+                let shared = lattice.shared(&profiles);
+                entitlements
+                    .is_subset(&shared)
+                    .then(|| (i, j, lattice.close_entitlements(&shared)))
+            })
+        });
+        let Some((i, j, replacement)) = merged else {
+            return roles.into_iter().flatten().collect();
+        };
+        // Every pair of a role before `i` has been looked at; later ones may not have been.
+        dirty[..i].iter_mut().for_each(|d| *d = false);
+        // Roles sharing a profile with what changed have new counts on some pairs.
+        let mut touched = replacement.profiles.clone();
+        for k in [i, j] {
+            if let Some(old) = roles[k].take() {
+                counts.add(&old, -1);
+                touched |= &old.profiles;
             }
+        }
+        counts.add(&replacement, 1);
+        roles.push(Some(replacement));
+        own.push(Default::default());
+        dirty.push(true);
+        // The replacement may explain all another role does: drop those, latest first.
+        for k in (0..roles.len()).rev() {
+            let redundant = roles[k].as_ref().is_some_and(|concept| {
+                concept
+                    .profiles
+                    .iter()
+                    .all(|p| concept.entitlements.iter().all(|e| counts.get(p, e) > 1))
+            });
+            if redundant {
+                if let Some(old) = roles[k].take() {
+                    counts.add(&old, -1);
+                    touched |= &old.profiles;
+                }
+            }
+        }
+        for (k, role) in roles.iter().enumerate() {
+            if role
+                .as_ref()
+                .is_some_and(|concept| !concept.profiles.is_disjoint(&touched))
+            {
+                dirty[k] = true;
+            }
+        }
+    }
+}
+
+/// Drops roles whose every pair other roles explain, latest chosen first.
+fn prune(profiles: &[Profile], chosen: Vec<Concept>) -> Vec<Concept> {
+    let mut counts = Counts::new(profiles, &chosen);
+    prune_counted(chosen, &mut counts)
+}
+
+/// [`prune`] with the counts at hand (kept up to date).
+fn prune_counted(chosen: Vec<Concept>, counts: &mut Counts<'_>) -> Vec<Concept> {
+    let mut keep = vec![true; chosen.len()];
+    for (index, concept) in chosen.iter().enumerate().rev() {
+        let redundant = concept
+            .profiles
+            .iter()
+            .all(|p| concept.entitlements.iter().all(|e| counts.get(p, e) > 1));
+        if redundant {
+            keep[index] = false;
+            counts.add(concept, -1);
         }
     }
     chosen
