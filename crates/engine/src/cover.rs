@@ -19,6 +19,10 @@
 //! 4. *Merging*: two roles are replaced by one concept wherever one explains every pair that
 //!    only those two explain (a local search; repeated until no pair merges).
 //!
+//! After a pick, essential roles are looked for around it (its profiles and the holders of the
+//! entitlements it explained for the last of their holders), which is where explaining it
+//! changes the graph.
+//!
 //! Every step is sequential over ordered candidates, so the result does not depend on threads.
 
 use std::cmp::Reverse;
@@ -31,6 +35,12 @@ use rustc_hash::FxHashMap;
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::observer::Observer;
+
+/// The most access profiles (distinct accesses) a minimal cover is computed for. The basic role
+/// minimization problem needs a role for nearly every stray grant, so on large, noisy
+/// populations the cover is about as large as the population and takes hours; beyond this it
+/// is refused with [`EngineError::CoverTooLarge`].
+pub const MAX_PROFILES: usize = 25_000;
 
 /// A role of the cover.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +81,12 @@ pub fn minimal_cover(
     observer: &dyn Observer,
 ) -> Result<Vec<CoverRole>, EngineError> {
     let profiles = profiles(matrix, population, coverable);
+    if profiles.len() > MAX_PROFILES {
+        return Err(EngineError::CoverTooLarge {
+            profiles: profiles.len(),
+            limit: MAX_PROFILES,
+        });
+    }
     let mut holders: FxHashMap<u32, RoaringBitmap> = FxHashMap::default();
     for (p, profile) in (0u32..).zip(&profiles) {
         for e in &profile.access {
@@ -101,13 +117,14 @@ pub fn minimal_cover(
     let mut candidates: Vec<Concept> = own.into_iter().chain(by_entitlement).collect();
     sort_dedup(&mut candidates);
 
-    let mut unexplained: Vec<RoaringBitmap> = profiles.iter().map(|p| p.access.clone()).collect();
+    let mut residual = Residual::new(&profiles);
     let mut chosen: Vec<Concept> = Vec::new();
-    take_essential(&lattice, &mut unexplained, &mut chosen, observer)?;
+    let everyone = residual.active.clone();
+    take_essential(&lattice, &mut residual, &mut chosen, everyone, observer)?;
     let mut heap: BinaryHeap<(u64, Reverse<usize>)> = candidates
         .iter()
         .enumerate()
-        .map(|(i, c)| (gain(&unexplained, c), Reverse(i)))
+        .map(|(i, c)| (gain(&residual.unexplained, c), Reverse(i)))
         .filter(|(g, _)| *g > 0)
         .collect();
     while let Some((_, Reverse(index))) = heap.pop() {
@@ -115,7 +132,7 @@ pub fn minimal_cover(
             return Err(EngineError::Cancelled);
         }
         let concept = &candidates[index];
-        let fresh = gain(&unexplained, concept);
+        let fresh = gain(&residual.unexplained, concept);
         if fresh == 0 {
             continue;
         }
@@ -127,10 +144,11 @@ pub fn minimal_cover(
             continue;
         }
         let concept = concept.clone();
-        explain(&mut unexplained, &concept);
+        let closed = residual.explain(&concept);
+        // What is explained now leaves the graph, which can make roles essential around it.
+        let around = lattice.around(&concept, &closed);
         chosen.push(concept);
-        // What is explained now leaves the graph, which can make more roles essential.
-        take_essential(&lattice, &mut unexplained, &mut chosen, observer)?;
+        take_essential(&lattice, &mut residual, &mut chosen, around, observer)?;
     }
     let chosen = prune(&profiles, chosen);
     let chosen = merge_pairs(&lattice, chosen);
@@ -189,39 +207,41 @@ struct Lattice<'a> {
 }
 
 impl Lattice<'_> {
-    /// The essential concepts while `unexplained` is left (step 1 of the module
-    /// documentation), with what is fully explained left out of the graph: a profile with
-    /// nothing unexplained need not be a member, an entitlement explained for all its holders
-    /// need not be granted.
-    fn essential(&self, unexplained: &[RoaringBitmap]) -> Vec<Concept> {
-        let active: RoaringBitmap = (0u32..)
-            .zip(unexplained)
-            .filter(|(_, left)| !left.is_empty())
-            .map(|(p, _)| p)
-            .collect();
-        let mut open = RoaringBitmap::new();
-        for left in unexplained {
-            open |= left;
-        }
-        let active_list: Vec<u32> = active.iter().collect();
-        active_list
+    /// The essential concepts of the profiles `among` (step 1 of the module documentation),
+    /// with what is fully explained left out of the graph: a profile with nothing unexplained
+    /// need not be a member, an entitlement explained for all its holders need not be granted.
+    fn essential(&self, residual: &Residual, among: &RoaringBitmap) -> Vec<Concept> {
+        let candidates: Vec<u32> = (among & &residual.active).iter().collect();
+        candidates
             .par_iter()
             .filter_map(|&u| {
-                let access = &self.profiles[u as usize].access & &open;
-                let mut extent = active.clone();
+                let access = &self.profiles[u as usize].access & &residual.open;
+                let mut extent = residual.active.clone();
                 for e in &access {
                     if let Some(h) = self.holders.get(&e) {
                         extent &= h;
                     }
                 }
-                let essential = unexplained[u as usize].iter().any(|e| {
+                let essential = residual.unexplained[u as usize].iter().any(|e| {
                     self.holders
                         .get(&e)
-                        .is_some_and(|h| h.intersection_len(&active) == extent.len())
+                        .is_some_and(|h| h.intersection_len(&residual.active) == extent.len())
                 });
                 essential.then(|| self.close_entitlements(&access))
             })
             .collect()
+    }
+
+    /// The concept's profiles and the holders of the entitlements it `closed`: where explaining
+    /// it can make another role essential.
+    fn around(&self, concept: &Concept, closed: &RoaringBitmap) -> RoaringBitmap {
+        let mut around = concept.profiles.clone();
+        for e in closed {
+            if let Some(h) = self.holders.get(&e) {
+                around |= h;
+            }
+        }
+        around
     }
 
     /// The concept of the profiles holding all of `entitlements` (which one profile holds).
@@ -261,26 +281,86 @@ impl Lattice<'_> {
     }
 }
 
-/// Takes essential concepts until none is left (they can appear as others explain more).
+/// Takes the essential concepts of the profiles `among`, then of those around what they
+/// explained, until none is left.
 fn take_essential(
     lattice: &Lattice<'_>,
-    unexplained: &mut [RoaringBitmap],
+    residual: &mut Residual,
     chosen: &mut Vec<Concept>,
+    mut among: RoaringBitmap,
     observer: &dyn Observer,
 ) -> Result<(), EngineError> {
     loop {
         if observer.cancelled() {
             return Err(EngineError::Cancelled);
         }
-        let mut essential = lattice.essential(unexplained);
+        let mut essential = lattice.essential(residual, &among);
         sort_dedup(&mut essential);
         if essential.is_empty() {
             return Ok(());
         }
+        among = RoaringBitmap::new();
         for concept in essential {
-            explain(unexplained, &concept);
+            let closed = residual.explain(&concept);
+            among |= lattice.around(&concept, &closed);
             chosen.push(concept);
         }
+    }
+}
+
+/// What is left to explain: per profile its unexplained access, the profiles with some left
+/// (active) and the entitlements unexplained for some profile (open), kept up to date.
+struct Residual {
+    unexplained: Vec<RoaringBitmap>,
+    active: RoaringBitmap,
+    open: RoaringBitmap,
+    /// Per open entitlement, the profiles it is unexplained for.
+    open_for: FxHashMap<u32, u32>,
+}
+
+impl Residual {
+    fn new(profiles: &[Profile]) -> Self {
+        let unexplained: Vec<RoaringBitmap> = profiles.iter().map(|p| p.access.clone()).collect();
+        let mut open_for: FxHashMap<u32, u32> = FxHashMap::default();
+        for access in &unexplained {
+            for e in access {
+                *open_for.entry(e).or_insert(0) += 1;
+            }
+        }
+        Self {
+            active: (0u32..)
+                .zip(&unexplained)
+                .filter(|(_, left)| !left.is_empty())
+                .map(|(p, _)| p)
+                .collect(),
+            open: open_for.keys().copied().collect(),
+            unexplained,
+            open_for,
+        }
+    }
+
+    /// Marks the concept's pairs explained; returns the entitlements it closed (explained now
+    /// for every holder).
+    fn explain(&mut self, concept: &Concept) -> RoaringBitmap {
+        let mut closed = RoaringBitmap::new();
+        for p in &concept.profiles {
+            let left = &mut self.unexplained[p as usize];
+            let now = &*left & &concept.entitlements;
+            for e in &now {
+                if let Some(count) = self.open_for.get_mut(&e) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.open.remove(e);
+                        closed.insert(e);
+                    }
+                }
+            }
+            *left -= &concept.entitlements;
+            if left.is_empty() {
+                self.active.remove(p);
+            }
+        }
+        closed
     }
 }
 
@@ -297,12 +377,6 @@ fn gain(unexplained: &[RoaringBitmap], concept: &Concept) -> u64 {
         .iter()
         .map(|p| unexplained[p as usize].intersection_len(&concept.entitlements))
         .sum()
-}
-
-fn explain(unexplained: &mut [RoaringBitmap], concept: &Concept) {
-    for p in &concept.profiles {
-        unexplained[p as usize] -= &concept.entitlements;
-    }
 }
 
 /// How many chosen roles explain each (profile, entitlement) pair: per profile, one counter per
@@ -528,6 +602,23 @@ mod tests {
                 assert!(role.definition.is_subset(m.of_identity(member)));
             }
         }
+    }
+
+    #[test]
+    fn too_many_distinct_accesses_are_refused_not_ground_through() {
+        let identities = u32::try_from(MAX_PROFILES).unwrap() + 1;
+        let mut b = AccessMatrixBuilder::new(identities, identities);
+        for i in 0..identities {
+            b.push(i, i);
+        }
+        let m = b.build();
+        let all: RoaringBitmap = (0..identities).collect();
+        let err = minimal_cover(&m, &all, &all, &Silent).unwrap_err();
+        assert!(
+            matches!(err, EngineError::CoverTooLarge { profiles, .. } if profiles == MAX_PROFILES + 1),
+            "{err}"
+        );
+        assert!(err.to_string().contains("use PEER_GROUPS"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,17 @@ pub enum EngineError {
         /// The matrix's identity count.
         identities: u32,
     },
+    /// A minimal cover asked of too many distinct accesses.
+    #[error(
+        "a minimal cover is computed for at most {limit} distinct accesses; this population has \
+         {profiles} (use PEER_GROUPS, or narrow the scope)"
+    )]
+    CoverTooLarge {
+        /// Distinct accesses in the population.
+        profiles: usize,
+        /// [`crate::cover::MAX_PROFILES`].
+        limit: usize,
+    },
     /// The observer asked to stop.
     #[error("mining was cancelled")]
     Cancelled,

@@ -38,26 +38,23 @@ async fn act(database: &Database, action: ClientAction) -> anyhow::Result<()> {
                 .map_err(|err| anyhow::anyhow!("cannot hash the client secret: {err}"))?;
             let client =
                 clients::create(&database.pool, &client_id, name.trim(), &scopes, &hash).await?;
-            println!(
-                "{}",
-                json!({
-                    "client_id": client.client_id,
-                    "client_secret": secret,
-                    "scopes": client.scopes,
-                    "name": client.name,
-                })
-            );
+            super::output_line(json!({
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "scopes": client.scopes,
+                "name": client.name,
+            }))?;
         }
         ClientAction::List => {
             for client in clients::list(&database.pool).await? {
-                println!("{}", serde_json::to_string(&client)?);
+                super::output_line(serde_json::to_string(&client)?)?;
             }
         }
         ClientAction::Revoke { client_id } => {
             let client = clients::revoke(&database.pool, &client_id)
                 .await
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
-            println!("{}", serde_json::to_string(&client)?);
+            super::output_line(serde_json::to_string(&client)?)?;
         }
     }
     Ok(())

@@ -56,15 +56,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .write(&args.out, |done| bar.set_position(u64::from(done)))
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
     bar.finish_and_clear();
-    println!(
-        "{}",
-        json!({
-            "out": args.out.display().to_string(),
-            "identities": spec.identities,
-            "entitlements": spec.entitlements,
-            "plantedRoles": spec.roles,
-            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        })
-    );
+    super::output_line(json!({
+        "out": args.out.display().to_string(),
+        "identities": spec.identities,
+        "entitlements": spec.entitlements,
+        "plantedRoles": spec.roles,
+        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    }))?;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
                 peak_memory_mib = super::peak_memory_mib(),
                 "import committed"
             );
-            println!("{}", json!(report.counts));
+            super::output_line(json!(report.counts))?;
             Ok(())
         }
         Err(ImportError::Invalid(errors)) => {

@@ -55,7 +55,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         object.extend(extra);
         object.remove("sweep");
     }
-    println!("{summary}");
+    super::output_line(summary)?;
     Ok(())
 }
 

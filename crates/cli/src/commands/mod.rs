@@ -20,6 +20,19 @@ fn peak_memory_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// Writes one line of a command's output to stdout. A reader that went away (`rolemine mine |
+/// head -c 10`) is not an error of the command: the work is done and the rest is dropped.
+fn output_line(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to stdout: {err}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs a parsed command to completion; `database` is the global database flags.
 pub async fn run(command: Command, database: DatabaseArgs) -> anyhow::Result<()> {
     match command {
