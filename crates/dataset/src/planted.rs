@@ -50,7 +50,8 @@ pub struct PlantedSpec {
 }
 
 impl Default for PlantedSpec {
-    /// The recovery scenario: 5k identities, 40 roles of 4-12 entitlements, 3 % dropped, ~2 extra.
+    /// The recovery scenario: 5k identities, 40 roles of 4-12 entitlements, 3 % dropped, ~2 extra,
+    /// 30 % of identities with a second role (so tests see overlapping roles by default).
     fn default() -> Self {
         Self {
             identities: 5_000,
@@ -63,7 +64,7 @@ impl Default for PlantedSpec {
             extra_per_identity: 2.0,
             sources: 8,
             existing_role_share: 0.1,
-            second_role_share: 0.0,
+            second_role_share: 0.3,
             third_role_share: 0.0,
             seed: 42,
         }
@@ -80,6 +81,8 @@ impl PlantedSpec {
             role_size_min: 18,
             role_size_max: 32,
             birthright: 3,
+            // The published scale figures are for one role per identity.
+            second_role_share: 0.0,
             ..Self::default()
         }
     }
@@ -469,6 +472,7 @@ mod tests {
     fn overlap_gives_identities_distinct_further_roles_and_their_access() {
         let plain = Planted::new(PlantedSpec {
             identities: 2_000,
+            second_role_share: 0.0,
             ..PlantedSpec::default()
         });
         let spec = PlantedSpec {

@@ -18,7 +18,8 @@ const DEMO: PlantedSpec = PlantedSpec {
     extra_per_identity: 2.0,
     sources: 6,
     existing_role_share: 0.2,
-    second_role_share: 0.0,
+    // A fifth of the people hold a second role: the demo shows overlapping roles.
+    second_role_share: 0.2,
     third_role_share: 0.0,
     seed: 7,
 };
