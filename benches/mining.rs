@@ -165,7 +165,7 @@ fn phases(c: &mut Criterion) {
         return;
     };
     group.bench_function("threshold_sweep", |b| {
-        b.iter(|| prescribe(&nodes, &edges, 20).threshold)
+        b.iter(|| prescribe(&nodes, &edges, 20, LOWEST).threshold)
     });
     group.bench_function("clustering", |b| {
         b.iter(|| peer_groups(&nodes, &edges, 0.6).len())

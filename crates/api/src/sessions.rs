@@ -398,8 +398,8 @@ fn session_patch(operations: &[JsonPatchOperation]) -> Result<SessionPatch, ApiE
     Ok(patch)
 }
 
-/// `patchRoleMiningSession`: 202; a change of pruneThreshold or minNumIdentitiesInPotentialRole
-/// mines the session again.
+/// `patchRoleMiningSession`: 202; a change of pruneThreshold, minNumIdentitiesInPotentialRole
+/// or method mines the session again.
 #[utoipa::path(
     patch,
     path = "/role-mining-sessions/{sessionId}",

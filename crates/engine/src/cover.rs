@@ -20,8 +20,9 @@
 //!    only those two explain (a local search; repeated until no pair merges).
 //!
 //! After a pick, essential roles are looked for around it (its profiles and the holders of the
-//! entitlements it explained for the last of their holders), which is where explaining it
-//! changes the graph.
+//! entitlements it explained for the last of their holders), where explaining it changes the
+//! graph most; an essential role elsewhere (made so by a profile the pick fully explained) is
+//! left to the greedy, which keeps the cover exact but can cost a role.
 //!
 //! Every step is sequential over ordered candidates, so the result does not depend on threads.
 

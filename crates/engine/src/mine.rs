@@ -187,13 +187,14 @@ pub fn mine(
     let nodes = compress(input.matrix, &population);
 
     clock.start(Phase::Similarity)?;
+    let affordable = threshold::affordable_lowest(&nodes);
     let lowest = params
         .prune_threshold
-        .map_or(threshold::LOWEST, |t| t.min(threshold::LOWEST));
+        .map_or(affordable, |t| t.min(affordable));
     let edges = similar_pairs(&nodes, lowest, observer)?;
 
     clock.start(Phase::ThresholdSweep)?;
-    let prescription = threshold::prescribe(&nodes, &edges, min_identities);
+    let prescription = threshold::prescribe(&nodes, &edges, min_identities, affordable);
     let prescribed = prescription.threshold;
     let chosen = params.prune_threshold.unwrap_or(prescribed);
 
@@ -207,18 +208,13 @@ pub fn mine(
         matrix: input.matrix,
         population: &population.members,
         mined: &population.mined,
+        holder_counts: &population.holder_counts,
         definable: &definable,
     };
     // Each role's members, with its definition when the method fixes it.
     let mut groups: Vec<(Vec<u32>, Option<RoaringBitmap>)> = match params.method {
         MiningMethod::PeerGroups => {
-            let seeds = seeds(
-                tiling_input,
-                &nodes,
-                &groups_by_threshold,
-                chosen,
-                min_identities,
-            );
+            let seeds = seeds(tiling_input, &nodes, &groups_by_threshold, min_identities);
             let params = TilingParams {
                 min_identities,
                 fit: fit(chosen),
@@ -307,14 +303,12 @@ fn seeds(
     input: TilingInput<'_>,
     nodes: &[Node],
     groups_by_threshold: &BTreeMap<u8, Vec<Vec<u32>>>,
-    chosen: u8,
     min_identities: u32,
 ) -> Vec<RoaringBitmap> {
     let seed_size = (min_identities as usize).div_ceil(2).max(2);
     let groups: Vec<Vec<u32>> = groups_by_threshold
-        .iter()
-        .filter(|(t, _)| threshold::COARSE.contains(t) || **t == chosen)
-        .flat_map(|(_, groups)| groups.iter())
+        .values()
+        .flat_map(|groups| groups.iter())
         .map(|group| identities_of(nodes, group))
         .filter(|members| members.len() >= seed_size)
         .collect();

@@ -6,7 +6,7 @@ use roaring::RoaringBitmap;
 use crate::matrix::AccessMatrixBuilder;
 use crate::metrics::RoleMetrics;
 use crate::mine::{
-    mine, Attribute, MiningInput, MiningMethod, MiningParams, MiningResult, RoleType,
+    fit, mine, Attribute, MiningInput, MiningMethod, MiningParams, MiningResult, RoleType,
 };
 use crate::observer::Silent;
 use crate::AccessMatrix;
@@ -124,6 +124,24 @@ proptest! {
             prop_assert!(cover || role.members.len() >= min);
             prop_assert!(!role.members.is_empty());
             prop_assert!(role.members.windows(2).all(|w| w[0] < w[1]), "members ascending, once each");
+            if !cover {
+                // Members are exactly the population's identities holding at least the fit of
+                // the role's mined definition (so an identity is in every role it fits).
+                let mined: RoaringBitmap = role
+                    .entitlements
+                    .iter()
+                    .map(|s| s.entitlement)
+                    .filter(|e| role.definition.contains(*e))
+                    .collect();
+                prop_assert!(!mined.is_empty());
+                let size = mined.len() as f64;
+                let need = ((fit(result.threshold) * size) - 1e-9).ceil().clamp(1.0, size) as u64;
+                let fitting: Vec<u32> = population
+                    .iter()
+                    .filter(|&i| matrix.of_identity(i).intersection_len(&mined) >= need)
+                    .collect();
+                prop_assert_eq!(&fitting, &role.members);
+            }
             for &m in &role.members {
                 prop_assert!(population.contains(m), "member {} outside the population", m);
                 // Overlap is allowed: an identity may be in several roles.

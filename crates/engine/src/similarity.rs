@@ -61,6 +61,31 @@ pub fn similar_pairs(
     Ok(per_node.into_iter().flatten().collect())
 }
 
+/// Nodes sampled by [`degree`].
+const DEGREE_SAMPLE: usize = 1_000;
+
+/// The estimated number of edges per node at `threshold` percent: the pairs each of an evenly
+/// spaced sample of nodes has with later nodes, averaged (every edge is counted once, at its
+/// smaller node).
+pub fn degree(nodes: &[Node], threshold: u8) -> f64 {
+    if nodes.is_empty() {
+        return 0.0;
+    }
+    let sets = rank_features(nodes);
+    let t = f64::from(threshold.min(100)) / 100.0;
+    let index = prefix_index(&sets, t);
+    let stride = nodes.len().div_ceil(DEGREE_SAMPLE).max(1);
+    let sample: Vec<usize> = (0..nodes.len()).step_by(stride).collect();
+    let found: usize = sample
+        .par_iter()
+        .map_init(
+            || vec![u32::MAX; sets.len()],
+            |seen, &x| probe(&sets, &index, x, t, seen).len(),
+        )
+        .sum();
+    found as f64 / sample.len() as f64
+}
+
 /// Each node's features as ranks (0 = rarest among nodes), ascending.
 fn rank_features(nodes: &[Node]) -> Vec<Vec<u32>> {
     let max = nodes

@@ -26,12 +26,34 @@ use rayon::prelude::*;
 
 use crate::cluster::peer_groups;
 use crate::compress::Node;
-use crate::similarity::Edge;
+use crate::similarity::{self, Edge};
 
 /// The thresholds of the first sweep, in percent.
 pub const COARSE: [u8; 5] = [30, 45, 60, 75, 90];
 /// The lowest threshold the sweep can visit; similarity edges must be computed at or below it.
 pub const LOWEST: u8 = 25;
+/// The most similarity edges per node the sweep works with. When many identities hold several
+/// roles, each links to every variant of each of its roles at about 50 % and the graph at the
+/// low thresholds is dense (150M edges for 1M identities, 30 % of them in two roles); those
+/// thresholds are not visited then (see [`affordable_lowest`]).
+pub const EDGE_BUDGET: f64 = 160.0;
+
+/// Below this many nodes every graph is small enough: [`affordable_lowest`] is [`LOWEST`].
+const BUDGETED_NODES: usize = 50_000;
+
+/// The lowest threshold of [`LOWEST`] and [`COARSE`] whose similarity graph stays within
+/// [`EDGE_BUDGET`] edges per node (estimated on a sample of nodes, from the lowest up); the
+/// highest coarse threshold when none does. Populations of fewer than 50,000 nodes are not
+/// budgeted.
+pub fn affordable_lowest(nodes: &[Node]) -> u8 {
+    if nodes.len() < BUDGETED_NODES {
+        return LOWEST;
+    }
+    std::iter::once(LOWEST)
+        .chain(COARSE)
+        .find(|&t| similarity::degree(nodes, t) <= EDGE_BUDGET)
+        .unwrap_or(COARSE[COARSE.len() - 1])
+}
 
 /// One threshold's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,9 +85,10 @@ pub struct Prescription {
     pub groups: BTreeMap<u8, Groups>,
 }
 
-/// Sweeps thresholds over `nodes` and `edges` (computed at [`LOWEST`] or lower) and returns the
-/// prescribed threshold with the sweep and the peer groups of every threshold visited.
-pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> Prescription {
+/// Sweeps thresholds from `lowest` up over `nodes` and `edges` (computed at `lowest` or lower)
+/// and returns the prescribed threshold with the sweep and the peer groups of every threshold
+/// visited.
+pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32, lowest: u8) -> Prescription {
     let mut groups: BTreeMap<u8, Groups> = BTreeMap::new();
     let total_cells: u64 = nodes
         .iter()
@@ -93,11 +116,15 @@ pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32) -> Prescri
         }
         table
     };
-    let coarse = score(&COARSE);
+    let mut visited: Vec<u8> = COARSE.iter().copied().filter(|t| *t >= lowest).collect();
+    if visited.is_empty() {
+        visited.push(COARSE[COARSE.len() - 1]);
+    }
+    let coarse = score(&visited);
     let best = best_threshold(&coarse);
     let fine: Vec<u8> = [best.saturating_sub(5), best.saturating_add(5).min(95)]
         .into_iter()
-        .filter(|t| *t >= LOWEST && !COARSE.contains(t))
+        .filter(|t| *t >= LOWEST.max(lowest) && !COARSE.contains(t))
         .collect();
     let fine = score(&fine);
     let table = ndarray::concatenate(Axis(0), &[coarse.view(), fine.view()])
@@ -213,7 +240,7 @@ mod tests {
             threshold: best,
             sweep,
             ..
-        } = prescribe(&nodes, &edges, 20);
+        } = prescribe(&nodes, &edges, 20, LOWEST);
         let at_best = sweep.iter().find(|p| p.threshold == best).unwrap();
         assert_eq!(at_best.roles, 2, "{sweep:?}");
         assert_eq!(at_best.covered_identities, 60);
@@ -226,7 +253,7 @@ mod tests {
             threshold: best,
             sweep,
             ..
-        } = prescribe(&[], &[], 20);
+        } = prescribe(&[], &[], 20, LOWEST);
         assert!(sweep.iter().any(|p| p.threshold == best));
         assert!(sweep.iter().all(|p| p.roles == 0 && p.cost == 0.0));
     }

@@ -6,12 +6,14 @@
 //! 1. Every *seed* (a set of entitlements: a peer group's definition, or what two of them
 //!    share) is *settled*: its members are the population's identities holding at least `fit`
 //!    of its mined entitlements, its definition becomes the entitlements at least half of those
-//!    members hold, and the two steps repeat (at most [`MAX_ROUNDS`] times). Every round with
-//!    at least the minimum number of members is a candidate role.
+//!    members hold, and the two steps repeat (at most [`MAX_ROUNDS`] times) until they agree.
+//!    A settled seed with at least the minimum number of members is a candidate role; one that
+//!    does not settle is dropped.
 //! 2. Candidates are taken greedily by their *saving*: the mined assignments of their members
 //!    they newly explain, less their price: [`MEMBER_PRICE`] per member, one per entitlement of
-//!    the definition and [`OVER_GRANT_PRICE`] per over-grant. A candidate is taken while its
-//!    saving is positive. Savings only shrink as more is explained, so a stale saving bounds the fresh
+//!    the definition and [`OVER_GRANT_PRICE`] per over-grant, scaled by how rare the
+//!    entitlement is in the population (see [`over_grant_cost`]). A candidate is taken while
+//!    its saving is positive. Savings only shrink as more is explained, so a stale saving bounds the fresh
 //!    one and candidates are re-priced lazily (the greedy of weighted set cover).
 //!
 //! Only mined assignments count towards a saving: common access is in every definition its
@@ -31,8 +33,10 @@ use crate::matrix::AccessMatrix;
 use crate::metrics::is_defining;
 use crate::observer::Observer;
 
-/// Settling stops after this many rounds even if membership still moves.
+/// A seed that has not settled after this many rounds is dropped.
 pub const MAX_ROUNDS: usize = 6;
+/// [`shared_parts`] pairs seeds only through entitlements in at most this many seeds.
+pub const MAX_PAIRING: usize = 64;
 /// What a membership costs, in assignments: a role must explain more than this per member.
 pub const MEMBER_PRICE: f64 = 0.5;
 /// What an over-grant costs, in assignments: granting what a member does not hold is much worse
@@ -50,6 +54,8 @@ pub struct TilingInput<'a> {
     pub population: &'a RoaringBitmap,
     /// The entitlements the session mines; every role holds at least one.
     pub mined: &'a RoaringBitmap,
+    /// Per entitlement, how many of the population hold it.
+    pub holder_counts: &'a [u32],
     /// The entitlements a role's definition may hold: the mined ones and, for a session that
     /// mines the rest, the common access its members hold too.
     pub definable: &'a RoaringBitmap,
@@ -78,18 +84,13 @@ pub struct Tile {
 struct Candidate {
     members: Vec<u32>,
     definition: RoaringBitmap,
-    /// Σ over members of the definition entitlements they hold.
-    held: u64,
     /// The definition's mined entitlements: what the role is worth is what it explains of them.
     mined: RoaringBitmap,
+    /// What its over-grants cost.
+    over_cost: f64,
 }
 
 impl Candidate {
-    /// Member-definition cells that members lack.
-    fn over_grants(&self) -> u64 {
-        self.members.len() as u64 * self.definition.len() - self.held
-    }
-
     /// The saving of keeping this role given what is explained already, in assignments.
     /// Whole numbers of half assignments keep the greedy's order exact.
     fn saving(&self, matrix: &AccessMatrix, explained: &[RoaringBitmap]) -> Saving {
@@ -100,7 +101,7 @@ impl Candidate {
         }
         let price = MEMBER_PRICE * self.members.len() as f64
             + self.definition.len() as f64
-            + OVER_GRANT_PRICE * self.over_grants() as f64;
+            + self.over_cost;
         Saving((2.0 * (new as f64 - price)).round() as i64)
     }
 }
@@ -132,7 +133,7 @@ pub fn tile(
         .collect();
     seeds.sort_unstable();
     seeds.dedup();
-    let settled: Vec<Vec<Candidate>> = seeds
+    let settled: Vec<Option<Candidate>> = seeds
         .into_par_iter()
         .map(|seed| {
             if observer.cancelled() {
@@ -193,43 +194,56 @@ pub fn tile(
         .collect())
 }
 
-/// Settles one seed (see the module documentation): every round's members with their
-/// definition, while they keep at least `min` members.
+/// Settles one seed (see the module documentation): the candidate it settles on, if it does
+/// with at least `min` members.
 fn settle(
     input: TilingInput<'_>,
     mut definition: RoaringBitmap,
     fit: f64,
     min: usize,
-) -> Vec<Candidate> {
-    let mut rounds = Vec::new();
+) -> Option<Candidate> {
     for _ in 0..MAX_ROUNDS {
         if definition.is_disjoint(input.mined) {
-            break;
+            return None;
         }
         let members = fitting(input, &definition, fit);
         if members.len() < min {
-            break;
+            return None;
         }
         let next = definition_of(input, &members);
-        let stable = next == definition;
-        if !next.is_disjoint(input.mined) {
-            let held = members
-                .iter()
-                .map(|&m| input.matrix.of_identity(m).intersection_len(&next))
-                .sum();
-            rounds.push(Candidate {
+        // Only a settled role is a candidate: its members are exactly those fitting its
+        // definition, and its definition is what at least half of them hold.
+        if next == definition {
+            return Some(Candidate {
+                over_cost: over_grant_cost(input, &members, &definition),
+                mined: &definition & input.mined,
                 members,
-                mined: &next & input.mined,
-                definition: next.clone(),
-                held,
+                definition,
             });
-        }
-        if stable {
-            break;
         }
         definition = next;
     }
-    rounds
+    None
+}
+
+/// What granting `definition` to `members` costs in over-grants: [`OVER_GRANT_PRICE`] for each
+/// (member, entitlement) pair the member lacks, scaled by the share of the population that
+/// lacks the entitlement too. Not holding what nearly everyone holds (common access, or an
+/// entitlement just under the common-access threshold) is how that entitlement is, not a sign
+/// that the role is wrong; not holding what only the role's people hold is.
+fn over_grant_cost(input: TilingInput<'_>, members: &[u32], definition: &RoaringBitmap) -> f64 {
+    let member_set: RoaringBitmap = members.iter().copied().collect();
+    let size = members.len() as f64;
+    let population = input.population.len().max(1) as f64;
+    definition
+        .iter()
+        .map(|e| {
+            let lacking = size - input.matrix.holders(e).intersection_len(&member_set) as f64;
+            let held_by = input.holder_counts.get(e as usize).copied().unwrap_or(0);
+            let rarity = (1.0 - f64::from(held_by) / population).clamp(0.0, 1.0);
+            lacking * OVER_GRANT_PRICE * rarity
+        })
+        .sum()
 }
 
 /// The population's identities holding at least `fit` of the mined entitlements of
@@ -290,6 +304,9 @@ pub fn shared_parts(
     }
     let mut pairs: Vec<(u32, u32)> = by_entitlement
         .values()
+        // An entitlement in very many seeds (access most roles share) pairs nothing specific
+        // and would pair everything with everything.
+        .filter(|holders| holders.len() <= MAX_PAIRING)
         .flat_map(|holders| {
             holders
                 .iter()
@@ -322,7 +339,7 @@ mod tests {
 
     /// 100 identities: 0-59 hold role A (entitlements 0-4), 40-99 hold role B (5-9), so 40-59
     /// hold both; everyone holds entitlement 10 (common access).
-    fn two_overlapping_roles() -> (AccessMatrix, RoaringBitmap, RoaringBitmap) {
+    fn two_overlapping_roles() -> (AccessMatrix, RoaringBitmap, RoaringBitmap, Vec<u32>) {
         let mut b = AccessMatrixBuilder::new(100, 11);
         for i in 0..100 {
             b.push(i, 10);
@@ -335,17 +352,22 @@ mod tests {
         }
         let mined: RoaringBitmap = (0..10).collect();
         let definable: RoaringBitmap = (0..11).collect();
-        (b.build(), mined, definable)
+        let matrix = b.build();
+        let counts = (0..11)
+            .map(|e| u32::try_from(matrix.holders(e).len()).unwrap())
+            .collect();
+        (matrix, mined, definable, counts)
     }
 
     #[test]
     fn identities_holding_two_roles_are_members_of_both() {
-        let (matrix, mined, definable) = two_overlapping_roles();
+        let (matrix, mined, definable, counts) = two_overlapping_roles();
         let population: RoaringBitmap = (0..100).collect();
         let input = TilingInput {
             matrix: &matrix,
             population: &population,
             mined: &mined,
+            holder_counts: &counts,
             definable: &definable,
         };
         // The peer groups would be the three access profiles: A only, both, B only.
@@ -376,12 +398,13 @@ mod tests {
 
     #[test]
     fn a_role_that_would_explain_nothing_new_is_not_taken() {
-        let (matrix, mined, definable) = two_overlapping_roles();
+        let (matrix, mined, definable, counts) = two_overlapping_roles();
         let population: RoaringBitmap = (0..100).collect();
         let input = TilingInput {
             matrix: &matrix,
             population: &population,
             mined: &mined,
+            holder_counts: &counts,
             definable: &definable,
         };
         let a: RoaringBitmap = (0..5).collect();
@@ -402,12 +425,13 @@ mod tests {
 
     #[test]
     fn membership_needs_the_fit_and_a_role_needs_the_minimum_size() {
-        let (matrix, mined, definable) = two_overlapping_roles();
+        let (matrix, mined, definable, counts) = two_overlapping_roles();
         let population: RoaringBitmap = (0..100).collect();
         let input = TilingInput {
             matrix: &matrix,
             population: &population,
             mined: &mined,
+            holder_counts: &counts,
             definable: &definable,
         };
         let half_of_both: RoaringBitmap = [0, 1, 2, 5, 6].into_iter().collect();

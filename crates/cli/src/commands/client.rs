@@ -38,12 +38,20 @@ async fn act(database: &Database, action: ClientAction) -> anyhow::Result<()> {
                 .map_err(|err| anyhow::anyhow!("cannot hash the client secret: {err}"))?;
             let client =
                 clients::create(&database.pool, &client_id, name.trim(), &scopes, &hash).await?;
-            super::output_line(json!({
+            // The secret is shown this once: a reader that went away is a failure.
+            super::output_line_or_fail(json!({
                 "client_id": client.client_id,
                 "client_secret": secret,
                 "scopes": client.scopes,
                 "name": client.name,
-            }))?;
+            }))
+            .map_err(|err| {
+                err.context(format!(
+                    "client {} was created but its secret could not be shown; revoke it with \
+                     `rolemine client revoke {}` and create another",
+                    client.client_id, client.client_id
+                ))
+            })?;
         }
         ClientAction::List => {
             for client in clients::list(&database.pool).await? {

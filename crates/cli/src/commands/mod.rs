@@ -23,14 +23,25 @@ fn peak_memory_mib() -> Option<u64> {
 /// Writes one line of a command's output to stdout. A reader that went away (`rolemine mine |
 /// head -c 10`) is not an error of the command: the work is done and the rest is dropped.
 fn output_line(line: impl std::fmt::Display) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+    match write_line(line) {
         Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(anyhow::anyhow!("cannot write to stdout: {err}"))
         }
         _ => Ok(()),
     }
+}
+
+/// Writes one line that must reach its reader (a secret shown only once): any failure,
+/// a closed stdout included, is an error of the command.
+fn output_line_or_fail(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    write_line(line).map_err(|err| anyhow::anyhow!("cannot write to stdout: {err}"))
+}
+
+fn write_line(line: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
 }
 
 /// Runs a parsed command to completion; `database` is the global database flags.
