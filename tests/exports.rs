@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 
 use crate::support::{
-    assert_error_body, create_session, get, http, import_planted, mine_session, mined, post,
+    assert_error_body, create_session, get, get_bytes, import_planted, mine_session, mined, post,
     role_summaries, rolemine, serve, Server, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
@@ -40,29 +40,6 @@ fn unzip(bytes: &[u8]) -> Files {
         files.insert(file.name().to_owned(), (header, rows));
     }
     files
-}
-
-/// GETs the export; returns status, Content-Disposition and body bytes.
-fn export(base: &str, bearer: &str, path: &str) -> (u16, Option<String>, Vec<u8>) {
-    let mut response = http()
-        .get(format!("{base}{path}"))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    let disposition = response
-        .headers()
-        .get("Content-Disposition")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let mut bytes = Vec::new();
-    response
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .reader()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    (status, disposition, bytes)
 }
 
 /// The role's entitlements the export should hold, from the tables: ext id → (popularity,
@@ -183,7 +160,7 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
     let path = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export");
 
     // Everything: identities with their attributes, all entitlements, the missing access.
-    let (status, disposition, bytes) = export(&server.base, &bearer, &path);
+    let (status, disposition, bytes) = get_bytes(&server.base, &bearer, &path);
     assert_eq!(status, 200);
     let disposition = disposition.unwrap();
     assert!(
@@ -249,7 +226,7 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
         "application/json",
     );
     assert_eq!(status, 201);
-    let (status, _, bytes) = export(
+    let (status, _, bytes) = get_bytes(
         &server.base,
         &bearer,
         &format!("{path}?minEntitlementPopularity=30&includeCommonAccess=false"),
@@ -397,10 +374,10 @@ async fn async_exports_queue_run_download_and_expire() {
     let exporting = worker(&db.url, artifacts.path(), "3");
     export_reaches(&server, &bearer, &status_path, "SUCCESS");
     let (status, disposition, downloaded) =
-        export(&server.base, &bearer, &format!("{status_path}/download"));
+        get_bytes(&server.base, &bearer, &format!("{status_path}/download"));
     assert_eq!(status, 200);
     assert!(disposition.unwrap().ends_with(".zip\""));
-    let (status, _, direct) = export(
+    let (status, _, direct) = get_bytes(
         &server.base,
         &bearer,
         &format!("{base}/export?minEntitlementPopularity=25&includeCommonAccess=false"),

@@ -19,28 +19,7 @@ fn planted_roles_are_recovered_with_default_parameters() {
     let planted = Planted::new(PlantedSpec::default());
     let data = planted.to_access_data();
     let result = data.mine(MiningParams::default(), &Silent).unwrap();
-    // A role's entitlement set is what it stands for: the entitlements at least half its
-    // members hold (each member's random extras are in its full list at low popularity).
-    let mined: Vec<Vec<u32>> = result
-        .roles
-        .iter()
-        .map(|role| {
-            let members = role.members.len() as u32;
-            role.entitlements
-                .iter()
-                .filter(|s| is_defining(s.identity_count, members))
-                .map(|s| s.entitlement)
-                .collect()
-        })
-        .collect();
-    let recovered = recovery(&planted.roles, &mined, 0.8);
-    assert!(recovered >= 0.98, "recovered {recovered}");
-    assert!(
-        result.roles.len() as f64 <= 1.5 * planted.roles.len() as f64,
-        "{} roles for {} planted",
-        result.roles.len(),
-        planted.roles.len()
-    );
+    assert_recovered(&planted, &result, 0.98, 1.2, "default");
     // The existing roles are found again, and scored as not fresh.
     let stale = result
         .roles
@@ -50,7 +29,27 @@ fn planted_roles_are_recovered_with_default_parameters() {
     assert_eq!(stale, planted.existing_roles().len());
 }
 
-/// The entitlements each mined role stands for (held by at least half of its members).
+/// Asserts that at least `share` of the planted roles are recovered (a mined role's definition
+/// has Jaccard >= 0.8 with it) with at most `ratio` times as many roles as planted.
+fn assert_recovered(
+    planted: &Planted,
+    result: &rolemine_engine::MiningResult,
+    share: f64,
+    ratio: f64,
+    context: &str,
+) {
+    let recovered = recovery(&planted.roles, &definitions(result), 0.8);
+    assert!(recovered >= share, "{context}: recovered {recovered}");
+    assert!(
+        result.roles.len() as f64 <= ratio * planted.roles.len() as f64,
+        "{context}: {} roles for {} planted",
+        result.roles.len(),
+        planted.roles.len()
+    );
+}
+
+/// The entitlements each mined role stands for: those at least half its members hold (each
+/// member's random extras are in its full list at low popularity).
 fn definitions(result: &rolemine_engine::MiningResult) -> Vec<Vec<u32>> {
     result
         .roles
@@ -90,14 +89,7 @@ fn planted_roles_are_recovered_when_identities_hold_two() {
             ..PlantedSpec::default()
         };
         let (planted, result) = mine_planted(spec, 4);
-        let recovered = recovery(&planted.roles, &definitions(&result), 0.8);
-        assert!(recovered >= 0.98, "seed {seed}: recovered {recovered}");
-        assert!(
-            result.roles.len() as f64 <= 1.2 * planted.roles.len() as f64,
-            "seed {seed}: {} roles for {}",
-            result.roles.len(),
-            planted.roles.len()
-        );
+        assert_recovered(&planted, &result, 0.98, 1.2, &format!("seed {seed}"));
         // Identities holding two planted roles are members of both mined ones.
         let in_two = {
             let mut count = vec![0u32; spec.identities as usize];
@@ -130,14 +122,7 @@ fn planted_roles_are_recovered_when_everyone_holds_two_or_three() {
         ..PlantedSpec::default()
     };
     let (planted, result) = mine_planted(spec, 2);
-    let recovered = recovery(&planted.roles, &definitions(&result), 0.8);
-    assert!(recovered >= 0.9, "recovered {recovered}");
-    assert!(
-        result.roles.len() as f64 <= 1.5 * planted.roles.len() as f64,
-        "{} roles for {}",
-        result.roles.len(),
-        planted.roles.len()
-    );
+    assert_recovered(&planted, &result, 0.9, 1.5, "two or three roles each");
 }
 
 /// Common access that not quite everyone holds (a birthright 85 % of identities have) is in
@@ -170,8 +155,7 @@ fn planted_roles_are_recovered_when_common_access_is_not_universal() {
         attributes: &[],
     };
     let result = mine(input, MiningParams::default(), &Silent).unwrap();
-    let recovered = recovery(&planted.roles, &definitions(&result), 0.8);
-    assert!(recovered >= 0.95, "recovered {recovered}");
+    assert_recovered(&planted, &result, 0.95, 1.2, "birthright held by 85 %");
 }
 
 fn hp_datasets() -> PathBuf {

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::time::{Duration, Instant};
 
 use rolemine_dataset::planted::PlantedSpec;
 use rolemine_dataset::AccessData;
@@ -12,8 +11,8 @@ use rolemine_engine::{MiningMethod, MiningParams, Silent};
 use serde_json::{json, Value};
 
 use crate::support::{
-    assert_error_body, get, http, import_planted, mine_session, mined, patch_session, post, serve,
-    Server, TestDatabase,
+    assert_error_body, get, get_bytes, import_planted, mine_session, mined, patch_session, post,
+    provisioned, serve, Server, TestDatabase,
 };
 
 /// 3,000 identities, 16 planted roles, 30 % of identities with a second role.
@@ -69,42 +68,11 @@ fn members_by_role(server: &Server, bearer: &str, session: &str) -> BTreeMap<Str
         .collect()
 }
 
-/// Polls the potential role until its provisioning is no longer `PENDING`.
-fn provisioned(server: &Server, bearer: &str, role: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, body) = get(
-            server,
-            bearer,
-            &format!("/beta/role-mining-potential-roles/{role}"),
-        );
-        if body["provisionState"] != "PENDING" {
-            return body;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The identity ids in a potential role's synchronous export.
 fn exported_identities(server: &Server, bearer: &str, session: &str, role: &str) -> Vec<String> {
-    let mut response = http()
-        .get(format!(
-            "{}/beta/role-mining-sessions/{session}/potential-roles/{role}/export",
-            server.base
-        ))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .call()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let mut bytes = Vec::new();
-    response
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .reader()
-        .read_to_end(&mut bytes)
-        .unwrap();
+    let path = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export");
+    let (status, _, bytes) = get_bytes(&server.base, bearer, &path);
+    assert_eq!(status, 200);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut text = String::new();
     archive

@@ -14,7 +14,7 @@ use std::pin::Pin;
 
 use crate::support::{
     assert_contract_shape, assert_error_body, get, http, import_planted, json_response,
-    mine_session, mined, post, serve, Server, TestDatabase,
+    mine_session, mined, patch_json as patch, post, serve, Server, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
@@ -37,17 +37,6 @@ fn items(server: &Server, bearer: &str, operation_id: &str, path: &str) -> Vec<V
     assert_eq!(status, 200, "{path}: {body}");
     assert_contract_shape(operation_id, 200, &body);
     body.as_array().unwrap().clone()
-}
-
-fn patch(server: &Server, bearer: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = http()
-        .patch(format!("{}{path}", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", "application/json-patch+json")
-        .send(body.to_string())
-        .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
 }
 
 fn ids(items: &[Value], field: &str) -> Vec<String> {

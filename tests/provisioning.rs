@@ -7,33 +7,14 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_contract_shape, assert_error_body, get, import_planted, mine_session, post,
-    role_summaries, serve, Server, TestDatabase,
+    assert_contract_shape, assert_error_body, get, import_planted, mine_session, post, provisioned,
+    role_summaries, serve, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-
-/// Polls the potential role until its provisioning is no longer `PENDING`.
-fn provisioned(server: &Server, bearer: &str, role: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, body) = get(
-            server,
-            bearer,
-            &format!("/beta/role-mining-potential-roles/{role}"),
-        );
-        assert_eq!(status, 200, "{body}");
-        if body["provisionState"] != "PENDING" {
-            return body;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The entitlement ids the role should grant, from the tables.
 async fn expected(pool: &PgPool, role: &str, min: f64, common: bool) -> BTreeSet<String> {

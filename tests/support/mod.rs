@@ -429,6 +429,65 @@ pub fn mine_session(server: &Server, bearer: &str, body: &serde_json::Value) -> 
 }
 
 /// The potential-role summaries of `session`, in the engine's order.
+/// Polls the potential role until its provisioning is no longer `PENDING`.
+pub fn provisioned(server: &Server, bearer: &str, role: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = get(
+            server,
+            bearer,
+            &format!("/beta/role-mining-potential-roles/{role}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        if body["provisionState"] != "PENDING" {
+            return body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GETs `path` (a download); returns status, Content-Disposition and the body's bytes.
+pub fn get_bytes(base: &str, bearer: &str, path: &str) -> (u16, Option<String>, Vec<u8>) {
+    use std::io::Read;
+    let mut response = http()
+        .get(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    let disposition = response
+        .headers()
+        .get("Content-Disposition")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let mut bytes = Vec::new();
+    response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .reader()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    (status, disposition, bytes)
+}
+
+/// PATCHes `path` with a JSON Patch `body`: (status, body).
+pub fn patch_json(
+    server: &Server,
+    bearer: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http()
+        .patch(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/json-patch+json")
+        .send(body.to_string())
+        .unwrap();
+    let (status, _, body) = json_response(response, "X");
+    (status, body)
+}
+
 /// PATCHes session `id` with a JSON Patch `body`: (status, body).
 pub fn patch_session(
     server: &Server,
@@ -436,14 +495,12 @@ pub fn patch_session(
     id: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let response = http()
-        .patch(format!("{}/beta/role-mining-sessions/{id}", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", "application/json-patch+json")
-        .send(body.to_string())
-        .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
+    patch_json(
+        server,
+        bearer,
+        &format!("/beta/role-mining-sessions/{id}"),
+        body,
+    )
 }
 
 /// The first page of a session's potential-role summaries.

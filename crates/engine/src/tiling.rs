@@ -339,37 +339,54 @@ mod tests {
 
     /// 100 identities: 0-59 hold role A (entitlements 0-4), 40-99 hold role B (5-9), so 40-59
     /// hold both; everyone holds entitlement 10 (common access).
-    fn two_overlapping_roles() -> (AccessMatrix, RoaringBitmap, RoaringBitmap, Vec<u32>) {
-        let mut b = AccessMatrixBuilder::new(100, 11);
-        for i in 0..100 {
-            b.push(i, 10);
-            if i < 60 {
-                (0..5).for_each(|e| b.push(i, e));
+    struct TwoOverlappingRoles {
+        matrix: AccessMatrix,
+        population: RoaringBitmap,
+        mined: RoaringBitmap,
+        definable: RoaringBitmap,
+        counts: Vec<u32>,
+    }
+
+    impl TwoOverlappingRoles {
+        fn new() -> Self {
+            let mut b = AccessMatrixBuilder::new(100, 11);
+            for i in 0..100 {
+                b.push(i, 10);
+                if i < 60 {
+                    (0..5).for_each(|e| b.push(i, e));
+                }
+                if i >= 40 {
+                    (5..10).for_each(|e| b.push(i, e));
+                }
             }
-            if i >= 40 {
-                (5..10).for_each(|e| b.push(i, e));
+            let matrix = b.build();
+            let counts = (0..11)
+                .map(|e| u32::try_from(matrix.holders(e).len()).unwrap())
+                .collect();
+            Self {
+                matrix,
+                population: (0..100).collect(),
+                mined: (0..10).collect(),
+                definable: (0..11).collect(),
+                counts,
             }
         }
-        let mined: RoaringBitmap = (0..10).collect();
-        let definable: RoaringBitmap = (0..11).collect();
-        let matrix = b.build();
-        let counts = (0..11)
-            .map(|e| u32::try_from(matrix.holders(e).len()).unwrap())
-            .collect();
-        (matrix, mined, definable, counts)
+
+        fn input(&self) -> TilingInput<'_> {
+            TilingInput {
+                matrix: &self.matrix,
+                population: &self.population,
+                mined: &self.mined,
+                holder_counts: &self.counts,
+                definable: &self.definable,
+            }
+        }
     }
 
     #[test]
     fn identities_holding_two_roles_are_members_of_both() {
-        let (matrix, mined, definable, counts) = two_overlapping_roles();
-        let population: RoaringBitmap = (0..100).collect();
-        let input = TilingInput {
-            matrix: &matrix,
-            population: &population,
-            mined: &mined,
-            holder_counts: &counts,
-            definable: &definable,
-        };
+        let data = TwoOverlappingRoles::new();
+        let input = data.input();
         // The peer groups would be the three access profiles: A only, both, B only.
         let seeds: Vec<RoaringBitmap> = [0..40u32, 40..60, 60..100]
             .into_iter()
@@ -398,15 +415,8 @@ mod tests {
 
     #[test]
     fn a_role_that_would_explain_nothing_new_is_not_taken() {
-        let (matrix, mined, definable, counts) = two_overlapping_roles();
-        let population: RoaringBitmap = (0..100).collect();
-        let input = TilingInput {
-            matrix: &matrix,
-            population: &population,
-            mined: &mined,
-            holder_counts: &counts,
-            definable: &definable,
-        };
+        let data = TwoOverlappingRoles::new();
+        let input = data.input();
         let a: RoaringBitmap = (0..5).collect();
         let both: RoaringBitmap = (0..10).collect();
         let b: RoaringBitmap = (5..10).collect();
@@ -425,15 +435,8 @@ mod tests {
 
     #[test]
     fn membership_needs_the_fit_and_a_role_needs_the_minimum_size() {
-        let (matrix, mined, definable, counts) = two_overlapping_roles();
-        let population: RoaringBitmap = (0..100).collect();
-        let input = TilingInput {
-            matrix: &matrix,
-            population: &population,
-            mined: &mined,
-            holder_counts: &counts,
-            definable: &definable,
-        };
+        let data = TwoOverlappingRoles::new();
+        let input = data.input();
         let half_of_both: RoaringBitmap = [0, 1, 2, 5, 6].into_iter().collect();
         // A's holders hold 3 of the 5, B-only holders 2: A's holders are members at a fit of
         // 0.6; at 0.8 only those holding both roles are.
