@@ -15,7 +15,6 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::matrix::AccessMatrix;
-use crate::metrics::{is_defining, EntitlementStat};
 
 /// The population's access against a set of roles.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,18 +49,6 @@ fn percent(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 * 100.0 / whole as f64
     }
-}
-
-/// A role's definition: the entitlements among `stats` held by at least half of `members`.
-pub fn definition<'a>(
-    members: u32,
-    stats: impl IntoIterator<Item = &'a EntitlementStat>,
-) -> RoaringBitmap {
-    stats
-        .into_iter()
-        .filter(|stat| is_defining(stat.identity_count, members))
-        .map(|stat| stat.entitlement)
-        .collect()
 }
 
 /// What one role explains of its members' access.

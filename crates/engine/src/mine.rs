@@ -10,9 +10,7 @@ use roaring::RoaringBitmap;
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
 use crate::cover::minimal_cover;
-use crate::coverage::{
-    coverage, definition as majority_definition, role_coverage, Coverage, RoleCoverage,
-};
+use crate::coverage::{coverage, role_coverage, Coverage, RoleCoverage};
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
@@ -211,8 +209,8 @@ pub fn mine(
         holder_counts: &population.holder_counts,
         definable: &definable,
     };
-    // Each role's members, with its definition when the method fixes it.
-    let mut groups: Vec<(Vec<u32>, Option<RoaringBitmap>)> = match params.method {
+    // Each role's members with its definition.
+    let mut groups: Vec<(Vec<u32>, RoaringBitmap)> = match params.method {
         MiningMethod::PeerGroups => {
             let seeds = seeds(tiling_input, &nodes, &groups_by_threshold, min_identities);
             let params = TilingParams {
@@ -221,13 +219,13 @@ pub fn mine(
             };
             tiling::tile(tiling_input, seeds, params, observer)?
                 .into_iter()
-                .map(|tile| (tile.members, None))
+                .map(|tile| (tile.members, tile.definition))
                 .collect()
         }
         MiningMethod::MinimalCover => {
             minimal_cover(input.matrix, &population.members, &definable, observer)?
                 .into_iter()
-                .map(|role| (role.members, Some(role.definition)))
+                .map(|role| (role.members, role.definition))
                 .collect()
         }
     };
@@ -235,11 +233,7 @@ pub fn mine(
         b.0.len()
             .cmp(&a.0.len())
             .then(a.0.first().cmp(&b.0.first()))
-            .then(
-                a.1.as_ref()
-                    .map(|d| d.min())
-                    .cmp(&b.1.as_ref().map(|d| d.min())),
-            )
+            .then(a.1.min().cmp(&b.1.min()))
     });
 
     clock.start(Phase::Metrics)?;
@@ -338,7 +332,7 @@ fn build_role(
     input: &MiningInput<'_>,
     population: &Population,
     members: Vec<u32>,
-    definition: Option<RoaringBitmap>,
+    definition: RoaringBitmap,
 ) -> PotentialRole {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
     let entitlements = held_stats(input, population, &members, &population.mined);
@@ -350,12 +344,6 @@ fn build_role(
         &RoaringBitmap::new(),
         input.existing_roles,
     );
-    let definition = definition.unwrap_or_else(|| {
-        majority_definition(
-            member_count,
-            entitlements.iter().chain(&common_entitlements),
-        )
-    });
     let coverage = role_coverage(input.matrix, &members, &definition);
     PotentialRole {
         definition,

@@ -75,7 +75,8 @@ pub struct TilingParams {
 pub struct Tile {
     /// Member identities, ascending.
     pub members: Vec<u32>,
-    /// Mined entitlements at least half of the members hold.
+    /// The definable entitlements at least half of the members hold (see
+    /// [`definition_of`]): what the role stands for.
     pub definition: RoaringBitmap,
 }
 
