@@ -410,6 +410,31 @@ impl<'a> Counts<'a> {
         self.counts[profile as usize][self.slot(profile, entitlement)]
     }
 
+    /// Whether every pair of `concept` is explained by another role too.
+    fn redundant(&self, concept: &Concept) -> bool {
+        concept
+            .profiles
+            .iter()
+            .all(|p| concept.entitlements.iter().all(|e| self.get(p, e) > 1))
+    }
+
+    /// The profiles and entitlements of the pairs of `concepts` that no other role explains.
+    fn only_by(&self, concepts: &[&Concept]) -> (RoaringBitmap, RoaringBitmap) {
+        let (mut profiles, mut entitlements) = (RoaringBitmap::new(), RoaringBitmap::new());
+        for concept in concepts {
+            for p in &concept.profiles {
+                for e in &concept.entitlements {
+                    let by_these = concepts.iter().filter(|c| c.holds(p, e)).count();
+                    if self.get(p, e) as usize == by_these {
+                        profiles.insert(p);
+                        entitlements.insert(e);
+                    }
+                }
+            }
+        }
+        (profiles, entitlements)
+    }
+
     fn add(&mut self, concept: &Concept, delta: i32) {
         for p in &concept.profiles {
             for e in &concept.entitlements {
@@ -438,15 +463,7 @@ fn merge_pairs(lattice: &Lattice<'_>, chosen: Vec<Concept>) -> Vec<Concept> {
             .filter(|&k| dirty[k])
             .filter_map(|k| roles[k].as_ref().map(|concept| (k, concept)))
             .map(|(k, concept)| {
-                let (mut profiles, mut entitlements) = (RoaringBitmap::new(), RoaringBitmap::new());
-                for p in &concept.profiles {
-                    for e in &concept.entitlements {
-                        if counts.get(p, e) == 1 {
-                            profiles.insert(p);
-                            entitlements.insert(e);
-                        }
-                    }
-                }
+                let (profiles, entitlements) = counts.only_by(&[concept]);
                 (k, (entitlements, lattice.shared(&profiles)))
             })
             .collect();
@@ -466,19 +483,7 @@ fn merge_pairs(lattice: &Lattice<'_>, chosen: Vec<Concept>) -> Vec<Concept> {
                 }
                 let (first, second) = (roles[i].as_ref()?, roles[j].as_ref()?);
                 // Every pair that only these two explain must be explained by the replacement.
-                let (mut profiles, mut entitlements) = (RoaringBitmap::new(), RoaringBitmap::new());
-                for concept in [first, second] {
-                    for p in &concept.profiles {
-                        for e in &concept.entitlements {
-                            let by_these =
-                                u32::from(first.holds(p, e)) + u32::from(second.holds(p, e));
-                            if counts.get(p, e) == by_these {
-                                profiles.insert(p);
-                                entitlements.insert(e);
-                            }
-                        }
-                    }
-                }
+                let (profiles, entitlements) = counts.only_by(&[first, second]);
                 let shared = lattice.shared(&profiles);
                 entitlements
                     .is_subset(&shared)
@@ -502,21 +507,8 @@ fn merge_pairs(lattice: &Lattice<'_>, chosen: Vec<Concept>) -> Vec<Concept> {
         roles.push(Some(replacement));
         own.push(Default::default());
         dirty.push(true);
-        // The replacement may explain all another role does: drop those, latest first.
-        for k in (0..roles.len()).rev() {
-            let redundant = roles[k].as_ref().is_some_and(|concept| {
-                concept
-                    .profiles
-                    .iter()
-                    .all(|p| concept.entitlements.iter().all(|e| counts.get(p, e) > 1))
-            });
-            if redundant {
-                if let Some(old) = roles[k].take() {
-                    counts.add(&old, -1);
-                    touched |= &old.profiles;
-                }
-            }
-        }
+        // The replacement may explain all another role does.
+        touched |= drop_redundant(&mut roles, &mut counts);
         for (k, role) in roles.iter().enumerate() {
             if role
                 .as_ref()
@@ -531,27 +523,27 @@ fn merge_pairs(lattice: &Lattice<'_>, chosen: Vec<Concept>) -> Vec<Concept> {
 /// Drops roles whose every pair other roles explain, latest chosen first.
 fn prune(profiles: &[Profile], chosen: Vec<Concept>) -> Vec<Concept> {
     let mut counts = Counts::new(profiles, &chosen);
-    prune_counted(chosen, &mut counts)
+    let mut roles: Vec<Option<Concept>> = chosen.into_iter().map(Some).collect();
+    drop_redundant(&mut roles, &mut counts);
+    roles.into_iter().flatten().collect()
 }
 
-/// [`prune`] with the counts at hand (kept up to date).
-fn prune_counted(chosen: Vec<Concept>, counts: &mut Counts<'_>) -> Vec<Concept> {
-    let mut keep = vec![true; chosen.len()];
-    for (index, concept) in chosen.iter().enumerate().rev() {
-        let redundant = concept
-            .profiles
-            .iter()
-            .all(|p| concept.entitlements.iter().all(|e| counts.get(p, e) > 1));
-        if redundant {
-            keep[index] = false;
-            counts.add(concept, -1);
+/// Empties the slots of roles whose every pair other roles explain, latest first, keeping
+/// `counts` up to date; returns the profiles of the roles dropped.
+fn drop_redundant(roles: &mut [Option<Concept>], counts: &mut Counts<'_>) -> RoaringBitmap {
+    let mut dropped = RoaringBitmap::new();
+    for slot in roles.iter_mut().rev() {
+        if slot
+            .as_ref()
+            .is_some_and(|concept| counts.redundant(concept))
+        {
+            if let Some(old) = slot.take() {
+                counts.add(&old, -1);
+                dropped |= &old.profiles;
+            }
         }
     }
-    chosen
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(concept, keep)| keep.then_some(concept))
-        .collect()
+    dropped
 }
 
 #[cfg(test)]
