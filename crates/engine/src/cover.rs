@@ -26,14 +26,12 @@
 //!
 //! Every step is sequential over ordered candidates, so the result does not depend on threads.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
 use crate::error::EngineError;
+use crate::greedy::lazy_greedy;
 use crate::matrix::AccessMatrix;
 use crate::observer::Observer;
 
@@ -122,35 +120,23 @@ pub fn minimal_cover(
     let mut chosen: Vec<Concept> = Vec::new();
     let everyone = residual.active.clone();
     take_essential(&lattice, &mut residual, &mut chosen, everyone, observer)?;
-    let mut heap: BinaryHeap<(u64, Reverse<usize>)> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (gain(&residual.unexplained, c), Reverse(i)))
-        .filter(|(g, _)| *g > 0)
-        .collect();
-    while let Some((_, Reverse(index))) = heap.pop() {
-        if observer.cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        let concept = &candidates[index];
-        let fresh = gain(&residual.unexplained, concept);
-        if fresh == 0 {
-            continue;
-        }
-        if heap
-            .peek()
-            .is_some_and(|top| (fresh, Reverse(index)) < *top)
-        {
-            heap.push((fresh, Reverse(index)));
-            continue;
-        }
-        let concept = concept.clone();
-        let closed = residual.explain(&concept);
-        // What is explained now leaves the graph, which can make roles essential around it.
-        let around = lattice.around(&concept, &closed);
-        chosen.push(concept);
-        take_essential(&lattice, &mut residual, &mut chosen, around, observer)?;
-    }
+    let mut progress = (residual, chosen);
+    lazy_greedy(
+        &mut progress,
+        candidates.len(),
+        |(residual, _), i| gain(&residual.unexplained, &candidates[i]),
+        |gain| gain > 0,
+        |(residual, chosen), i| {
+            let concept = candidates[i].clone();
+            let closed = residual.explain(&concept);
+            // What is explained now leaves the graph, which can make roles essential around it.
+            let around = lattice.around(&concept, &closed);
+            chosen.push(concept);
+            take_essential(&lattice, residual, chosen, around, observer)
+        },
+        observer,
+    )?;
+    let (_, chosen) = progress;
     let chosen = prune(&profiles, chosen);
     let chosen = merge_pairs(&lattice, chosen);
     Ok(chosen

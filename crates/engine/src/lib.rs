@@ -22,6 +22,7 @@ pub mod compress;
 pub mod cover;
 pub mod coverage;
 pub mod error;
+mod greedy;
 pub mod matrix;
 pub mod metrics;
 pub mod mine;

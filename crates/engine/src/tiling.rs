@@ -21,14 +21,12 @@
 //! depends on what an identity holds, never on what other roles explain already: an identity
 //! is a member of every kept role whose definition it fits.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
 use crate::error::EngineError;
+use crate::greedy::lazy_greedy;
 use crate::matrix::AccessMatrix;
 use crate::metrics::is_defining;
 use crate::observer::Observer;
@@ -151,41 +149,24 @@ pub fn tile(
             .then(a.members.cmp(&b.members))
     });
     candidates.dedup_by(|a, b| a.definition == b.definition && a.members == b.members);
+    // Per identity, what the roles kept so far explain.
     let mut explained: Vec<RoaringBitmap> =
         vec![RoaringBitmap::new(); input.matrix.identities() as usize];
-    let initial: Vec<Saving> = candidates
-        .par_iter()
-        .map(|c| c.saving(input.matrix, &explained))
-        .collect();
-    // Max-heap on (saving, earliest candidate).
-    let mut heap: BinaryHeap<(Saving, Reverse<usize>)> = initial
-        .into_iter()
-        .enumerate()
-        .filter(|(_, s)| s.positive())
-        .map(|(i, s)| (s, Reverse(i)))
-        .collect();
     let mut kept = Vec::new();
-    while let Some((_, Reverse(index))) = heap.pop() {
-        if observer.cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        let candidate = &candidates[index];
-        let fresh = candidate.saving(input.matrix, &explained);
-        if !fresh.positive() {
-            continue;
-        }
-        if heap
-            .peek()
-            .is_some_and(|top| (fresh, Reverse(index)) < *top)
-        {
-            heap.push((fresh, Reverse(index)));
-            continue;
-        }
-        for &m in &candidate.members {
-            explained[m as usize] |= &candidate.definition;
-        }
-        kept.push(index);
-    }
+    lazy_greedy(
+        &mut explained,
+        candidates.len(),
+        |explained, i| candidates[i].saving(input.matrix, explained),
+        Saving::positive,
+        |explained, i| {
+            for &m in &candidates[i].members {
+                explained[m as usize] |= &candidates[i].definition;
+            }
+            kept.push(i);
+            Ok(())
+        },
+        observer,
+    )?;
     Ok(kept
         .into_iter()
         .map(|i| Tile {
