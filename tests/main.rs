@@ -5,6 +5,7 @@
 
 mod support;
 
+mod console;
 mod contract;
 mod exports;
 mod foundation;

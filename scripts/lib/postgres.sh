@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # PostgreSQL helpers shared by scripts/serve, scripts/test and .ci/run. Source, don't run.
 
+# shellcheck source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 # Prints the directory holding initdb and pg_ctl, or nothing.
 pg_bindir() {
     local initdb
@@ -19,18 +22,7 @@ ensure_postgres_binaries() {
     if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
         return 0
     fi
-    local sudo=""
-    if [ "$(id -u)" != 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            sudo="sudo"
-        else
-            echo "PostgreSQL server binaries are missing; install them with: sudo apt-get install postgresql" >&2
-            return 1
-        fi
-    fi
-    echo "Installing PostgreSQL server packages (apt-get install postgresql)..." >&2
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >&2
+    apt_install postgresql
     dir=$(pg_bindir)
     [ -n "$dir" ] && [ -x "$dir/initdb" ] || { echo "PostgreSQL install did not provide initdb" >&2; return 1; }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: databases, the `rolemine` binary, HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 mod contract;
 
 #[allow(unused_imports)] // each test binary uses its own share of the helpers

@@ -276,3 +276,20 @@ pub async fn get(
     )?;
     Ok(Json(record.into()))
 }
+
+/// `GET /rolemine/v1/access-data`: how much access data the database holds now.
+#[utoipa::path(
+    get,
+    path = "/rolemine/v1/access-data",
+    operation_id = "getAccessData",
+    tag = "Rolemine extensions",
+    responses(
+        (status = 200, description = "Row totals of the loaded access data", body = ImportCountsDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn access_data(State(state): State<AppState>) -> Result<Json<ImportCountsDto>, ApiError> {
+    let counts = rolemine_store::import::counts(&state.pool).await?;
+    Ok(Json(counts.into()))
+}

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(contract)
         .merge(extensions)
         .route(&upload.path, upload_handler)
+        .merge(rolemine_console::router())
         .fallback(error::not_found_route)
         .layer(from_fn(request::edge))
         .layer(from_fn(request::track))

@@ -434,6 +434,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IncludeCommonAccess {
     }
 }
 
+/// Extension query flag `includeIdentityIds` (default `true`): `false` leaves a role's member
+/// ids out of its body (an empty `identityIds`), so a page showing a 100k-member role does not
+/// download 100k ids it pages through anyway.
+pub struct IncludeIdentityIds(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for IncludeIdentityIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = QueryParams::from_request_parts(parts, state).await?;
+        Ok(Self(params.flag("includeIdentityIds", true)?))
+    }
+}
+
 /// The potential role `role` of session `session`: 404 naming the session when it does not
 /// exist, naming the role when the session did not mine it.
 pub(crate) async fn role_in_session(
@@ -543,6 +557,7 @@ pub async fn session_summaries(
     params(
         ("sessionId" = String, Path, description = "The session id"),
         ("potentialRoleId" = String, Path, description = "The potential role id"),
+        ("includeIdentityIds" = Option<bool>, Query, description = "Extension: false leaves out the member ids (default true)"),
     ),
     responses(
         (status = 200, description = "The potential role", body = RoleMiningPotentialRole),
@@ -554,9 +569,10 @@ pub async fn session_summaries(
 pub async fn get_in_session(
     State(state): State<AppState>,
     Path((session_id, role)): Path<(String, String)>,
+    IncludeIdentityIds(members): IncludeIdentityIds,
 ) -> Result<Json<RoleMiningPotentialRole>, ApiError> {
     let row = role_in_session(&state, &session_id, &role).await?;
-    let detail = store::detail(&state.pool, Some(row.session_id), row.id).await?;
+    let detail = store::detail(&state.pool, Some(row.session_id), row.id, members).await?;
     Ok(Json(detail.into()))
 }
 
@@ -880,7 +896,10 @@ pub async fn all_summaries(
     path = "/role-mining-potential-roles/{potentialRoleId}",
     operation_id = "getRoleMiningPotentialRole",
     tag = "IAI Role Mining",
-    params(("potentialRoleId" = String, Path, description = "The potential role id")),
+    params(
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+        ("includeIdentityIds" = Option<bool>, Query, description = "Extension: false leaves out the member ids (default true)"),
+    ),
     responses(
         (status = 200, description = "The potential role", body = RoleMiningPotentialRole),
         (status = 404, description = "Unknown potential role", body = ErrorResponseDto),
@@ -891,9 +910,14 @@ pub async fn all_summaries(
 pub async fn get(
     State(state): State<AppState>,
     Path(role): Path<String>,
+    IncludeIdentityIds(members): IncludeIdentityIds,
 ) -> Result<Json<RoleMiningPotentialRole>, ApiError> {
     let row = any_role(&state, &role).await?;
-    Ok(Json(store::detail(&state.pool, None, row.id).await?.into()))
+    Ok(Json(
+        store::detail(&state.pool, None, row.id, members)
+            .await?
+            .into(),
+    ))
 }
 
 /// `patchRoleMiningPotentialRole`.

@@ -103,12 +103,14 @@ pub fn contract() -> Vec<Operation> {
     ]
 }
 
-/// Rolemine's own operations (provisioned roles, import status), served at their path.
+/// Rolemine's own operations (provisioned roles, import status, access-data totals), served at
+/// their path.
 pub fn extensions() -> Vec<Operation> {
     vec![
         op(routes!(provisioning::list)),
         op(routes!(provisioning::get)),
         op(routes!(imports::get)),
+        op(routes!(imports::access_data)),
     ]
 }
 

@@ -301,14 +301,17 @@ pub async fn get(pool: &PgPool, session: Option<Uuid>, role: Uuid) -> Result<Rol
     .ok_or_else(|| not_found(role))
 }
 
-/// The potential role with its member ids and excluded entitlements.
+/// The potential role with its excluded entitlements and, when `with_members`, its member ids
+/// (empty otherwise).
 pub async fn detail(
     pool: &PgPool,
     session: Option<Uuid>,
     role: Uuid,
+    with_members: bool,
 ) -> Result<RoleDetail, StoreError> {
     let row = get(pool, session, role).await?;
-    let (identity_ids, excluded_entitlements) = member_and_excluded_ids(pool, role).await?;
+    let (identity_ids, excluded_entitlements) =
+        member_and_excluded_ids(pool, role, with_members).await?;
     Ok(RoleDetail {
         role: row,
         identity_ids,
@@ -319,16 +322,19 @@ pub async fn detail(
 async fn member_and_excluded_ids(
     pool: &PgPool,
     role: Uuid,
+    with_members: bool,
 ) -> Result<(Vec<String>, Vec<String>), StoreError> {
     let ids = sqlx::query!(
         r#"SELECT ARRAY(SELECT i.ext_id FROM potential_role_members m
                           JOIN identities i ON i.id = m.identity_id
-                         WHERE m.potential_role_id = $1 ORDER BY m.identity_id) AS "members!",
+                         WHERE m.potential_role_id = $1 AND $2
+                         ORDER BY m.identity_id) AS "members!",
                   ARRAY(SELECT e.ext_id FROM potential_role_entitlements pre
                           JOIN entitlements e ON e.id = pre.entitlement_id
                          WHERE pre.potential_role_id = $1 AND pre.excluded
                          ORDER BY pre.entitlement_id) AS "excluded!""#,
-        role
+        role,
+        with_members
     )
     .fetch_one(pool)
     .await?;
@@ -373,7 +379,7 @@ pub async fn patch(
     if updated.rows_affected() == 0 {
         return Err(not_found(role));
     }
-    detail(pool, session, role).await
+    detail(pool, session, role, true).await
 }
 
 /// Adds the entitlements `ids` (external ids) to the role's exclusion list, or with `exclude`
@@ -436,7 +442,7 @@ pub async fn edit_entitlements(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    detail(pool, Some(session), role).await
+    detail(pool, Some(session), role, true).await
 }
 
 /// The role's metrics over its mined entitlements without the excluded ones, against the

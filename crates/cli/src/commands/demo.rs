@@ -47,10 +47,28 @@ pub async fn load_if_empty(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates a demo API client with both scopes when there is no client at all, and logs its
-/// credentials: the README's first command should leave the API usable.
-pub async fn client_if_none(pool: &PgPool, bind: std::net::SocketAddr) -> anyhow::Result<()> {
+/// The file in the data directory that keeps the demo client's credentials, so every
+/// `serve --demo` start can print them (the database keeps only the secret's hash).
+const CREDENTIALS_FILE: &str = "demo-client.json";
+
+/// Creates a demo API client with both scopes when there is no client at all and keeps its
+/// credentials in `data_dir` (owner-only); on later starts prints them again while that
+/// client is active. The README's first command should leave the API and console usable.
+pub async fn client_if_none(
+    pool: &PgPool,
+    bind: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let saved = data_dir.join(CREDENTIALS_FILE);
     if rolemine_store::clients::any(pool).await? {
+        if let Some((client_id, secret)) = read_credentials(&saved) {
+            if rolemine_store::clients::active(pool, &client_id)
+                .await?
+                .is_some()
+            {
+                announce(&client_id, &secret, bind);
+            }
+        }
         return Ok(());
     }
     let scopes = ["iai:access-modeling:read", "iai:access-modeling:manage"].map(str::to_owned);
@@ -61,13 +79,44 @@ pub async fn client_if_none(pool: &PgPool, bind: std::net::SocketAddr) -> anyhow
     let client = rolemine_store::clients::create(pool, &client_id, "demo", &scopes, &hash)
         .await
         .context("cannot create the demo API client")?;
-    tracing::warn!(
-        client_id = %client.client_id,
-        client_secret = %secret,
-        "demo API client created (the secret is shown once); get a token with: \
-         curl -d grant_type=client_credentials -d client_id={} -d client_secret={secret} \
-         http://{bind}/oauth/token",
-        client.client_id
-    );
+    if let Err(err) = write_credentials(&saved, &client.client_id, &secret) {
+        tracing::warn!(file = %saved.display(), error = %err, "cannot keep the demo client's credentials; they are shown only now");
+    }
+    announce(&client.client_id, &secret, bind);
     Ok(())
+}
+
+fn announce(client_id: &str, secret: &str, bind: std::net::SocketAddr) {
+    tracing::warn!(
+        client_id = %client_id,
+        client_secret = %secret,
+        "demo API client: sign in to the console at http://{bind}/ui/ with this id and secret, or \
+         get a token with: curl -d grant_type=client_credentials -d client_id={client_id} \
+         -d client_secret={secret} http://{bind}/oauth/token"
+    );
+}
+
+fn read_credentials(path: &std::path::Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some((
+        value.get("client_id")?.as_str()?.to_owned(),
+        value.get("client_secret")?.as_str()?.to_owned(),
+    ))
+}
+
+fn write_credentials(path: &std::path::Path, client_id: &str, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let text = serde_json::json!({ "client_id": client_id, "client_secret": secret });
+    file.write_all(text.to_string().as_bytes())
 }

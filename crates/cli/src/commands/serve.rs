@@ -29,7 +29,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             database.close().await?;
             return Err(err);
         }
-        if let Err(err) = demo::client_if_none(&database.pool, args.bind).await {
+        if let Err(err) =
+            demo::client_if_none(&database.pool, args.bind, &args.database.data_dir).await
+        {
             database.close().await?;
             return Err(err);
         }
@@ -59,7 +61,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let request_pool = state.pool.clone();
     let app = rolemine_api::router(state);
-    tracing::info!(address = %args.bind, "serving http://{}", args.bind);
+    tracing::info!(
+        address = %args.bind,
+        "serving http://{0} (the console: http://{0}/ui/)",
+        args.bind
+    );
     // The peer address keys the token endpoint's failure throttle.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)

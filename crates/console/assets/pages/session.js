@@ -1,0 +1,190 @@
+// A session: its live state and counts, re-mining with new parameters, and its potential roles
+// (filtered, sorted and paged by the server).
+
+import { call, page as fetchPage } from "../api.js";
+import { field, fill, h, metrics, num, pager, poll, quoted, showError, table, when, writable } from "../dom.js";
+import { placeError } from "./sessions.js";
+
+const SETTLED = new Set(["POTENTIAL_ROLES_CREATED", "FAILED"]);
+const LIMIT = 25;
+
+/** Renders the session page. */
+export async function render(page, sessionId) {
+  const summary = h("section", { id: "session-summary", "aria-labelledby": "session-title" });
+  const roles = h("section", { id: "session-roles", "aria-labelledby": "roles-title" });
+  const settings = h("div", { id: "session-settings" });
+  fill(page, summary, settings, roles);
+  let session = await call("GET", `/role-mining-sessions/${encodeURIComponent(sessionId)}`);
+  let lastState = null;
+  const draw = () => {
+    fill(
+      summary,
+      h("p", {}, h("a", { href: "#/sessions" }, "Sessions"), " / "),
+      h("h1", { id: "session-title" }, session.name || session.id),
+      h("p", {}, "State ", h("span", { class: `state state-${session.status.state}`, id: "session-state", "aria-live": "polite" }, session.status.state),
+        session.stalledSince ? h("span", { class: "badge" }, `worker silent since ${when(session.stalledSince)}`) : null),
+      session.failureMessage ? h("p", { class: "field-error", id: "session-failure" }, session.failureMessage) : null,
+      metrics([
+        ["Identities", num(session.identityCount), "identityCount"],
+        ["Potential roles", num(session.potentialRoleCount), "potentialRoleCount"],
+        ["Ready", num(session.potentialRolesReadyCount), "potentialRolesReadyCount"],
+        ["Threshold", `${num(session.pruneThreshold)} (prescribed ${num(session.prescribedPruneThreshold)})`, "pruneThreshold"],
+        ["Min identities", num(session.minNumIdentitiesInPotentialRole), "minNumIdentitiesInPotentialRole"],
+        ["Assignments explained", session.assignmentsExplainedPercent == null ? "–" : `${num(session.assignmentsExplainedPercent, 1)} %`, "assignmentsExplainedPercent"],
+        ["Over-grants", num(session.overGrants), "overGrants"],
+        ["Identities in roles", session.identitiesInRolesPercent == null ? "–" : `${num(session.identitiesInRolesPercent, 1)} %`, "identitiesInRolesPercent"],
+        ["Method", session.method, "method"],
+        ["Type", session.type, "type"],
+        ["Created", when(session.createdDate), "createdDate"],
+      ]),
+    );
+  };
+  const refresh = async () => {
+    session = await call("GET", `/role-mining-sessions/${encodeURIComponent(sessionId)}`);
+    draw();
+    if (session.status.state !== lastState && SETTLED.has(session.status.state)) loadRoles();
+    lastState = session.status.state;
+    return !SETTLED.has(session.status.state);
+  };
+  const watch = () => poll(summary, 1000, refresh);
+
+  const filters = { name: "", quality: "", saved: false, sort: "-createdDate", offset: 0 };
+  const loadRoles = async () => {
+    const clauses = [];
+    if (filters.name) clauses.push(`name co ${quoted(filters.name)}`);
+    if (filters.quality !== "") clauses.push(`quality ge ${Number(filters.quality)}`);
+    if (filters.saved) clauses.push("saved eq true");
+    try {
+      const { items, total } = await fetchPage(`/role-mining-sessions/${encodeURIComponent(sessionId)}/potential-role-summaries`, {
+        limit: LIMIT,
+        offset: filters.offset,
+        sorters: filters.sort,
+        filters: clauses.join(" and "),
+      });
+      fill(
+        roles,
+        h("h2", { id: "roles-title" }, "Potential roles"),
+        roleFilters(filters, loadRoles),
+        table("Potential roles of this session", roleColumns(sessionId, new Set(["createdDate"])), items, {
+          sort: filters.sort,
+          onSort: (sort) => {
+            filters.sort = sort;
+            loadRoles();
+          },
+          empty: SETTLED.has(session.status.state) ? "No potential roles." : "Mining…",
+        }),
+        pager(total, filters.offset, LIMIT, (offset) => {
+          filters.offset = offset;
+          loadRoles();
+        }, "roles"),
+      );
+    } catch (err) {
+      showError(err, "Listing potential roles");
+    }
+  };
+
+  draw();
+  fill(settings, writable(() => settingsForm(() => session, async (patch) => {
+    session = await call("PATCH", `/role-mining-sessions/${encodeURIComponent(sessionId)}`, { patch });
+    lastState = null;
+    draw();
+    loadRoles();
+    watch();
+  })));
+  lastState = session.status.state;
+  await loadRoles();
+  if (!SETTLED.has(session.status.state)) watch();
+}
+
+function roleFilters(filters, reload) {
+  const name = h("input", { id: "role-name-filter", type: "search", value: filters.name });
+  const quality = h("input", { id: "role-quality-filter", type: "number", min: 0, max: 100, value: filters.quality });
+  const saved = h("input", { id: "role-saved-filter", type: "checkbox", checked: filters.saved });
+  return h(
+    "form",
+    {
+      class: "toolbar",
+      role: "search",
+      onsubmit: (event) => {
+        event.preventDefault();
+        filters.name = name.value.trim();
+        filters.quality = quality.value;
+        filters.saved = saved.checked;
+        filters.offset = 0;
+        reload();
+      },
+    },
+    field("Name contains", name),
+    field("Quality at least", quality),
+    h("div", { class: "field" }, h("label", {}, saved, " Saved only")),
+    h("button", { type: "submit", class: "secondary" }, "Filter"),
+  );
+}
+
+/**
+ * Columns of a potential-role table; `sessionId` null reads it from each row, `sortable` names
+ * the sorters the endpoint takes.
+ */
+export function roleColumns(sessionId, sortable) {
+  const columns = [
+    {
+      label: "Name",
+      cell: (r) => h("a", { class: "role-link", href: `#/sessions/${sessionId || (r.session && r.session.id)}/roles/${r.id}` }, r.name || r.id),
+    },
+    { label: "Identities", cell: (r) => num(r.identityCount), sort: "identityCount" },
+    { label: "Entitlements", cell: (r) => num(r.entitlementCount), sort: "entitlementCount" },
+    { label: "Density", cell: (r) => num(r.density) },
+    { label: "Freshness", cell: (r) => num(r.freshness), sort: "freshness" },
+    { label: "Quality", cell: (r) => num(r.quality), sort: "quality" },
+    { label: "Explains", cell: (r) => (r.accessExplainedPercent == null ? "–" : `${num(r.accessExplainedPercent, 1)} %`) },
+    { label: "Saved", cell: (r) => (r.saved ? "yes" : "") },
+    { label: "Provisioned", cell: (r) => r.provisionState || "" },
+    { label: "Created", cell: (r) => when(r.createdDate), sort: "createdDate" },
+  ];
+  return columns.map((column) => (sortable.has(column.sort) ? column : { ...column, sort: undefined }));
+}
+
+function settingsForm(current, apply) {
+  const session = current();
+  const name = h("input", { id: "session-name", value: session.name || "" });
+  const threshold = h("input", { id: "session-threshold", type: "number", min: 0, max: 100, value: session.pruneThreshold ?? "" });
+  const min = h("input", { id: "session-min", type: "number", min: 1, value: session.minNumIdentitiesInPotentialRole ?? "" });
+  const method = h("select", { id: "session-method" },
+    ["PEER_GROUPS", "MINIMAL_COVER"].map((m) => h("option", { value: m, selected: session.method === m }, m)));
+  const saved = h("input", { id: "session-saved", type: "checkbox", checked: session.saved });
+  const controls = { name, pruneThreshold: threshold, minNumIdentitiesInPotentialRole: min, method, saved };
+  const submit = h("button", { type: "submit", id: "session-apply" }, "Apply");
+  const form = h(
+    "form",
+    {
+      class: "toolbar",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        for (const node of form.querySelectorAll(".field-error")) node.textContent = "";
+        const before = current();
+        const patch = [];
+        if (name.value.trim() !== (before.name || "")) patch.push({ op: "replace", path: "/name", value: name.value.trim() });
+        if (threshold.value !== "" && Number(threshold.value) !== before.pruneThreshold) patch.push({ op: "replace", path: "/pruneThreshold", value: Number(threshold.value) });
+        if (min.value !== "" && Number(min.value) !== before.minNumIdentitiesInPotentialRole) patch.push({ op: "replace", path: "/minNumIdentitiesInPotentialRole", value: Number(min.value) });
+        if (method.value !== before.method) patch.push({ op: "replace", path: "/method", value: method.value });
+        if (saved.checked !== before.saved) patch.push({ op: "replace", path: "/saved", value: saved.checked });
+        if (patch.length === 0) return;
+        submit.disabled = true;
+        try {
+          await apply(patch);
+        } catch (err) {
+          if (!placeError(err, controls, document.createElement("div"))) showError(err, "Changing the session");
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    field("Name", name),
+    field("Prune threshold", threshold),
+    field("Min identities", min),
+    field("Method", method),
+    h("div", { class: "field" }, h("label", {}, saved, " Saved")),
+    submit,
+  );
+  return h("details", { class: "panel" }, h("summary", {}, h("strong", {}, "Parameters"), " — changing the threshold, minimum or method mines again"), form);
+}
