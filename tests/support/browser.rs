@@ -140,6 +140,17 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits until the first element matching `css` reads `expected`.
+    pub async fn until_text(&self, css: &str, expected: &str) {
+        let script = format!(
+            "return document.querySelector({})?.textContent.trim() === {}",
+            json!(css),
+            json!(expected)
+        );
+        self.until(&format!("{css} to read {expected:?}"), &script)
+            .await;
+    }
+
     /// Whether an element matches `css` now.
     pub async fn exists(&self, css: &str) -> bool {
         let script = format!("return document.querySelector({}) !== null", json!(css));

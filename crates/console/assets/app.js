@@ -70,12 +70,19 @@ async function route() {
     } catch (err) {
       showError(err, "Loading the page");
     }
+    // Screen readers announce the new page by its title; keyboard focus starts at its content.
+    const heading = page.querySelector("h1");
+    document.title = heading ? `${heading.textContent} – Rolemine` : "Rolemine console";
+    if (section && !page.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   shell(null);
   fill(main, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, hash), ". ", h("a", { href: "#/sessions" }, "Sessions")));
 }
 
+// A fault in the console itself is shown like an API error, never lost in the browser's console.
+window.addEventListener("error", (event) => showError(event.error || event.message, "Console fault"));
+window.addEventListener("unhandledrejection", (event) => showError(event.reason, "Console fault"));
 window.addEventListener("hashchange", route);
 window.addEventListener("rolemine:signed-out", () => {
   location.hash = "#/signin";

@@ -141,6 +141,28 @@ export function pager(total, offset, limit, onChange, label = "items") {
   );
 }
 
+/**
+ * One page of a collection as a table with its pager. `state` holds the page's `sort` and
+ * `offset`; sorting or paging changes them and calls `reload`. `page` is {items, total}.
+ */
+export function pagedTable(caption, columns, page, state, limit, reload, { empty, label = "items" } = {}) {
+  return [
+    table(caption, columns, page.items, {
+      sort: state.sort,
+      onSort: (sort) => {
+        state.sort = sort;
+        state.offset = 0;
+        reload();
+      },
+      empty,
+    }),
+    pager(page.total, state.offset, limit, (offset) => {
+      state.offset = offset;
+      reload();
+    }, label),
+  ];
+}
+
 /** A labelled form field: the label, the control and a slot for its error. */
 export function field(label, control, hint) {
   const id = control.id || `f-${Math.random().toString(36).slice(2)}`;
@@ -148,6 +170,31 @@ export function field(label, control, hint) {
   const error = h("div", { class: "field-error", id: `${id}-error`, role: "status" });
   control.setAttribute("aria-describedby", `${id}-error`);
   return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("small", {}, hint) : null, error);
+}
+
+/** A checkbox inside its label, as a form field. */
+export function checkboxField(checkbox, text) {
+  return h("div", { class: "field" }, h("label", {}, checkbox, ` ${text}`));
+}
+
+/**
+ * A search form: `fields` then a submit button (`button` text, `buttonId`); `apply` runs on
+ * submit (the page stays; the caller reloads what the form filters).
+ */
+export function searchForm(fields, apply, { button = "Filter", buttonId } = {}) {
+  return h(
+    "form",
+    {
+      class: "toolbar",
+      role: "search",
+      onsubmit: (event) => {
+        event.preventDefault();
+        apply();
+      },
+    },
+    fields,
+    h("button", { type: "submit", class: "secondary", id: buttonId }, button),
+  );
 }
 
 /** Saves `blob` as a file through a temporary link. */

@@ -30,7 +30,7 @@ async function refresh(totals) {
 
 function uploader(totals) {
   const file = h("input", { type: "file", id: "import-file", accept: ".zip,application/zip", required: true });
-  const progress = h("progress", { id: "upload-progress", max: 100, value: 0, hidden: true });
+  const progress = h("progress", { id: "upload-progress", max: 100, value: 0, hidden: true, "aria-label": "Upload progress" });
   const outcome = h("div", { id: "import-result", "aria-live": "polite" });
   const submit = h("button", { type: "submit", id: "upload" }, "Upload and import");
   const form = h(
@@ -81,7 +81,8 @@ function show(outcome, record) {
     record.counts ? metrics(countRows(record.counts)) : null,
     record.errors && record.errors.length
       ? [
-          h("p", {}, `${num(record.errorTotal)} problem(s); nothing was imported. The first ${record.errors.length}:`),
+          h("p", {}, `${num(record.errorTotal)} ${record.errorTotal === 1 ? "problem" : "problems"}; nothing was imported.`,
+            record.errorTotal > record.errors.length ? ` The first ${record.errors.length}:` : ""),
           h("ul", { id: "import-errors" }, record.errors.map((text) => h("li", {}, text))),
         ]
       : null,

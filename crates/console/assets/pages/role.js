@@ -3,7 +3,7 @@
 
 import { call, download, page as fetchPage, query } from "../api.js";
 import { barChart } from "../charts.js";
-import { field, fill, h, metrics, num, pager, poll, quoted, saveBlob, showError, table, writable } from "../dom.js";
+import { checkboxField, field, fill, h, metrics, num, pagedTable, pager, poll, quoted, saveBlob, searchForm, showError, table, writable } from "../dom.js";
 
 const ENTITLEMENT_PAGE = 250;
 const MAX_ENTITLEMENTS = 1000;
@@ -106,7 +106,7 @@ function editForm(context) {
         }
       },
     },
-    h("div", { class: "toolbar" }, field("Name", name), h("div", { class: "field" }, h("label", {}, saved, " Saved"))),
+    h("div", { class: "toolbar" }, field("Name", name), checkboxField(saved, "Saved")),
     field("Description", description),
     submit,
   );
@@ -177,7 +177,7 @@ function drawEntitlementTable(context, entitlements) {
     { label: "In organisation", cell: (e) => `${num(e.popularityInOrg, 1)} %` },
     { label: "Members", cell: (e) => num(e.identityCount) },
     ...(writable(() => true)
-      ? [{ label: "Action", cell: (e) => h("button", { type: "button", class: "danger exclude", dataset: { entitlement: e.entitlementRef.id }, "aria-label": `Exclude ${e.name}`, onclick: () => edit(context, e.entitlementRef.id, true) }, "Exclude") }]
+      ? [{ label: "Action", cell: (e) => h("button", { type: "button", class: e.commonAccess ? "danger exclude common" : "danger exclude", dataset: { entitlement: e.entitlementRef.id }, "aria-label": `Exclude ${e.name}`, onclick: () => edit(context, e.entitlementRef.id, true) }, "Exclude") }]
       : []),
   ];
   const draw = () => {
@@ -196,12 +196,11 @@ function drawEntitlementTable(context, entitlements) {
     context.parts.entitlements,
     h("h2", { id: "entitlements-title" }, "Entitlements"),
     entitlements.total > entitlements.length ? h("p", { class: "muted" }, `The ${num(entitlements.length)} most popular of ${num(entitlements.total)}.`) : null,
-    h("form", { class: "toolbar", role: "search", onsubmit: (event) => {
-      event.preventDefault();
+    searchForm(field("Filter entitlements", filter), () => {
       state.prefix = filter.value.trim();
       state.offset = 0;
       draw();
-    } }, field("Filter entitlements", filter), h("button", { type: "submit", class: "secondary" }, "Filter")),
+    }),
     results,
   );
   draw();
@@ -243,31 +242,20 @@ async function drawMembers(context) {
   const results = h("div", {});
   const load = async () => {
     try {
-      const { items, total } = await fetchPage(`${context.base}/identities`, {
+      const found = await fetchPage(`${context.base}/identities`, {
         limit: MEMBER_PAGE,
         offset: state.offset,
         sorters: state.sort,
         filters: state.name ? `name sw ${quoted(state.name)}` : "",
       });
-      const keys = [...new Set(items.flatMap((identity) => Object.keys(identity.attributes || {})))].slice(0, 4);
+      const keys = [...new Set(found.items.flatMap((identity) => Object.keys(identity.attributes || {})))].slice(0, 4);
       fill(
         results,
-        table("Members", [
+        pagedTable("Members", [
           { label: "Name", cell: (i) => i.name, sort: "name" },
           { label: "Id", cell: (i) => h("code", {}, i.id) },
           ...keys.map((key) => ({ label: key, cell: (i) => String((i.attributes || {})[key] ?? "") })),
-        ], items, {
-          sort: state.sort,
-          onSort: (sort) => {
-            state.sort = sort;
-            load();
-          },
-          empty: "No member matches.",
-        }),
-        pager(total, state.offset, MEMBER_PAGE, (offset) => {
-          state.offset = offset;
-          load();
-        }, "members"),
+        ], found, state, MEMBER_PAGE, load, { empty: "No member matches.", label: "members" }),
       );
     } catch (err) {
       showError(err, "Listing members");
@@ -276,12 +264,11 @@ async function drawMembers(context) {
   fill(
     context.parts.members,
     h("h2", { id: "members-title" }, "Members"),
-    h("form", { class: "toolbar", role: "search", onsubmit: (event) => {
-      event.preventDefault();
+    searchForm(field("Search members", search), () => {
       state.name = search.value.trim();
       state.offset = 0;
       load();
-    } }, field("Search members", search), h("button", { type: "submit", class: "secondary", id: "member-search-go" }, "Search")),
+    }, { button: "Search", buttonId: "member-search-go" }),
     results,
   );
   await load();
@@ -291,26 +278,22 @@ async function drawUsage(context) {
   const { applications, parts, roleId } = context;
   const select = h("select", { id: "usage-source" }, applications.map((a) => h("option", { value: a.id }, a.name)));
   const results = h("div", { "aria-live": "polite" });
-  const state = { offset: 0 };
+  const state = { offset: 0, sort: "-usageCount" };
   const load = async () => {
     if (!select.value) return;
     try {
-      const { items, total } = await fetchPage(`/role-mining-potential-roles/${encodeURIComponent(roleId)}/sources/${encodeURIComponent(select.value)}/identityUsage`, {
+      const found = await fetchPage(`/role-mining-potential-roles/${encodeURIComponent(roleId)}/sources/${encodeURIComponent(select.value)}/identityUsage`, {
         limit: MEMBER_PAGE,
         offset: state.offset,
-        sorters: "-usageCount",
+        sorters: state.sort,
       });
       fill(
         results,
-        table(`Members' usage of ${select.selectedOptions[0] ? select.selectedOptions[0].textContent : "the source"}`, [
-          { label: "Member", cell: (u) => u.displayName || u.id },
-          { label: "Email", cell: (u) => u.email || "" },
-          { label: "Uses", cell: (u) => num(u.usageCount) },
-        ], items, { empty: "No usage recorded." }),
-        pager(total, state.offset, MEMBER_PAGE, (offset) => {
-          state.offset = offset;
-          load();
-        }, "members"),
+        pagedTable(`Members' usage of ${select.selectedOptions[0] ? select.selectedOptions[0].textContent : "the source"}`, [
+          { label: "Member", cell: (u) => u.displayName || u.id, sort: "displayName" },
+          { label: "Email", cell: (u) => u.email || "", sort: "email" },
+          { label: "Uses", cell: (u) => num(u.usageCount), sort: "usageCount" },
+        ], found, state, MEMBER_PAGE, load, { empty: "No usage recorded.", label: "members" }),
       );
     } catch (err) {
       showError(err, "Reading usage");
@@ -425,9 +408,9 @@ function provisionForm(context, provisionState) {
       field("Role name", roleName),
       field("Description", description),
       field("Minimum entitlement popularity (%)", minPopularity),
-      h("div", { class: "field" }, h("label", {}, includeCommon, " Include common access")),
-      h("div", { class: "field" }, h("label", {}, includeIdentities, " Request the role for every member")),
-      h("div", { class: "field" }, h("label", {}, direct, " Entitlements directly (not through access profiles)"))),
+      checkboxField(includeCommon, "Include common access"),
+      checkboxField(includeIdentities, "Request the role for every member"),
+      checkboxField(direct, "Entitlements directly (not through access profiles)")),
     submit,
   );
   return h("details", { class: "panel", id: "provision-panel" }, h("summary", {}, h("strong", {}, "Provision as a role")), form);

@@ -2,7 +2,7 @@
 // saved ones.
 
 import { call, page as fetchPage } from "../api.js";
-import { field, fill, h, num, pager, quoted, showError, table, when } from "../dom.js";
+import { checkboxField, field, fill, h, num, pagedTable, quoted, searchForm, showError, when } from "../dom.js";
 import { roleColumns } from "./session.js";
 
 const LIMIT = 25;
@@ -17,7 +17,7 @@ export async function renderAll(page) {
     if (state.name) clauses.push(`name co ${quoted(state.name)}`);
     if (state.saved) clauses.push("saved eq true");
     try {
-      const { items, total } = await fetchPage("/role-mining-potential-roles", {
+      const found = await fetchPage("/role-mining-potential-roles", {
         limit: LIMIT,
         offset: state.offset,
         sorters: state.sort,
@@ -27,35 +27,13 @@ export async function renderAll(page) {
       const saved = h("input", { id: "all-saved-filter", type: "checkbox", checked: state.saved });
       fill(
         list,
-        h(
-          "form",
-          {
-            class: "toolbar",
-            role: "search",
-            onsubmit: (event) => {
-              event.preventDefault();
-              state.name = name.value.trim();
-              state.saved = saved.checked;
-              state.offset = 0;
-              load();
-            },
-          },
-          field("Name contains", name),
-          h("div", { class: "field" }, h("label", {}, saved, " Saved only")),
-          h("button", { type: "submit", class: "secondary" }, "Filter"),
-        ),
-        table("Potential roles of all sessions", roleColumns(null, ALL_SORTERS), items, {
-          sort: state.sort,
-          onSort: (sort) => {
-            state.sort = sort;
-            state.offset = 0;
-            load();
-          },
-        }),
-        pager(total, state.offset, LIMIT, (offset) => {
-          state.offset = offset;
+        searchForm([field("Name contains", name), checkboxField(saved, "Saved only")], () => {
+          state.name = name.value.trim();
+          state.saved = saved.checked;
+          state.offset = 0;
           load();
-        }, "roles"),
+        }),
+        pagedTable("Potential roles of all sessions", roleColumns(null, ALL_SORTERS), found, state, LIMIT, load, { label: "roles" }),
       );
     } catch (err) {
       showError(err, "Listing potential roles");
@@ -71,14 +49,10 @@ export async function renderSaved(page) {
   const list = h("section", { id: "saved-roles" });
   const load = async () => {
     try {
-      const { items, total } = await fetchPage("/role-mining-potential-roles/saved", { limit: LIMIT, offset: state.offset, sorters: state.sort });
+      const found = await fetchPage("/role-mining-potential-roles/saved", { limit: LIMIT, offset: state.offset, sorters: state.sort });
       fill(
         list,
-        table("Saved potential roles", SAVED_COLUMNS, items, { empty: "No saved roles: save one from its page." }),
-        pager(total, state.offset, LIMIT, (offset) => {
-          state.offset = offset;
-          load();
-        }, "saved roles"),
+        pagedTable("Saved potential roles", SAVED_COLUMNS, found, state, LIMIT, load, { empty: "No saved roles: save one from its page.", label: "saved roles" }),
       );
     } catch (err) {
       showError(err, "Listing saved roles");

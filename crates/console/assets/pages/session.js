@@ -2,7 +2,7 @@
 // (filtered, sorted and paged by the server).
 
 import { call, page as fetchPage } from "../api.js";
-import { field, fill, h, metrics, num, pager, poll, quoted, showError, table, when, writable } from "../dom.js";
+import { checkboxField, field, fill, h, metrics, num, pagedTable, poll, quoted, searchForm, showError, when, writable } from "../dom.js";
 import { placeError } from "./sessions.js";
 
 const SETTLED = new Set(["POTENTIAL_ROLES_CREATED", "FAILED"]);
@@ -55,7 +55,7 @@ export async function render(page, sessionId) {
     if (filters.quality !== "") clauses.push(`quality ge ${Number(filters.quality)}`);
     if (filters.saved) clauses.push("saved eq true");
     try {
-      const { items, total } = await fetchPage(`/role-mining-sessions/${encodeURIComponent(sessionId)}/potential-role-summaries`, {
+      const found = await fetchPage(`/role-mining-sessions/${encodeURIComponent(sessionId)}/potential-role-summaries`, {
         limit: LIMIT,
         offset: filters.offset,
         sorters: filters.sort,
@@ -65,18 +65,10 @@ export async function render(page, sessionId) {
         roles,
         h("h2", { id: "roles-title" }, "Potential roles"),
         roleFilters(filters, loadRoles),
-        table("Potential roles of this session", roleColumns(sessionId, new Set(["createdDate"])), items, {
-          sort: filters.sort,
-          onSort: (sort) => {
-            filters.sort = sort;
-            loadRoles();
-          },
+        pagedTable("Potential roles of this session", roleColumns(sessionId, new Set(["createdDate"])), found, filters, LIMIT, loadRoles, {
           empty: SETTLED.has(session.status.state) ? "No potential roles." : "Mining…",
+          label: "roles",
         }),
-        pager(total, filters.offset, LIMIT, (offset) => {
-          filters.offset = offset;
-          loadRoles();
-        }, "roles"),
       );
     } catch (err) {
       showError(err, "Listing potential roles");
@@ -100,25 +92,13 @@ function roleFilters(filters, reload) {
   const name = h("input", { id: "role-name-filter", type: "search", value: filters.name });
   const quality = h("input", { id: "role-quality-filter", type: "number", min: 0, max: 100, value: filters.quality });
   const saved = h("input", { id: "role-saved-filter", type: "checkbox", checked: filters.saved });
-  return h(
-    "form",
-    {
-      class: "toolbar",
-      role: "search",
-      onsubmit: (event) => {
-        event.preventDefault();
-        filters.name = name.value.trim();
-        filters.quality = quality.value;
-        filters.saved = saved.checked;
-        filters.offset = 0;
-        reload();
-      },
-    },
-    field("Name contains", name),
-    field("Quality at least", quality),
-    h("div", { class: "field" }, h("label", {}, saved, " Saved only")),
-    h("button", { type: "submit", class: "secondary" }, "Filter"),
-  );
+  return searchForm([field("Name contains", name), field("Quality at least", quality), checkboxField(saved, "Saved only")], () => {
+    filters.name = name.value.trim();
+    filters.quality = quality.value;
+    filters.saved = saved.checked;
+    filters.offset = 0;
+    reload();
+  });
 }
 
 /**
@@ -183,7 +163,7 @@ function settingsForm(current, apply) {
     field("Prune threshold", threshold),
     field("Min identities", min),
     field("Method", method),
-    h("div", { class: "field" }, h("label", {}, saved, " Saved")),
+    checkboxField(saved, "Saved"),
     submit,
   );
   return h("details", { class: "panel" }, h("summary", {}, h("strong", {}, "Parameters"), " — changing the threshold, minimum or method mines again"), form);

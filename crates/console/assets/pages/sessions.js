@@ -2,7 +2,7 @@
 // scope builder that shows the API's complaint next to the field it names.
 
 import { call, page as fetchPage } from "../api.js";
-import { field, fill, h, num, pager, quoted, showError, table, when, writable } from "../dom.js";
+import { checkboxField, field, fill, h, num, pagedTable, quoted, searchForm, showError, when, writable } from "../dom.js";
 
 const LIMIT = 20;
 
@@ -12,29 +12,18 @@ export async function render(page) {
   const list = h("section", { id: "session-list", "aria-labelledby": "sessions-title" });
   const nameFilter = h("input", { id: "session-name-filter", type: "search", placeholder: "starts with…" });
   const savedFilter = h("input", { id: "session-saved-filter", type: "checkbox" });
-  const toolbar = h(
-    "form",
-    {
-      class: "toolbar",
-      role: "search",
-      onsubmit: (event) => {
-        event.preventDefault();
-        state.name = nameFilter.value.trim();
-        state.saved = savedFilter.checked;
-        state.offset = 0;
-        load();
-      },
-    },
-    field("Name", nameFilter),
-    h("div", { class: "field" }, h("label", {}, savedFilter, " Saved only")),
-    h("button", { type: "submit", class: "secondary" }, "Filter"),
-  );
+  const toolbar = searchForm([field("Name", nameFilter), checkboxField(savedFilter, "Saved only")], () => {
+    state.name = nameFilter.value.trim();
+    state.saved = savedFilter.checked;
+    state.offset = 0;
+    load();
+  });
   const load = async () => {
     const filters = [];
     if (state.name) filters.push(`name sw ${quoted(state.name)}`);
     if (state.saved) filters.push("saved eq true");
     try {
-      const { items, total } = await fetchPage("/role-mining-sessions", {
+      const found = await fetchPage("/role-mining-sessions", {
         limit: LIMIT,
         offset: state.offset,
         sorters: state.sort,
@@ -44,18 +33,7 @@ export async function render(page) {
         list,
         h("h2", { id: "sessions-title" }, "Sessions"),
         toolbar,
-        table("Role mining sessions", COLUMNS, items, {
-          sort: state.sort,
-          onSort: (sort) => {
-            state.sort = sort;
-            load();
-          },
-          empty: "No sessions yet.",
-        }),
-        pager(total, state.offset, LIMIT, (offset) => {
-          state.offset = offset;
-          load();
-        }, "sessions"),
+        pagedTable("Role mining sessions", COLUMNS, found, state, LIMIT, load, { empty: "No sessions yet.", label: "sessions" }),
       );
     } catch (err) {
       showError(err, "Listing sessions");
