@@ -12,6 +12,7 @@ mod foundation;
 mod hardening;
 mod http_import;
 mod import;
+mod insights;
 mod jobs;
 mod listing;
 mod mining;

@@ -92,6 +92,8 @@ pub fn summary(
         "overGrants": result.explained.over_grants,
         "identitiesInRolesPercent": round3(result.explained.identities_in_roles_percent()),
         "structuralComplexity": result.structural_complexity,
+        "unexplainedAssignments": result.unexplained.iter().map(|(_, ids)| ids.len() as u64).sum::<u64>(),
+        "outliers": result.outliers.len(),
         // Per role (role_id as in the CSVs): the share of its members' access it explains.
         "roles": result.roles.iter().enumerate().map(|(i, role)| json!({
             "roleId": i + 1,
@@ -233,6 +235,149 @@ pub fn write_zip(
                 ])
                 .map_err(csv_err)?;
             }
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    zip.start_file("rules.csv", options).map_err(zip_err)?;
+    {
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record([
+            "role_id",
+            "rank",
+            "rule",
+            "conditions",
+            "precision",
+            "recall",
+            "matched",
+            "members_matched",
+            "would_add",
+            "would_miss",
+        ])
+        .map_err(csv_err)?;
+        for (i, role) in result.roles.iter().enumerate() {
+            for (rank, rule) in role.rules.iter().enumerate() {
+                csv.write_record([
+                    (i + 1).to_string(),
+                    (rank + 1).to_string(),
+                    rule.criteria(),
+                    rule.conditions.len().to_string(),
+                    format!("{:.4}", rule.precision()),
+                    format!("{:.4}", rule.recall()),
+                    rule.matched.to_string(),
+                    rule.members_matched.to_string(),
+                    rule.would_add().to_string(),
+                    rule.would_miss().to_string(),
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    let entitlement_ids = |list: &[u32]| -> String {
+        list.iter()
+            .filter_map(|&e| data.entitlements.get(e as usize).map(|e| e.id.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    zip.start_file("outliers.csv", options).map_err(zip_err)?;
+    {
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record([
+            "rank",
+            "identity_id",
+            "score",
+            "in_role",
+            "role_ids",
+            "unusual_count",
+            "unusual_entitlements",
+            "missing_count",
+            "missing_entitlements",
+        ])
+        .map_err(csv_err)?;
+        for (rank, outlier) in result.outliers.iter().enumerate() {
+            let roles = outlier
+                .roles
+                .iter()
+                .map(|r| (r + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            csv.write_record([
+                (rank + 1).to_string(),
+                data.identity_ids
+                    .get(outlier.identity as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                format!("{:.3}", outlier.score),
+                outlier.in_role.to_string(),
+                roles,
+                outlier.unusual_count.to_string(),
+                entitlement_ids(&outlier.unusual),
+                outlier.missing_count.to_string(),
+                entitlement_ids(&outlier.missing),
+            ])
+            .map_err(csv_err)?;
+        }
+        csv.flush().map_err(io)?;
+    }
+
+    zip.start_file("unexplained.csv", options)
+        .map_err(zip_err)?;
+    {
+        // Usage days per (identity, source): access with none is a removal candidate.
+        let used: std::collections::HashSet<(u32, u32)> = data
+            .usage
+            .iter()
+            .filter(|u| u.days > 0)
+            .map(|u| (u.identity, u.source))
+            .collect();
+        let mut grouped: Vec<(u32, u32, &[u32])> = result
+            .unexplained
+            .iter()
+            .map(|(e, ids)| {
+                let source = data.entitlements.get(*e as usize).map_or(0, |e| e.source);
+                (source, *e, ids.as_slice())
+            })
+            .collect();
+        grouped.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.2.len().cmp(&a.2.len()))
+                .then(a.1.cmp(&b.1))
+        });
+        let mut csv = csv::Writer::from_writer(&mut zip);
+        csv.write_record([
+            "source_id",
+            "source_name",
+            "entitlement_id",
+            "entitlement_name",
+            "identity_count",
+            "unused_identity_count",
+            "identity_ids",
+        ])
+        .map_err(csv_err)?;
+        for (source_index, e, ids) in grouped {
+            let entitlement = data.entitlements.get(e as usize);
+            let source = data.sources.get(source_index as usize);
+            let unused = ids
+                .iter()
+                .filter(|&&i| !used.contains(&(i, source_index)))
+                .count();
+            let identities = ids
+                .iter()
+                .filter_map(|&i| data.identity_ids.get(i as usize).map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            csv.write_record([
+                source.map_or("", |s| s.id.as_str()),
+                source.map_or("", |s| s.name.as_str()),
+                entitlement.map_or("", |e| e.id.as_str()),
+                entitlement.map_or("", |e| e.name.as_str()),
+                &ids.len().to_string(),
+                &unused.to_string(),
+                &identities,
+            ])
+            .map_err(csv_err)?;
         }
         csv.flush().map_err(io)?;
     }

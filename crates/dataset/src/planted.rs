@@ -45,6 +45,13 @@ pub struct PlantedSpec {
     pub second_role_share: f64,
     /// Probability that an identity with a second role holds a third one too.
     pub third_role_share: f64,
+    /// Probability that an identity's job title is its role's (`<Department> Specialist <n>`,
+    /// which is then the role's planted attribute rule); the others are `<Department> Associate`.
+    pub title_fidelity: f64,
+    /// Share of identities made outliers (written to `planted_outliers.csv`): half of them get
+    /// 10 or more entitlements of other departments' roles (two of each, so they hold none of
+    /// those roles), half lose half of their role.
+    pub outlier_share: f64,
     /// The seed.
     pub seed: u64,
 }
@@ -66,6 +73,8 @@ impl Default for PlantedSpec {
             existing_role_share: 0.1,
             second_role_share: 0.3,
             third_role_share: 0.0,
+            title_fidelity: 0.8,
+            outlier_share: 0.0,
             seed: 42,
         }
     }
@@ -134,7 +143,33 @@ pub struct PlantedIdentity {
     pub job_title: String,
     /// Usage days per source index it holds entitlements on.
     pub usage: Vec<(u32, u8)>,
+    /// Whether, and how, it was made an outlier.
+    pub outlier: Option<OutlierKind>,
 }
+
+/// How a planted outlier departs from its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutlierKind {
+    /// It holds 10 or more entitlements of roles of other departments (a few of each).
+    ForeignAccess,
+    /// It lost half of its role's entitlements.
+    Stripped,
+}
+
+impl OutlierKind {
+    /// The name written to `planted_outliers.csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutlierKind::ForeignAccess => "foreign_access",
+            OutlierKind::Stripped => "stripped",
+        }
+    }
+}
+
+/// Entitlements of other departments' roles a foreign-access outlier gets at least.
+pub const FOREIGN_ENTITLEMENTS: usize = 10;
+/// Entitlements taken from each foreign role at most.
+const FOREIGN_PER_ROLE: usize = 2;
 
 impl Planted {
     /// Draws the planted roles.
@@ -229,13 +264,14 @@ impl Planted {
         }
         entitlements.sort_unstable();
         entitlements.dedup();
+        let outlier = self.make_outlier(index, role, &mut entitlements);
         let role_department = self.role_department.get(role).copied().unwrap_or(0);
         let department = if rng.random_bool(0.9) {
             DEPARTMENTS[role_department]
         } else {
             DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())]
         };
-        let job_title = if rng.random_bool(0.8) {
+        let job_title = if rng.random_bool(spec.title_fidelity.clamp(0.0, 1.0)) {
             format!("{} Specialist {}", DEPARTMENTS[role_department], role + 1)
         } else {
             format!("{department} Associate")
@@ -258,7 +294,77 @@ impl Planted {
             location: LOCATIONS[rng.random_range(0..LOCATIONS.len())],
             job_title,
             usage,
+            outlier,
         }
+    }
+
+    /// Makes identity `index` (of planted role `role`) an outlier with probability
+    /// `outlier_share`, changing its entitlements. Draws from a generator of its own, so data
+    /// without outliers is unchanged.
+    fn make_outlier(
+        &self,
+        index: u32,
+        role: usize,
+        entitlements: &mut Vec<u32>,
+    ) -> Option<OutlierKind> {
+        let share = self.spec.outlier_share.clamp(0.0, 1.0);
+        if share == 0.0 || self.roles.len() < 2 {
+            return None;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.spec.seed.rotate_left(17)
+                ^ (u64::from(index) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        if !rng.random_bool(share) {
+            return None;
+        }
+        let own = self.roles.get(role)?;
+        if rng.random_bool(0.5) {
+            let department = self.role_department.get(role).copied();
+            let mut others: Vec<usize> = (0..self.roles.len())
+                .filter(|&r| r != role && self.role_department.get(r).copied() != department)
+                .collect();
+            if others.is_empty() {
+                others = (0..self.roles.len()).filter(|&r| r != role).collect();
+            }
+            let start = rng.random_range(0..others.len());
+            let mut added = 0;
+            for k in 0..others.len() {
+                // A few of each role, not whole roles: it holds other departments' access
+                // without holding their roles.
+                let other = &self.roles[others[(start + k) % others.len()]];
+                for &e in other.iter().take(FOREIGN_PER_ROLE) {
+                    if !entitlements.contains(&e) {
+                        entitlements.push(e);
+                        added += 1;
+                    }
+                }
+                if added >= FOREIGN_ENTITLEMENTS {
+                    break;
+                }
+            }
+            entitlements.sort_unstable();
+            Some(OutlierKind::ForeignAccess)
+        } else {
+            let mut drop: Vec<u32> = own.clone();
+            for i in (1..drop.len()).rev() {
+                let j = rng.random_range(0..=i);
+                drop.swap(i, j);
+            }
+            drop.truncate(own.len().div_ceil(2));
+            entitlements.retain(|e| !drop.contains(e));
+            Some(OutlierKind::Stripped)
+        }
+    }
+
+    /// Each planted role's attribute rule, in the search language: its specialist job title.
+    pub fn rule(&self, role: usize) -> String {
+        let department = self.role_department.get(role).copied().unwrap_or(0);
+        format!(
+            "jobTitle:\"{} Specialist {}\"",
+            DEPARTMENTS[department],
+            role + 1
+        )
     }
 
     /// A planted role drawn by weight (0 when there are none).
@@ -363,7 +469,8 @@ impl Planted {
         data
     }
 
-    /// Writes the import files plus the truth (`planted_roles.csv`, `planted_members.csv`) to
+    /// Writes the import files plus the truth (`planted_roles.csv`, `planted_members.csv`,
+    /// `planted_rules.csv` and, with outliers, `planted_outliers.csv`) to
     /// `dir`, streaming: memory does not grow with the identity count. `progress` is called with
     /// the identities written so far.
     pub fn write(&self, dir: &Path, mut progress: impl FnMut(u32)) -> std::io::Result<()> {
@@ -400,6 +507,23 @@ impl Planted {
             }
         }
         truth.flush()?;
+        let mut rules = create("planted_rules.csv")?;
+        writeln!(rules, "role_id,rule")?;
+        for r in 0..self.roles.len() {
+            writeln!(
+                rules,
+                "planted{r},\"{}\"",
+                self.rule(r).replace('"', "\"\"")
+            )?;
+        }
+        rules.flush()?;
+        let mut outliers = (self.spec.outlier_share > 0.0)
+            .then(|| -> std::io::Result<_> {
+                let mut file = create("planted_outliers.csv")?;
+                writeln!(file, "identity_id,kind")?;
+                Ok(file)
+            })
+            .transpose()?;
         let mut identities = create("identities.csv")?;
         writeln!(identities, "id,name,email,department,location,jobTitle")?;
         let mut assignments = create("assignments.csv")?;
@@ -424,11 +548,17 @@ impl Planted {
             for role in std::iter::once(identity.role).chain(identity.more_roles.iter().copied()) {
                 writeln!(members, "planted{role},id{i}")?;
             }
+            if let (Some(file), Some(kind)) = (outliers.as_mut(), identity.outlier) {
+                writeln!(file, "id{i},{}", kind.as_str())?;
+            }
             if i % 10_000 == 0 {
                 progress(i);
             }
         }
-        for mut file in [identities, assignments, usage, members] {
+        for mut file in [identities, assignments, usage, members]
+            .into_iter()
+            .chain(outliers)
+        {
             file.flush()?;
         }
         progress(self.spec.identities);

@@ -94,16 +94,10 @@ pub fn coverage(
     population: &RoaringBitmap,
     roles: &[(&[u32], &RoaringBitmap)],
 ) -> Coverage {
-    // Each identity's roles, as role indices.
-    let mut roles_of: Vec<Vec<u32>> = vec![Vec::new(); matrix.identities() as usize];
-    for (index, (members, _)) in roles.iter().enumerate() {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        for &member in members.iter() {
-            if let Some(slot) = roles_of.get_mut(member as usize) {
-                slot.push(index);
-            }
-        }
-    }
+    let roles_of = roles_of(
+        matrix.identities(),
+        roles.iter().map(|(members, _)| *members),
+    );
     let identities: Vec<u32> = population.iter().collect();
     identities
         .par_iter()
@@ -129,6 +123,59 @@ pub fn coverage(
             explained: a.explained + b.explained,
             over_grants: a.over_grants + b.over_grants,
         })
+}
+
+/// Per identity index (of `identities`), the indices of the roles whose members include it.
+pub fn roles_of<'a>(identities: u32, roles: impl Iterator<Item = &'a [u32]>) -> Vec<Vec<u32>> {
+    let mut roles_of: Vec<Vec<u32>> = vec![Vec::new(); identities as usize];
+    for (index, members) in roles.enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        for &member in members {
+            if let Some(slot) = roles_of.get_mut(member as usize) {
+                slot.push(index);
+            }
+        }
+    }
+    roles_of
+}
+
+/// The assignments no role explains, by entitlement: each entitlement with the population
+/// identities holding it unexplained (ascending), the most such identities first, then by
+/// entitlement. Their total is `assignments - explained` of [`coverage`] with the same roles.
+pub fn unexplained(
+    matrix: &AccessMatrix,
+    population: &RoaringBitmap,
+    roles: &[(&[u32], &RoaringBitmap)],
+) -> Vec<(u32, Vec<u32>)> {
+    let roles_of = roles_of(
+        matrix.identities(),
+        roles.iter().map(|(members, _)| *members),
+    );
+    let identities: Vec<u32> = population.iter().collect();
+    let per_identity: Vec<(u32, RoaringBitmap)> = identities
+        .par_iter()
+        .map(|&identity| {
+            let mut granted = RoaringBitmap::new();
+            for &role in &roles_of[identity as usize] {
+                granted |= roles[role as usize].1;
+            }
+            (identity, matrix.of_identity(identity) - &granted)
+        })
+        .collect();
+    let mut by_entitlement: Vec<Vec<u32>> = vec![Vec::new(); matrix.entitlements() as usize];
+    for (identity, left) in per_identity {
+        for e in &left {
+            by_entitlement[e as usize].push(identity);
+        }
+    }
+    let mut grouped: Vec<(u32, Vec<u32>)> = by_entitlement
+        .into_iter()
+        .enumerate()
+        .filter(|(_, identities)| !identities.is_empty())
+        .map(|(e, identities)| (u32::try_from(e).unwrap_or(u32::MAX), identities))
+        .collect();
+    grouped.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    grouped
 }
 
 #[cfg(test)]

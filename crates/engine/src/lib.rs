@@ -14,6 +14,9 @@
 //! 6. [`cluster`]: Louvain community detection on the weighted graph at the chosen threshold,
 //!    with communities split into their connected parts, deterministic for any thread count.
 //! 7. [`metrics`]: popularity, density, freshness, quality and distributions of each role.
+//! 8. Insights: each role's [`rules`] (the attribute conditions that best select its
+//!    members), the population's [`outliers`] and its unexplained access
+//!    ([`coverage::unexplained`]).
 //!
 //! [`mine`] runs the whole pipeline.
 
@@ -27,9 +30,11 @@ pub mod matrix;
 pub mod metrics;
 pub mod mine;
 pub mod observer;
+pub mod outliers;
 pub mod population;
 #[cfg(test)]
 mod properties;
+pub mod rules;
 pub mod similarity;
 pub mod threshold;
 pub mod tiling;

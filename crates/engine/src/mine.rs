@@ -10,12 +10,14 @@ use roaring::RoaringBitmap;
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
 use crate::cover::minimal_cover;
-use crate::coverage::{coverage, role_coverage, Coverage, RoleCoverage};
+use crate::coverage::{coverage, role_coverage, unexplained, Coverage, RoleCoverage};
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
 use crate::observer::{Observer, Phase};
+use crate::outliers::{outliers, Outlier, PeerRole};
 use crate::population::{popularity, Population};
+use crate::rules::{AttributeIndex, AttributeRule};
 use crate::similarity::similar_pairs;
 use crate::threshold::{self, SweepPoint};
 use crate::tiling::{self, TilingInput, TilingParams};
@@ -115,6 +117,8 @@ pub struct PotentialRole {
     pub identity_distribution: Vec<AttributeDistribution>,
     /// Popularity percent → entitlements with it.
     pub popularity_distribution: BTreeMap<u8, u32>,
+    /// The attribute rules that best select its members from the population, best first.
+    pub rules: Vec<AttributeRule>,
 }
 
 /// Everything a run produced.
@@ -145,6 +149,11 @@ pub struct MiningResult {
     /// Weighted structural complexity with unit weights: roles + role memberships + the
     /// entitlements of their definitions.
     pub structural_complexity: u64,
+    /// Identities whose access departs from their peers', highest score first (at most
+    /// [`outlier_limit`] of them).
+    pub outliers: Vec<Outlier>,
+    /// Assignments no role explains, by entitlement (see [`crate::coverage::unexplained`]).
+    pub unexplained: Vec<(u32, Vec<u32>)>,
     /// Wall time per phase, in pipeline order.
     pub timings: Vec<(Phase, Duration)>,
 }
@@ -239,7 +248,7 @@ pub fn mine(
     clock.start(Phase::Metrics)?;
     let total = groups.len() as u64;
     let done = AtomicU64::new(0);
-    let roles: Vec<PotentialRole> = groups
+    let mut roles: Vec<PotentialRole> = groups
         .into_par_iter()
         .map(|(members, definition)| {
             if observer.cancelled() {
@@ -250,12 +259,38 @@ pub fn mine(
             Ok(role)
         })
         .collect::<Result<_, _>>()?;
-    clock.finish();
 
+    clock.start(Phase::Insights)?;
+    let attribute_index = AttributeIndex::new(input.attributes, &population.members);
+    let role_rules: Vec<Vec<AttributeRule>> = roles
+        .par_iter()
+        .map(|role| attribute_index.rules(&role.members.iter().copied().collect()))
+        .collect();
+    for (role, rules) in roles.iter_mut().zip(role_rules) {
+        role.rules = rules;
+    }
+    let peers: Vec<PeerRole<'_>> = roles
+        .iter()
+        .map(|role| PeerRole {
+            members: &role.members,
+            definition: &role.definition,
+            stats: &role.entitlements,
+        })
+        .collect();
+    let outliers = outliers(
+        input.matrix,
+        &population.members,
+        &population.mined,
+        &peers,
+        outlier_limit(population.size()),
+    );
     let defined: Vec<(&[u32], &RoaringBitmap)> = roles
         .iter()
         .map(|role| (role.members.as_slice(), &role.definition))
         .collect();
+    let unexplained = unexplained(input.matrix, &population.members, &defined);
+    clock.finish();
+
     let explained = coverage(input.matrix, &population.members, &defined);
     let structural_complexity = defined
         .iter()
@@ -276,10 +311,20 @@ pub fn mine(
         features: population.features.len(),
         nodes: nodes.len() as u64,
         edges: edges.len() as u64,
+        outliers,
+        unexplained,
         roles,
         sweep: prescription.sweep,
         timings,
     })
+}
+
+/// How many outliers a population of `size` reports: a twentieth of it, at least 100 and at
+/// most 50,000 (a review list, not a second copy of the population).
+pub fn outlier_limit(size: u64) -> usize {
+    usize::try_from(size / 20)
+        .unwrap_or(usize::MAX)
+        .clamp(100, 50_000)
 }
 
 /// The share of a role's definition a member holds at least, for prune threshold `threshold`:
@@ -350,6 +395,7 @@ fn build_role(
         coverage,
         identity_distribution: distribution(input.attributes, &members),
         popularity_distribution: popularity_distribution(entitlements.iter()),
+        rules: Vec::new(),
         members,
         entitlements,
         common_entitlements,

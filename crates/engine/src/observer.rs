@@ -15,6 +15,8 @@ pub enum Phase {
     Clustering,
     /// Computing each role's metrics.
     Metrics,
+    /// Attribute rules, outliers and unexplained access.
+    Insights,
 }
 
 impl Phase {
@@ -27,6 +29,7 @@ impl Phase {
             Phase::ThresholdSweep => "threshold_sweep",
             Phase::Clustering => "clustering",
             Phase::Metrics => "metrics",
+            Phase::Insights => "insights",
         }
     }
 }

@@ -106,6 +106,59 @@ proptest! {
         let many = run(&matrix, &population, params, 4);
         prop_assert_eq!(one.prescribed_threshold, many.prescribed_threshold);
         prop_assert_eq!(one.roles, many.roles);
+        // Insights too: outlier scores and order, unexplained access.
+        prop_assert_eq!(one.outliers, many.outliers);
+        prop_assert_eq!(one.unexplained, many.unexplained);
+    }
+
+    #[test]
+    fn insights_reproduce_what_they_report(
+        matrix in matrix_strategy(),
+        params in params_strategy(),
+        keep in prop::collection::vec(prop::bool::ANY, 60),
+    ) {
+        let population: RoaringBitmap = (0..matrix.identities()).filter(|i| keep[*i as usize]).collect();
+        let result = run(&matrix, &population, params, 2);
+        let attributes = vec![Attribute {
+            name: "department".to_owned(),
+            values: vec!["A".to_owned(), "B".to_owned()],
+            codes: (0..matrix.identities()).map(|i| (i % 3 != 0).then_some(i % 2)).collect(),
+        }];
+        let index = crate::rules::AttributeIndex::new(&attributes, &population);
+        for role in &result.roles {
+            let members: RoaringBitmap = role.members.iter().copied().collect();
+            prop_assert!(role.rules.len() <= crate::rules::MAX_RULES);
+            for rule in &role.rules {
+                // Re-evaluated on the population, a rule matches what it reports.
+                let (matched, members_matched) = index.evaluate(rule, &members);
+                prop_assert_eq!((matched, members_matched), (rule.matched, rule.members_matched));
+                prop_assert_eq!(rule.members, role.members.len() as u32);
+                let precision = f64::from(members_matched) / f64::from(matched.max(1));
+                let recall = f64::from(members_matched) / role.members.len() as f64;
+                prop_assert!((rule.precision() - precision).abs() < 1e-12);
+                prop_assert!((rule.recall() - recall).abs() < 1e-12);
+                prop_assert!(rule.members_matched > 0 && rule.conditions.len() <= crate::rules::MAX_CONDITIONS);
+            }
+            for pair in role.rules.windows(2) {
+                prop_assert!(pair[0].score() >= pair[1].score());
+            }
+        }
+        // Unexplained access is exactly the assignments coverage does not explain.
+        let unexplained: u64 = result.unexplained.iter().map(|(_, ids)| ids.len() as u64).sum();
+        prop_assert_eq!(unexplained, result.explained.assignments - result.explained.explained);
+        for (e, ids) in &result.unexplained {
+            for &i in ids {
+                prop_assert!(population.contains(i) && matrix.of_identity(i).contains(*e));
+            }
+        }
+        // Outliers: population identities, positive scores, highest first, within the limit.
+        prop_assert!(result.outliers.len() <= crate::mine::outlier_limit(population.len()));
+        for outlier in &result.outliers {
+            prop_assert!(population.contains(outlier.identity) && outlier.score > 0.0);
+        }
+        for pair in result.outliers.windows(2) {
+            prop_assert!(pair[0].score >= pair[1].score);
+        }
     }
 
     #[test]

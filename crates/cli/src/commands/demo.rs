@@ -21,6 +21,8 @@ const DEMO: PlantedSpec = PlantedSpec {
     // A fifth of the people hold a second role: the demo shows overlapping roles.
     second_role_share: 0.2,
     third_role_share: 0.0,
+    title_fidelity: 0.8,
+    outlier_share: 0.0,
     seed: 7,
 };
 
