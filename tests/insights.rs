@@ -7,11 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
-use crate::support::{rolemine, succeed};
+use crate::support::{
+    assert_error_body, get, get_bytes, http, import_planted, json_response, mine_session, post,
+    provisioned, role_summaries, rolemine, serve, succeed, Server, TestDatabase,
+};
 use roaring::RoaringBitmap;
 use rolemine_dataset::planted::{OutlierKind, Planted, PlantedSpec};
 use rolemine_engine::metrics::is_defining;
 use rolemine_engine::{MiningParams, MiningResult, Silent};
+use serde_json::json;
 
 /// For each planted role, the mined role whose definition matches it best, when their Jaccard
 /// index is at least 0.8.
@@ -211,4 +215,289 @@ fn the_batch_zip_carries_rules_outliers_and_unexplained_access() {
         .collect();
     assert_eq!(scores.len() as u64, summary["outliers"].as_u64().unwrap());
     assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+}
+
+/// GETs `path`; returns the status, `X-Total-Count` and the JSON body.
+fn get_counted(server: &Server, bearer: &str, path: &str) -> (u16, Option<i64>, serde_json::Value) {
+    let response = http()
+        .get(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .call()
+        .unwrap();
+    let (status, total, body) = json_response(response, "X-Total-Count");
+    (status, total.and_then(|t| t.parse().ok()), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insights_are_served_exported_and_provisioned() {
+    let db = TestDatabase::create().await;
+    let spec = PlantedSpec {
+        identities: 2_000,
+        entitlements: 800,
+        roles: 10,
+        title_fidelity: 0.97,
+        second_role_share: 0.0,
+        outlier_share: 0.01,
+        ..PlantedSpec::default()
+    };
+    let _files = import_planted(&db.url, spec);
+    let (server, _, bearer) = serve(&db, &[("ROLEMINE_RATE_LIMIT", "1000".to_owned())]);
+    let session = mine_session(
+        &server,
+        &bearer,
+        &json!({"name": "insights", "minNumIdentitiesInPotentialRole": 20}),
+    );
+    let roles = role_summaries(&server, &bearer, &session);
+    assert!(roles.len() >= 8, "{} roles", roles.len());
+
+    // Rules: the best one selects, as session criteria, exactly the identities it reports.
+    let role = roles[0]["id"].as_str().unwrap();
+    let (status, rules) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/potential-roles/{role}/rules"),
+    );
+    assert_eq!(status, 200, "{rules}");
+    let best = &rules[0];
+    assert_eq!(best["rank"], 1);
+    assert!(
+        best["criteria"].as_str().unwrap().starts_with("jobTitle:"),
+        "{best}"
+    );
+    assert!(
+        best["precision"].as_f64().unwrap() >= 0.9 && best["recall"].as_f64().unwrap() >= 0.9,
+        "{best}"
+    );
+    assert_eq!(
+        best["wouldAdd"].as_i64().unwrap() + best["membersMatched"].as_i64().unwrap(),
+        best["matched"].as_i64().unwrap()
+    );
+    let selected = crate::support::create_session(
+        &server,
+        &bearer,
+        &json!({"name": "by rule", "scope": {"criteria": best["criteria"]}}),
+    );
+    let selected = crate::support::mined(&server, &bearer, &selected);
+    assert_eq!(selected["identityCount"], best["matched"], "{selected}");
+
+    // Outliers: paged, highest first, filtered by attribute and by role.
+    let (status, total, first) = get_counted(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/outliers?limit=50&count=true"),
+    );
+    assert_eq!(status, 200, "{first}");
+    assert!(total.unwrap() >= 100, "{total:?}");
+    let scores: Vec<f64> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let outlier = &first[0];
+    assert!(
+        outlier["unusualCount"].as_i64().unwrap() + outlier["missingCount"].as_i64().unwrap() > 0
+    );
+    let department = outlier["attributes"]["department"].as_str().unwrap();
+    let filters = percent_encode(&format!("identityAttribute co \"department:{department}\""));
+    let (status, _, same) = get_counted(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/outliers?filters={filters}"),
+    );
+    assert_eq!(status, 200, "{same}");
+    assert!(same
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["attributes"]["department"] == department));
+    let (status, _, members) = get_counted(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/outliers?potentialRoleId={role}&sorters=score"),
+    );
+    assert_eq!(status, 200, "{members}");
+    let members = members.as_array().unwrap();
+    assert!(members.iter().all(|o| o["potentialRoleIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == role)));
+    assert!(members
+        .windows(2)
+        .all(|w| w[0]["score"].as_f64() <= w[1]["score"].as_f64()));
+    let (status, bad) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/outliers?sorters=name"),
+    );
+    assert_eq!(status, 400);
+    assert_error_body(&bad, "400.1 Bad request content", "name");
+
+    // Unexplained access: the assignments the session's explained share leaves.
+    let (_, counts) = get(&server, &bearer, "/rolemine/v1/access-data");
+    let mut unexplained = 0i64;
+    let mut offset = 0;
+    loop {
+        let (status, _, page) = get_counted(
+            &server,
+            &bearer,
+            &format!("/rolemine/v1/role-mining-sessions/{session}/unexplained-access?limit=250&offset={offset}"),
+        );
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().unwrap().clone();
+        for item in &page {
+            let count = item["identityCount"].as_i64().unwrap();
+            assert!(item["unusedIdentityCount"].as_i64().unwrap() <= count);
+            assert_eq!(
+                item["identities"].as_array().unwrap().len() as i64,
+                count.min(100)
+            );
+            unexplained += count;
+        }
+        if page.len() < 250 {
+            break;
+        }
+        offset += 250;
+    }
+    let (_, mined) = get(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}"),
+    );
+    let assignments = counts["assignments"].as_f64().unwrap();
+    let explained = mined["assignmentsExplainedPercent"].as_f64().unwrap();
+    let share = 100.0 * unexplained as f64 / assignments;
+    assert!(
+        (share + explained - 100.0).abs() < 1e-6,
+        "{share} + {explained}"
+    );
+
+    // Compare: the same mining twice matches every role, unchanged; a stricter minimum loses some.
+    let again = mine_session(
+        &server,
+        &bearer,
+        &json!({"name": "again", "minNumIdentitiesInPotentialRole": 20}),
+    );
+    let (status, comparison) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/compare/{again}"),
+    );
+    assert_eq!(status, 200, "{comparison}");
+    assert_eq!(comparison["matched"].as_array().unwrap().len(), roles.len());
+    assert!(
+        comparison["new"].as_array().unwrap().is_empty()
+            && comparison["gone"].as_array().unwrap().is_empty()
+    );
+    assert!(comparison["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["change"] == "UNCHANGED" && m["jaccard"] == 1.0));
+    let smallest = roles
+        .iter()
+        .map(|r| r["identityCount"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    let fewer = mine_session(
+        &server,
+        &bearer,
+        &json!({"name": "fewer", "minNumIdentitiesInPotentialRole": smallest + 1}),
+    );
+    let (_, comparison) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/compare/{fewer}"),
+    );
+    assert!(
+        !comparison["gone"].as_array().unwrap().is_empty(),
+        "{comparison}"
+    );
+
+    // The role's export carries its rules and outliers.
+    let (status, _, zip) = get_bytes(
+        &server.base,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export"),
+    );
+    assert_eq!(status, 200);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut text = String::new();
+    archive
+        .by_name("rules.csv")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.lines().nth(1).unwrap().contains(
+        best["criteria"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+    ));
+    let mut text = String::new();
+    archive
+        .by_name("outliers.csv")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text.lines().count() - 1, members.len());
+
+    // Provisioning takes the best rule as the role's membership criteria.
+    let (status, body) = post(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/provision"),
+        &json!({"membershipFromRule": true}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 202, "{body}");
+    let done = provisioned(&server, &bearer, role);
+    assert_eq!(done["provisionState"], "COMPLETE", "{done}");
+    let (_, made) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/roles/{}", done["roleId"].as_str().unwrap()),
+    );
+    assert_eq!(made["membershipCriteria"], best["criteria"], "{made}");
+
+    // Bad ids, unknown sessions and roles, a session not mined yet.
+    let unknown = "00000000-0000-0000-0000-000000000000";
+    for path in [
+        format!("/rolemine/v1/potential-roles/{unknown}/rules"),
+        "/rolemine/v1/potential-roles/not-an-id/rules".to_owned(),
+        format!("/rolemine/v1/role-mining-sessions/{unknown}/outliers"),
+        format!("/rolemine/v1/role-mining-sessions/{unknown}/unexplained-access"),
+        format!("/rolemine/v1/role-mining-sessions/{session}/compare/{unknown}"),
+        format!("/rolemine/v1/role-mining-sessions/{session}/outliers?potentialRoleId={unknown}"),
+    ] {
+        let (status, body) = get(&server, &bearer, &path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_error_body(&body, "404 Not found", "not found");
+    }
+    drop(server);
+    let (idle, _, idle_bearer) = serve(&db, &[("ROLEMINE_NO_WORKER", "true".to_owned())]);
+    let pending = crate::support::create_session(&idle, &idle_bearer, &json!({"name": "pending"}));
+    for path in [
+        format!("/rolemine/v1/role-mining-sessions/{pending}/outliers"),
+        format!("/rolemine/v1/role-mining-sessions/{pending}/unexplained-access"),
+        format!("/rolemine/v1/role-mining-sessions/{session}/compare/{pending}"),
+    ] {
+        let (status, body) = get(&idle, &idle_bearer, &path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_error_body(
+            &body,
+            "400.1 Bad request content",
+            "no mined potential roles yet",
+        );
+    }
+    drop(idle);
+    db.drop_database().await;
+}
+
+fn percent_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod exports;
 pub mod health;
 pub mod imports;
+pub mod insights;
 pub mod json;
 pub mod json_patch;
 pub mod openapi;

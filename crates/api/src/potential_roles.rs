@@ -462,7 +462,7 @@ pub(crate) async fn role_in_session(
 }
 
 /// The potential role `role` of any session, or a 404 naming it.
-async fn any_role(state: &AppState, role: &str) -> Result<RoleRow, ApiError> {
+pub(crate) async fn any_role(state: &AppState, role: &str) -> Result<RoleRow, ApiError> {
     let missing = format!("potential role {role} not found");
     or_missing(
         store::get(&state.pool, None, path_id(role, &missing)?).await,

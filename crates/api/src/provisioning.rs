@@ -32,6 +32,9 @@ pub struct RoleMiningPotentialRoleProvisionRequest {
     pub include_identities: Option<bool>,
     /// Grant the entitlements directly instead of one access profile per source.
     pub directly_assigned_entitlements: Option<bool>,
+    /// Extension: give the role the potential role's best attribute rule
+    /// (`GET /rolemine/v1/potential-roles/{id}/rules`) as its membership criteria.
+    pub membership_from_rule: Option<bool>,
 }
 
 /// `createPotentialRoleProvisionRequest`: 202 with the summary in `PENDING`; a job creates the
@@ -76,6 +79,18 @@ pub async fn provision(
             "roleName: must not be empty (leave it out for the potential role's name)".to_owned(),
         ));
     }
+    let membership_from_rule = request.membership_from_rule.unwrap_or(false);
+    if membership_from_rule
+        && rolemine_store::insights::rules(&state.pool, row.id)
+            .await?
+            .is_empty()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "membershipFromRule: potential role {} has no attribute rule (its members share no \
+             identity attribute value)",
+            row.id
+        )));
+    }
     let job = ProvisionJob {
         potential_role_id: row.id,
         role_name: request.role_name,
@@ -85,6 +100,7 @@ pub async fn provision(
         directly_assigned_entitlements: request.directly_assigned_entitlements.unwrap_or(false),
         min_entitlement_popularity,
         include_common_access,
+        membership_from_rule,
     };
     provisioning::request(&state.pool, &job).await?;
     let summary = roles::get(&state.pool, Some(row.session_id), row.id).await?;
@@ -172,6 +188,9 @@ pub struct RoleSummary {
     pub access_profile_count: i64,
     /// Assignment requests.
     pub assignment_request_count: i64,
+    /// Extension: who should hold the role, as identity search criteria (the potential role's
+    /// best attribute rule, when it was provisioned with `membershipFromRule`).
+    pub membership_criteria: Option<String>,
 }
 
 impl From<RoleRow> for RoleSummary {
@@ -188,6 +207,7 @@ impl From<RoleRow> for RoleSummary {
             entitlement_count: row.entitlement_count,
             access_profile_count: row.access_profile_count,
             assignment_request_count: row.assignment_request_count,
+            membership_criteria: row.membership_criteria,
         }
     }
 }

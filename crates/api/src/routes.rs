@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::{self, Access, READ_SCOPE};
 use crate::exports;
 use crate::imports;
+use crate::insights;
 use crate::potential_roles as roles;
 use crate::provisioning;
 use crate::sessions;
@@ -103,14 +104,18 @@ pub fn contract() -> Vec<Operation> {
     ]
 }
 
-/// Rolemine's own operations (provisioned roles, import status, access-data totals), served at
-/// their path.
+/// Rolemine's own operations (provisioned roles, import status, access-data totals, role
+/// insights), served at their path.
 pub fn extensions() -> Vec<Operation> {
     vec![
         op(routes!(provisioning::list)),
         op(routes!(provisioning::get)),
         op(routes!(imports::get)),
         op(routes!(imports::access_data)),
+        op(routes!(insights::rules)),
+        op(routes!(insights::outliers)),
+        op(routes!(insights::unexplained)),
+        op(routes!(insights::compare_sessions)),
     ]
 }
 

@@ -61,6 +61,43 @@ pub struct ExportCounts {
     pub missing_access: u64,
 }
 
+/// One attribute rule of the exported role (`rules.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedRule {
+    /// 1 for the best.
+    pub rank: i16,
+    /// The rule in the search language of `scope.criteria`.
+    pub criteria: String,
+    /// Population identities it matches.
+    pub matched: i32,
+    /// Members it matches.
+    pub members_matched: i32,
+    /// The role's members.
+    pub members: i32,
+}
+
+/// One of the role's outlier members, or an identity whose nearest role it is
+/// (`outliers.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedOutlier {
+    /// Rank in the session's outlier list.
+    pub rank: i32,
+    /// The identity's id.
+    pub identity_id: String,
+    /// Its score.
+    pub score: f64,
+    /// Whether it is a member of some role.
+    pub in_role: bool,
+    /// Entitlements it holds outside its roles' definitions.
+    pub unusual_count: i32,
+    /// The most unusual of them (ids).
+    pub unusual: Vec<String>,
+    /// Entitlements of its roles' definitions it lacks.
+    pub missing_count: i32,
+    /// The first of them (ids).
+    pub missing: Vec<String>,
+}
+
 /// Bytes of CSV gathered before they are handed to the deflater.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -158,6 +195,70 @@ impl<W: Write + Seek> RoleExportZip<W> {
                 self.csv.write_record([identity, row.id.as_str()])?;
                 self.counts.missing_access += 1;
             }
+        }
+        self.spill(false)
+    }
+
+    /// Ends `missing_access.csv` and writes `rules.csv` and `outliers.csv`.
+    pub fn insights(
+        &mut self,
+        rules: &[ExportedRule],
+        outliers: &[ExportedOutlier],
+    ) -> Result<(), ExportError> {
+        self.spill(true)?;
+        self.zip.start_file("rules.csv", options())?;
+        self.csv.write_record([
+            "rank",
+            "rule",
+            "precision",
+            "recall",
+            "matched",
+            "members_matched",
+            "would_add",
+            "would_miss",
+        ])?;
+        let ratio = |part: i32, whole: i32| {
+            if whole == 0 {
+                0.0
+            } else {
+                f64::from(part) / f64::from(whole)
+            }
+        };
+        for rule in rules {
+            self.csv.write_record([
+                rule.rank.to_string(),
+                rule.criteria.clone(),
+                format!("{:.4}", ratio(rule.members_matched, rule.matched)),
+                format!("{:.4}", ratio(rule.members_matched, rule.members)),
+                rule.matched.to_string(),
+                rule.members_matched.to_string(),
+                (rule.matched - rule.members_matched).to_string(),
+                (rule.members - rule.members_matched).to_string(),
+            ])?;
+        }
+        self.spill(true)?;
+        self.zip.start_file("outliers.csv", options())?;
+        self.csv.write_record([
+            "rank",
+            "identity_id",
+            "score",
+            "in_role",
+            "unusual_count",
+            "unusual_entitlements",
+            "missing_count",
+            "missing_entitlements",
+        ])?;
+        for outlier in outliers {
+            self.csv.write_record([
+                outlier.rank.to_string(),
+                outlier.identity_id.clone(),
+                format!("{:.3}", outlier.score),
+                outlier.in_role.to_string(),
+                outlier.unusual_count.to_string(),
+                outlier.unusual.join(" "),
+                outlier.missing_count.to_string(),
+                outlier.missing.join(" "),
+            ])?;
         }
         self.spill(false)
     }

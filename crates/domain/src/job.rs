@@ -66,6 +66,10 @@ pub struct ProvisionJob {
     pub min_entitlement_popularity: i32,
     /// Keep the members' common-access entitlements.
     pub include_common_access: bool,
+    /// Give the role its potential role's best attribute rule as membership criteria (jobs
+    /// stored before this field existed have none).
+    #[serde(default)]
+    pub membership_from_rule: bool,
 }
 
 /// Any job.
@@ -166,6 +170,7 @@ mod tests {
                 directly_assigned_entitlements: false,
                 min_entitlement_popularity: 10,
                 include_common_access: true,
+                membership_from_rule: true,
             }),
         ];
         for job in jobs {

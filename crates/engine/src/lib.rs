@@ -21,6 +21,7 @@
 //! [`mine`] runs the whole pipeline.
 
 pub mod cluster;
+pub mod compare;
 pub mod compress;
 pub mod cover;
 pub mod coverage;

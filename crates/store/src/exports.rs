@@ -4,7 +4,9 @@
 use std::io::{Seek, Write};
 
 use futures_util::TryStreamExt;
-use rolemine_dataset::role_export::{ExportCounts, ExportedEntitlement, RoleExportZip};
+use rolemine_dataset::role_export::{
+    ExportCounts, ExportedEntitlement, ExportedOutlier, ExportedRule, RoleExportZip,
+};
 use rolemine_domain::{ExportJob, ExportState, Job};
 use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
@@ -37,6 +39,7 @@ fn export_error(err: rolemine_dataset::role_export::ExportError) -> StoreError {
 /// Writes the export of potential role `role` to `out` and returns `out` with the row counts.
 /// Excluded entitlements are never exported; `filter` narrows the entitlements further, and
 /// `missing_access.csv` lists, per member, the exported entitlements the member does not hold.
+/// `rules.csv` holds the role's attribute rules and `outliers.csv` its outlier members.
 pub async fn write_zip<W: Write + Seek + Send>(
     pool: &PgPool,
     role: Uuid,
@@ -104,7 +107,63 @@ pub async fn write_zip<W: Write + Seek + Send>(
             .map_err(export_error)?;
     }
     drop(held);
+    let (rules, outliers) = role_insights(pool, role).await?;
+    zip.insights(&rules, &outliers).map_err(export_error)?;
     zip.finish().map_err(export_error)
+}
+
+/// Outlier rows an export lists at most (its members whose access departs most).
+const EXPORTED_OUTLIERS: i64 = 10_000;
+
+/// The role's attribute rules and its outliers (members, or identities whose nearest role it
+/// is), for `rules.csv` and `outliers.csv`.
+async fn role_insights(
+    pool: &PgPool,
+    role: Uuid,
+) -> Result<(Vec<ExportedRule>, Vec<ExportedOutlier>), StoreError> {
+    let rules = crate::insights::rules(pool, role)
+        .await?
+        .into_iter()
+        .map(|rule| ExportedRule {
+            rank: rule.rank,
+            criteria: rule.criteria,
+            matched: rule.matched,
+            members_matched: rule.members_matched,
+            members: rule.members,
+        })
+        .collect();
+    let outliers = sqlx::query!(
+        r#"SELECT o.rank, i.ext_id, o.score, o.in_role, o.unusual_count, o.missing_count,
+                  ARRAY(SELECT e.ext_id FROM unnest(o.unusual_entitlements) WITH ORDINALITY u(id, n)
+                          JOIN entitlements e ON e.id = u.id ORDER BY u.n) AS "unusual!",
+                  ARRAY(SELECT e.ext_id FROM unnest(o.missing_entitlements) WITH ORDINALITY u(id, n)
+                          JOIN entitlements e ON e.id = u.id ORDER BY u.n) AS "missing!"
+             FROM potential_roles pr
+             JOIN session_outliers o ON o.session_id = pr.session_id
+                                    AND o.generation = pr.generation
+                                    AND o.role_ids @> ARRAY[pr.id]
+             JOIN identities i ON i.id = o.identity_id
+            WHERE pr.id = $1
+            ORDER BY o.score DESC, o.rank
+            LIMIT $2"#,
+        role,
+        EXPORTED_OUTLIERS
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| ExportedOutlier {
+        rank: row.rank,
+        identity_id: row.ext_id,
+        score: row.score,
+        in_role: row.in_role,
+        unusual_count: row.unusual_count,
+        unusual: row.unusual,
+        missing_count: row.missing_count,
+        missing: row.missing,
+    })
+    .collect();
+    Ok((rules, outliers))
 }
 
 /// An asynchronous export as stored.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exports;
 pub mod import;
 pub mod imports;
+pub mod insights;
 pub mod jobs;
 pub mod listing;
 pub mod mining;

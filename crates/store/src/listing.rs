@@ -6,6 +6,27 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 
 use crate::error::StoreError;
+use rolemine_filter::SorterSpec;
+
+/// A filterable field of an endpoint (a `const` helper for the field tables).
+pub(crate) const fn field(
+    name: &'static str,
+    kind: Kind,
+    ops: &'static [Op],
+    target: &'static str,
+) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        ops,
+        target,
+    }
+}
+
+/// A sort key of an endpoint (a `const` helper for the sorter tables).
+pub(crate) const fn sorter(name: &'static str, target: &'static str) -> SorterSpec {
+    SorterSpec { name, target }
+}
 
 /// What a list endpoint asks for.
 #[derive(Debug, Clone, Default)]

@@ -6,6 +6,7 @@ use futures_util::TryStreamExt;
 use rolemine_domain::{Chip, ChipOperator, PruneThreshold, RoleType, Scope, SessionState};
 use rolemine_engine::coverage::Coverage;
 use rolemine_engine::mine::MiningResult;
+use rolemine_engine::rules::AttributeRule;
 use rolemine_filter::{like_pattern, parse_search, Search};
 use serde::Serialize;
 use sqlx::types::Json;
@@ -13,6 +14,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::insights;
 use crate::listing::push_joined;
 
 /// One identity of a session's population, as loaded for mining.
@@ -359,6 +361,7 @@ pub async fn write_roles(
     // until this generation replaces them (see `publish`).
     delete_generation(&mut *pool.acquire().await?, session, generation).await?;
     let mut ready = 0i32;
+    let mut role_ids: Vec<Uuid> = Vec::with_capacity(result.roles.len());
     for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
         let mut tx = pool.begin().await?;
         let current = sqlx::query_scalar!(
@@ -416,6 +419,8 @@ pub async fn write_roles(
             },
         );
         roles.build().execute(&mut *tx).await?;
+        let rules: Vec<&[AttributeRule]> = batch.iter().map(|role| role.rules.as_slice()).collect();
+        insights::write_rules(&mut tx, &ids, &rules).await?;
 
         let mut members = String::new();
         let mut entitlements = String::new();
@@ -488,6 +493,7 @@ pub async fn write_roles(
         .execute(&mut *tx)
         .await?;
         ready += i32::try_from(batch.len()).unwrap_or(i32::MAX);
+        role_ids.extend(&ids);
         sqlx::query!(
             "UPDATE role_mining_sessions SET potential_roles_ready_count = $2, modified_at = now()
               WHERE id = $1",
@@ -495,6 +501,14 @@ pub async fn write_roles(
             ready,
         )
         .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    {
+        let mut tx = pool.begin().await?;
+        insights::write_session_insights(
+            &mut tx, session, generation, &role_ids, result, index_ids,
+        )
         .await?;
         tx.commit().await?;
     }
@@ -522,9 +536,9 @@ async fn delete_generation(
         session,
         generation,
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    insights::delete_session_insights(conn, session, generation, false).await
 }
 
 /// Makes `generation`'s roles the ones readers see, in one transaction: the session becomes
@@ -566,6 +580,7 @@ async fn publish(
     )
     .execute(&mut *tx)
     .await?;
+    insights::delete_session_insights(&mut tx, session, generation, true).await?;
     if let Some(completion) = notify {
         record_completion(&mut tx, session, completion).await?;
     }
@@ -610,6 +625,26 @@ pub async fn fail(
           WHERE p.session_id = $1 AND s.id = p.session_id AND NOT p.saved
             AND p.generation <> coalesce(s.published_generation, -1)
             AND ($2::int IS NULL OR p.generation = $2)",
+        session,
+        generation,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM session_outliers o USING role_mining_sessions s
+          WHERE o.session_id = $1 AND s.id = o.session_id
+            AND o.generation <> coalesce(s.published_generation, -1)
+            AND ($2::int IS NULL OR o.generation = $2)",
+        session,
+        generation,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM session_unexplained x USING role_mining_sessions s
+          WHERE x.session_id = $1 AND s.id = x.session_id
+            AND x.generation <> coalesce(s.published_generation, -1)
+            AND ($2::int IS NULL OR x.generation = $2)",
         session,
         generation,
     )

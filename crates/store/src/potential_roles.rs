@@ -17,25 +17,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::{Refusal, StoreError};
-use crate::listing::{self, Listing, Page};
-
-const fn field(
-    name: &'static str,
-    kind: Kind,
-    ops: &'static [Op],
-    target: &'static str,
-) -> FieldSpec {
-    FieldSpec {
-        name,
-        kind,
-        ops,
-        target,
-    }
-}
-
-const fn sorter(name: &'static str, target: &'static str) -> SorterSpec {
-    SorterSpec { name, target }
-}
+use crate::listing::{self, field, sorter, Listing, Page};
 
 const TEXT_MATCH: &[Op] = &[Op::Eq, Op::Sw, Op::Co];
 const ORDERED: &[Op] = &[Op::Eq, Op::Ge, Op::Gt, Op::Le, Op::Lt];

@@ -90,11 +90,22 @@ pub async fn provision(pool: &PgPool, job: &ProvisionJob) -> Result<Option<Uuid>
             return Err(Refusal::UnknownOwner(owner.clone()).into());
         }
     }
+    let membership_criteria = if job.membership_from_rule {
+        sqlx::query_scalar!(
+            "SELECT criteria FROM potential_role_rules WHERE potential_role_id = $1 AND rank = 1",
+            job.potential_role_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+    } else {
+        None
+    };
     let id = Uuid::new_v4();
     let role_name = job.role_name.clone().unwrap_or(potential.name);
     sqlx::query!(
-        "INSERT INTO roles (id, ext_id, name, description, origin, owner_id, potential_role_id)
-         VALUES ($1, $7, $2, $3, $4, $5, $6)",
+        "INSERT INTO roles (id, ext_id, name, description, origin, owner_id, potential_role_id,
+                            membership_criteria)
+         VALUES ($1, $7, $2, $3, $4, $5, $6, $8)",
         id,
         role_name,
         job.role_description.clone().or(potential.description),
@@ -102,6 +113,7 @@ pub async fn provision(pool: &PgPool, job: &ProvisionJob) -> Result<Option<Uuid>
         job.owner_id,
         job.potential_role_id,
         id.to_string(),
+        membership_criteria,
     )
     .execute(&mut *tx)
     .await?;
@@ -214,6 +226,8 @@ pub struct RoleRow {
     pub access_profile_count: i64,
     /// Assignment requests.
     pub assignment_request_count: i64,
+    /// Who should hold it, as identity search criteria.
+    pub membership_criteria: Option<String>,
 }
 
 const ROLE_SELECT: &str = "SELECT r.id, r.ext_id, r.name, r.description, r.origin, r.owner_id,
@@ -221,7 +235,7 @@ const ROLE_SELECT: &str = "SELECT r.id, r.ext_id, r.name, r.description, r.origi
         (SELECT count(*) FROM role_entitlements re WHERE re.role_id = r.id) AS entitlement_count,
         (SELECT count(*) FROM access_profiles ap WHERE ap.role_id = r.id) AS access_profile_count,
         (SELECT count(*) FROM role_assignment_requests q WHERE q.role_id = r.id)
-          AS assignment_request_count
+          AS assignment_request_count, r.membership_criteria
    FROM roles r";
 
 /// A page of roles; newest first.
@@ -292,7 +306,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<RoleDetail, StoreError> {
                   (SELECT count(*) FROM access_profiles ap WHERE ap.role_id = r.id)
                     AS "access_profile_count!",
                   (SELECT count(*) FROM role_assignment_requests q WHERE q.role_id = r.id)
-                    AS "assignment_request_count!"
+                    AS "assignment_request_count!", r.membership_criteria
              FROM roles r WHERE r.id = $1"#,
         id
     )
