@@ -278,6 +278,8 @@ async fn a_role_engineer_walks_the_console() {
             "return document.querySelectorAll('#session-roles .role-link').length > 0",
         )
         .await;
+    // Its insights: the top outliers and the largest unexplained access.
+    browser.element("#session-insights table").await;
     snapshot(&browser, &shots, "05-session").await;
 
     // Re-mine with another minimum: the session goes back through the lifecycle and the
@@ -329,6 +331,17 @@ async fn a_role_engineer_walks_the_console() {
         metric(&browser, "identityCount").await,
         role["identityCount"].to_string()
     );
+
+    // Its attribute rules, as the API reports them.
+    let (_, rules) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/potential-roles/{role_id}/rules"),
+    );
+    let best_rule = rules[0]["criteria"].as_str().map(str::to_owned);
+    if let Some(best) = &best_rule {
+        assert_eq!(&browser.text("#role-rules code.rule").await, best);
+    }
 
     let (_, popularities) = get(
         &server,
@@ -507,6 +520,9 @@ async fn a_role_engineer_walks_the_console() {
 
     // Provision: the state reaches COMPLETE and the resulting role is shown.
     browser.click("#provision-panel summary").await;
+    if best_rule.is_some() {
+        browser.click("#provision-rule").await;
+    }
     browser.click("#provision").await;
     browser
         .until_text("#provision-result-state", "COMPLETE")
@@ -520,6 +536,9 @@ async fn a_role_engineer_walks_the_console() {
         browser.text("#provisioned-role-id").await,
         provisioned["roleId"].as_str().unwrap()
     );
+    if let Some(best) = &best_rule {
+        assert_eq!(&browser.text("#provisioned-criteria").await, best);
+    }
     snapshot(&browser, &shots, "09-role-provisioned").await;
 
     // Saved roles across sessions, and all roles sorted by the server.

@@ -171,7 +171,13 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
     let files = unzip(&bytes);
     assert_eq!(
         files.keys().collect::<Vec<_>>(),
-        ["entitlements.csv", "identities.csv", "missing_access.csv"]
+        [
+            "entitlements.csv",
+            "identities.csv",
+            "missing_access.csv",
+            "outliers.csv",
+            "rules.csv"
+        ]
     );
     let (header, identities) = &files["identities.csv"];
     assert_eq!(&header[..3], ["id", "name", "email"]);

@@ -262,7 +262,13 @@ fn journey(python: &Path, server: &Server, id: &str, secret: &str, module: &str)
     assert!(result["usage"].as_u64().unwrap() >= 1, "{result}");
     assert_eq!(
         result["export_files"],
-        serde_json::json!(["entitlements.csv", "identities.csv", "missing_access.csv"])
+        serde_json::json!([
+            "entitlements.csv",
+            "identities.csv",
+            "missing_access.csv",
+            "outliers.csv",
+            "rules.csv"
+        ])
     );
     assert_eq!(result["download_matches"], true, "{result}");
     assert_eq!(result["provision_requested"], "PENDING", "{result}");

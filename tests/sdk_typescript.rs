@@ -333,8 +333,14 @@ async fn walk(generation: &str) {
     assert_eq!(usage.len(), 5, "{result}");
     assert!(usage.iter().all(|u| u.as_u64().unwrap() > 0), "{result}");
 
-    // Exports: real zips with the three files, the asynchronous one the same as the direct one.
-    let files = json!(["entitlements.csv", "identities.csv", "missing_access.csv"]);
+    // Exports: real zips with their five files, the asynchronous one the same as the direct one.
+    let files = json!([
+        "entitlements.csv",
+        "identities.csv",
+        "missing_access.csv",
+        "outliers.csv",
+        "rules.csv"
+    ]);
     assert_eq!(result["export_files"], files, "{result}");
     assert_eq!(result["download_files"], files, "{result}");
     assert_eq!(result["download_matches"], true);

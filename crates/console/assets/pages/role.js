@@ -21,6 +21,7 @@ export async function render(page, sessionId, roleId) {
   const parts = {
     header: h("section", { id: "role-summary", "aria-labelledby": "role-title" }),
     edit: h("div", { id: "role-edit" }),
+    rules: h("section", { id: "role-rules", "aria-labelledby": "rules-title" }),
     charts: h("section", { id: "role-charts", "aria-labelledby": "charts-title" }),
     entitlements: h("section", { id: "role-entitlements", "aria-labelledby": "entitlements-title" }),
     excluded: h("section", { id: "role-excluded", "aria-labelledby": "excluded-title" }),
@@ -41,7 +42,7 @@ export async function render(page, sessionId, roleId) {
   fill(parts.edit, writable(() => editForm(context)));
   const applications = await fetchAll(`${base.replace("/potential-roles/", "/potential-role-summaries/")}/applications`, {});
   context.applications = applications;
-  await Promise.all([drawEntitlements(context), drawExcluded(context), drawMembers(context), drawUsage(context)]);
+  await Promise.all([drawRules(context), drawEntitlements(context), drawExcluded(context), drawMembers(context), drawUsage(context)]);
   drawActions(context);
 }
 
@@ -162,6 +163,28 @@ async function drawEntitlements(context) {
     drawEntitlementTable(context, entitlements);
   } catch (err) {
     showError(err, "Reading the role's entitlements");
+  }
+}
+
+/** The attribute rules that best select the role's members, best first. */
+async function drawRules(context) {
+  try {
+    const rules = await call("GET", `/rolemine/v1/potential-roles/${encodeURIComponent(context.roleId)}/rules`);
+    const percent = (x) => `${num(100 * x, 1)} %`;
+    fill(
+      context.parts.rules,
+      h("h2", { id: "rules-title" }, "Who is in it: attribute rules"),
+      h("p", { class: "muted" }, "Identity attribute conditions that select the members from the session's population. Precision: members among the identities a rule selects; recall: members it selects."),
+      table("Attribute rules, best first", [
+        { label: "Rule", cell: (r) => h("code", { class: "rule" }, r.criteria) },
+        { label: "Precision", cell: (r) => percent(r.precision) },
+        { label: "Recall", cell: (r) => percent(r.recall) },
+        { label: "Would add", cell: (r) => num(r.wouldAdd) },
+        { label: "Would miss", cell: (r) => num(r.wouldMiss) },
+      ], rules || [], { empty: "The members share no identity attribute value." }),
+    );
+  } catch (err) {
+    showError(err, "Reading the attribute rules");
   }
 }
 
@@ -379,6 +402,7 @@ function provisionForm(context, provisionState) {
   const includeCommon = h("input", { id: "provision-common", type: "checkbox", checked: true });
   const includeIdentities = h("input", { id: "provision-identities", type: "checkbox", checked: true });
   const direct = h("input", { id: "provision-direct", type: "checkbox", checked: false });
+  const fromRule = h("input", { id: "provision-rule", type: "checkbox", checked: false });
   const submit = h("button", { type: "submit", id: "provision" }, "Provision role");
   const form = h(
     "form",
@@ -394,6 +418,7 @@ function provisionForm(context, provisionState) {
               roleDescription: description.value,
               includeIdentities: includeIdentities.checked,
               directlyAssignedEntitlements: direct.checked,
+              membershipFromRule: fromRule.checked,
             },
           });
           watchProvisioning(context, provisionState);
@@ -410,7 +435,8 @@ function provisionForm(context, provisionState) {
       field("Minimum entitlement popularity (%)", minPopularity),
       checkboxField(includeCommon, "Include common access"),
       checkboxField(includeIdentities, "Request the role for every member"),
-      checkboxField(direct, "Entitlements directly (not through access profiles)")),
+      checkboxField(direct, "Entitlements directly (not through access profiles)"),
+      checkboxField(fromRule, "Membership by the best attribute rule")),
     submit,
   );
   return h("details", { class: "panel", id: "provision-panel" }, h("summary", {}, h("strong", {}, "Provision as a role")), form);
@@ -425,6 +451,7 @@ function watchProvisioning(context, provisionState) {
       parts.push(
         h("div", { id: "provisioned-role" },
           h("p", {}, "Role ", h("strong", {}, made.name), " (", h("code", { id: "provisioned-role-id" }, made.id), ")"),
+          made.membershipCriteria ? h("p", {}, "Membership: ", h("code", { id: "provisioned-criteria" }, made.membershipCriteria)) : null,
           metrics([
             ["Entitlements", num(made.entitlementCount), "provisionedEntitlements"],
             ["Access profiles", num(made.accessProfileCount), "provisionedAccessProfiles"],

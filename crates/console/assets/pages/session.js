@@ -2,7 +2,7 @@
 // (filtered, sorted and paged by the server).
 
 import { call, page as fetchPage } from "../api.js";
-import { checkboxField, field, fill, h, metrics, num, pagedTable, poll, quoted, searchForm, showError, when, writable } from "../dom.js";
+import { checkboxField, field, fill, h, metrics, num, pagedTable, poll, quoted, searchForm, showError, table, when, writable } from "../dom.js";
 import { placeError } from "./sessions.js";
 
 const SETTLED = new Set(["POTENTIAL_ROLES_CREATED", "FAILED"]);
@@ -13,7 +13,8 @@ export async function render(page, sessionId) {
   const summary = h("section", { id: "session-summary", "aria-labelledby": "session-title" });
   const roles = h("section", { id: "session-roles", "aria-labelledby": "roles-title" });
   const settings = h("div", { id: "session-settings" });
-  fill(page, summary, settings, roles);
+  const insights = h("section", { id: "session-insights", "aria-labelledby": "insights-title" });
+  fill(page, summary, settings, roles, insights);
   let session = await call("GET", `/role-mining-sessions/${encodeURIComponent(sessionId)}`);
   let lastState = null;
   const draw = () => {
@@ -42,7 +43,10 @@ export async function render(page, sessionId) {
   const refresh = async () => {
     session = await call("GET", `/role-mining-sessions/${encodeURIComponent(sessionId)}`);
     draw();
-    if (session.status.state !== lastState && SETTLED.has(session.status.state)) loadRoles();
+    if (session.status.state !== lastState && SETTLED.has(session.status.state)) {
+      loadRoles();
+      loadInsights(sessionId, insights, session);
+    }
     lastState = session.status.state;
     return !SETTLED.has(session.status.state);
   };
@@ -84,8 +88,50 @@ export async function render(page, sessionId) {
     watch();
   })));
   lastState = session.status.state;
-  await loadRoles();
+  await Promise.all([loadRoles(), loadInsights(sessionId, insights, session)]);
   if (!SETTLED.has(session.status.state)) watch();
+}
+
+const TOP = 10;
+
+/** The session's top outliers and its largest unexplained access, once it is mined. */
+async function loadInsights(sessionId, section, session) {
+  if (session.assignmentsExplainedPercent == null) {
+    fill(section);
+    return;
+  }
+  const base = `/rolemine/v1/role-mining-sessions/${encodeURIComponent(sessionId)}`;
+  try {
+    const [outliers, unexplained] = await Promise.all([
+      fetchPage(`${base}/outliers`, { limit: TOP }),
+      fetchPage(`${base}/unexplained-access`, { limit: TOP }),
+    ]);
+    const names = (list) => list.map((e) => e.name).join(", ");
+    fill(
+      section,
+      h("h2", { id: "insights-title" }, "Insights"),
+      h("div", { class: "grid" },
+        h("div", {},
+          h("h3", {}, `Outliers (top ${Math.min(TOP, outliers.items.length)} of ${num(outliers.total)})`),
+          table("Identities whose access departs from their peers', highest score first", [
+            { label: "Identity", cell: (o) => o.identityName },
+            { label: "Score", cell: (o) => num(o.score, 2) },
+            { label: "In a role", cell: (o) => (o.inRole ? "yes" : "no") },
+            { label: "Unusual access", cell: (o) => names(o.unusualEntitlements) },
+            { label: "Missing role access", cell: (o) => names(o.missingEntitlements) },
+          ], outliers.items, { empty: "No outliers." })),
+        h("div", {},
+          h("h3", {}, `Unexplained access (top ${Math.min(TOP, unexplained.items.length)} of ${num(unexplained.total)} entitlements)`),
+          table("Access no potential role explains, by entitlement", [
+            { label: "Entitlement", cell: (u) => u.entitlement.name },
+            { label: "Application", cell: (u) => u.source.name },
+            { label: "Holders", cell: (u) => num(u.identityCount) },
+            { label: "Unused", cell: (u) => num(u.unusedIdentityCount) },
+          ], unexplained.items, { empty: "The roles explain all access." }))),
+    );
+  } catch (err) {
+    showError(err, "Reading the session's insights");
+  }
 }
 
 function roleFilters(filters, reload) {
