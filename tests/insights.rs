@@ -374,6 +374,42 @@ async fn insights_are_served_exported_and_provisioned() {
         "{share} + {explained}"
     );
 
+    // The session's insights export: every rule, the outliers, all unexplained holders.
+    let (status, _, zip) = get_bytes(
+        &server.base,
+        &bearer,
+        &format!("/rolemine/v1/role-mining-sessions/{session}/insights/export"),
+    );
+    assert_eq!(status, 200);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let exported_rules = read("rules.csv");
+    assert!(exported_rules.contains(
+        best["criteria"]
+            .as_str()
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap()
+    ));
+    assert_eq!(
+        read("outliers.csv").lines().count() as i64 - 1,
+        total.unwrap()
+    );
+    let holders: i64 = csv::Reader::from_reader(read("unexplained.csv").as_bytes())
+        .records()
+        .map(|r| r.unwrap()[4].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(holders, unexplained);
+
     // Compare: the same mining twice matches every role, unchanged; a stricter minimum loses some.
     let again = mine_session(
         &server,
@@ -485,6 +521,7 @@ async fn insights_are_served_exported_and_provisioned() {
         format!("/rolemine/v1/role-mining-sessions/{pending}/outliers"),
         format!("/rolemine/v1/role-mining-sessions/{pending}/unexplained-access"),
         format!("/rolemine/v1/role-mining-sessions/{session}/compare/{pending}"),
+        format!("/rolemine/v1/role-mining-sessions/{pending}/insights/export"),
     ] {
         let (status, body) = get(&idle, &idle_bearer, &path);
         assert_eq!(status, 400, "{path}: {body}");

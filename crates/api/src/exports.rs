@@ -82,26 +82,37 @@ pub async fn export(
     ExportQuery(filter): ExportQuery,
 ) -> Result<Response, ApiError> {
     let row = role_in_session(&state, &session_id, &role).await?;
+    let name = file_name(&row.name, &row.id.to_string());
+    temporary_zip(&name, |file| async move {
+        let (writer, counts) =
+            exports::write_zip_blocking(&state.pool, row.id, filter, file).await?;
+        tracing::info!(role = %row.id, ?counts, "potential role exported");
+        Ok(writer)
+    })
+    .await
+}
+
+/// A zip `write` makes in a temporary file, sent as the download `name`: written whole first,
+/// so a failure is an error response rather than a truncated download.
+pub(crate) async fn temporary_zip<F, Fut>(name: &str, write: F) -> Result<Response, ApiError>
+where
+    F: FnOnce(BufWriter<std::fs::File>) -> Fut,
+    Fut: std::future::Future<Output = Result<BufWriter<std::fs::File>, rolemine_store::StoreError>>,
+{
     let temporary = |err: std::io::Error| {
         ApiError::Unavailable(format!(
             "cannot write the export to a temporary file: {err}"
         ))
     };
     let file = tempfile::tempfile().map_err(temporary)?;
-    let (writer, counts) =
-        exports::write_zip_blocking(&state.pool, row.id, filter, BufWriter::new(file)).await?;
+    let writer = write(BufWriter::new(file)).await?;
     let mut file = writer
         .into_inner()
         .map_err(|err| temporary(err.into_error()))?;
     let size = file.seek(SeekFrom::End(0)).map_err(temporary)?;
     file.seek(SeekFrom::Start(0)).map_err(temporary)?;
-    tracing::info!(role = %row.id, ?counts, bytes = size, "potential role exported");
     let body = Body::from_stream(ReaderStream::new(tokio::fs::File::from_std(file)));
-    Ok(zip_response(
-        body,
-        size,
-        &file_name(&row.name, &row.id.to_string()),
-    ))
+    Ok(zip_response(body, size, name))
 }
 
 /// The contract's `RoleMiningPotentialRoleExportRequest`.

@@ -499,3 +499,31 @@ pub async fn compare_sessions(
     let after = insights::defined_roles(&state.pool, second.id).await?;
     Ok(Json(compare(first.id, second.id, &before, &after)))
 }
+
+/// `GET /rolemine/v1/role-mining-sessions/{sessionId}/insights/export`: the session's insights
+/// as a zip (`rules.csv`, `outliers.csv`, `unexplained.csv`; contract/access-data-format.md).
+#[utoipa::path(
+    get,
+    path = "/rolemine/v1/role-mining-sessions/{sessionId}/insights/export",
+    operation_id = "exportSessionInsights",
+    tag = "Rolemine extensions",
+    params(("sessionId" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "The zip", content_type = "application/zip", body = Vec<u8>),
+        (status = 400, description = "The session is not mined yet", body = ErrorResponseDto),
+        (status = 404, description = "Unknown session", body = ErrorResponseDto),
+        GuardedErrors,
+    ),
+    security(("applicationAuth" = ["iai:access-modeling:read", "iai:access-modeling:manage"]))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = mined_session(&state, &session_id).await?;
+    let name = format!("session-{}-insights.zip", row.id);
+    crate::exports::temporary_zip(&name, |file| {
+        insights::write_session_zip_blocking(&state.pool, row.id, file)
+    })
+    .await
+}

@@ -116,6 +116,7 @@ pub fn extensions() -> Vec<Operation> {
         op(routes!(insights::outliers)),
         op(routes!(insights::unexplained)),
         op(routes!(insights::compare_sessions)),
+        op(routes!(insights::export)),
     ]
 }
 

@@ -16,6 +16,7 @@
 
 pub mod bulk;
 pub mod error;
+pub mod insights_export;
 pub mod load;
 pub mod output;
 pub mod planted;

@@ -2,6 +2,11 @@
 //! its roles leave unexplained (written with the roles of a mining generation, read for the
 //! published one), and the role definitions two sessions are compared by.
 
+use std::io::{Seek, Write};
+
+use futures_util::TryStreamExt;
+use rolemine_dataset::insights_export::{ExportedUnexplained, SessionInsightsZip};
+use rolemine_dataset::role_export::{ExportError, ExportedOutlier, ExportedRule};
 use rolemine_engine::rules::AttributeRule;
 use rolemine_engine::MiningResult;
 use rolemine_filter::{FieldSpec, Kind, Op};
@@ -444,4 +449,115 @@ pub async fn defined_roles(pool: &PgPool, session: Uuid) -> Result<Vec<DefinedRo
             definition: row.definition,
         })
         .collect())
+}
+
+/// Writes the published generation's insights of `session` (every role's rules, the outliers,
+/// the unexplained access with all holders) as a zip to `out`, streaming rows from the
+/// database.
+pub async fn write_session_zip<W: Write + Seek + Send>(
+    pool: &PgPool,
+    session: Uuid,
+    out: W,
+) -> Result<W, StoreError> {
+    let export_error =
+        |err: ExportError| StoreError::Query(format!("cannot write the insights zip: {err}"));
+    let mut zip = SessionInsightsZip::new(out).map_err(export_error)?;
+    let mut rules = sqlx::query!(
+        r#"SELECT r.id AS "role_id!", r.name AS "role_name!", x.rank, x.criteria, x.matched,
+                  x.members_matched, x.members
+             FROM potential_role_summaries r
+             JOIN potential_role_rules x ON x.potential_role_id = r.id
+            WHERE r.session_id = $1
+            ORDER BY r.ordinal, r.id, x.rank"#,
+        session
+    )
+    .fetch(pool);
+    while let Some(row) = rules.try_next().await? {
+        let rule = ExportedRule {
+            rank: row.rank,
+            criteria: row.criteria,
+            matched: row.matched,
+            members_matched: row.members_matched,
+            members: row.members,
+        };
+        zip.rule(&row.role_id.to_string(), &row.role_name, &rule)
+            .map_err(export_error)?;
+    }
+    drop(rules);
+    let mut outliers = sqlx::query!(
+        r#"SELECT o.rank, i.ext_id, o.score, o.in_role, o.unusual_count, o.missing_count,
+                  ARRAY(SELECT r::text FROM unnest(o.role_ids) r) AS "role_ids!",
+                  ARRAY(SELECT e.ext_id FROM unnest(o.unusual_entitlements) WITH ORDINALITY u(id, n)
+                          JOIN entitlements e ON e.id = u.id ORDER BY u.n) AS "unusual!",
+                  ARRAY(SELECT e.ext_id FROM unnest(o.missing_entitlements) WITH ORDINALITY u(id, n)
+                          JOIN entitlements e ON e.id = u.id ORDER BY u.n) AS "missing!"
+             FROM session_outliers o
+             JOIN role_mining_sessions s ON s.id = o.session_id
+                                        AND o.generation = s.published_generation
+             JOIN identities i ON i.id = o.identity_id
+            WHERE o.session_id = $1
+            ORDER BY o.rank"#,
+        session
+    )
+    .fetch(pool);
+    while let Some(row) = outliers.try_next().await? {
+        let outlier = ExportedOutlier {
+            rank: row.rank,
+            identity_id: row.ext_id,
+            score: row.score,
+            in_role: row.in_role,
+            unusual_count: row.unusual_count,
+            unusual: row.unusual,
+            missing_count: row.missing_count,
+            missing: row.missing,
+        };
+        zip.outlier(&outlier, &row.role_ids).map_err(export_error)?;
+    }
+    drop(outliers);
+    let mut unexplained = sqlx::query!(
+        r#"SELECT src.ext_id AS source_id, src.name AS source_name, e.ext_id AS entitlement_id,
+                  e.name AS entitlement_name,
+                  (SELECT count(*) FROM unnest(x.identity_ids) h(id)
+                    WHERE NOT EXISTS (SELECT 1 FROM source_usage u
+                                       WHERE u.identity_id = h.id AND u.source_id = e.source_id
+                                         AND u.usage_days > 0)) AS "unused!",
+                  ARRAY(SELECT i.ext_id FROM unnest(x.identity_ids) WITH ORDINALITY h(id, n)
+                          JOIN identities i ON i.id = h.id ORDER BY h.n) AS "identities!"
+             FROM session_unexplained x
+             JOIN role_mining_sessions s ON s.id = x.session_id
+                                        AND x.generation = s.published_generation
+             JOIN entitlements e ON e.id = x.entitlement_id
+             JOIN sources src ON src.id = e.source_id
+            WHERE x.session_id = $1
+            ORDER BY src.ext_id, x.identity_count DESC, e.ext_id"#,
+        session
+    )
+    .fetch(pool);
+    while let Some(row) = unexplained.try_next().await? {
+        zip.unexplained(&ExportedUnexplained {
+            source_id: row.source_id,
+            source_name: row.source_name,
+            entitlement_id: row.entitlement_id,
+            entitlement_name: row.entitlement_name,
+            unused_identity_count: row.unused,
+            identity_ids: row.identities,
+        })
+        .map_err(export_error)?;
+    }
+    drop(unexplained);
+    zip.finish().map_err(export_error)
+}
+
+/// [`write_session_zip`] on the blocking thread pool (deflating holds a thread for seconds on
+/// a large session); the database stream is driven by the same runtime.
+pub async fn write_session_zip_blocking<W: Write + Seek + Send + 'static>(
+    pool: &PgPool,
+    session: Uuid,
+    out: W,
+) -> Result<W, StoreError> {
+    let pool = pool.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(write_session_zip(&pool, session, out)))
+        .await
+        .map_err(|err| StoreError::Query(format!("the insights export task failed: {err}")))?
 }
