@@ -280,6 +280,24 @@ async fn insights_are_served_exported_and_provisioned() {
     let selected = crate::support::mined(&server, &bearer, &selected);
     assert_eq!(selected["identityCount"], best["matched"], "{selected}");
 
+    let (status, total, second) = get_counted(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/potential-roles/{role}/rules?offset=1&limit=1&count=true"),
+    );
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(total, Some(rules.as_array().unwrap().len() as i64));
+    assert_eq!(
+        second.as_array().unwrap().first(),
+        rules.as_array().unwrap().get(1)
+    );
+    let (status, bad) = get(
+        &server,
+        &bearer,
+        &format!("/rolemine/v1/potential-roles/{role}/rules?sorters=rank"),
+    );
+    assert_eq!(status, 400, "{bad}");
+
     // Outliers: paged, highest first, filtered by attribute and by role.
     let (status, total, first) = get_counted(
         &server,

@@ -94,9 +94,13 @@ impl From<RuleRow> for AttributeRuleDto {
     path = "/rolemine/v1/potential-roles/{potentialRoleId}/rules",
     operation_id = "getPotentialRoleRules",
     tag = "Rolemine extensions",
-    params(("potentialRoleId" = String, Path, description = "The potential role id")),
+    params(
+        ("potentialRoleId" = String, Path, description = "The potential role id"),
+        CollectionParams,
+    ),
     responses(
         (status = 200, description = "The role's attribute rules, best first (at most 3)", body = Vec<AttributeRuleDto>),
+        (status = 400, description = "Bad collection parameters", body = ErrorResponseDto),
         (status = 404, description = "Unknown potential role", body = ErrorResponseDto),
         GuardedErrors,
     ),
@@ -105,10 +109,20 @@ impl From<RuleRow> for AttributeRuleDto {
 pub async fn rules(
     State(state): State<AppState>,
     Path(role): Path<String>,
-) -> Result<Json<Vec<AttributeRuleDto>>, ApiError> {
+    collection: Collection,
+) -> Result<Response, ApiError> {
+    // A list like every other: paging and count work; there is nothing to filter or sort by.
+    let listing = collection.listing(&[], &[])?;
     let row = any_role(&state, &role).await?;
     let rules = insights::rules(&state.pool, row.id).await?;
-    Ok(Json(rules.into_iter().map(Into::into).collect()))
+    let total = i64::try_from(rules.len()).unwrap_or(i64::MAX);
+    let items: Vec<AttributeRuleDto> = rules
+        .into_iter()
+        .skip(usize::try_from(listing.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(listing.limit).unwrap_or(usize::MAX))
+        .map(Into::into)
+        .collect();
+    Ok(page(items, listing.count.then_some(total)))
 }
 
 /// An entitlement named in an insight.

@@ -248,10 +248,33 @@ impl AttributeIndex {
     }
 
     fn candidate(&self, conditions: Vec<(usize, usize)>, members: &RoaringBitmap) -> Candidate {
-        let matched = self.matching(&conditions);
+        // Members by their codes (a role is small next to the population), the population by
+        // intersection sizes: no population-sized bitmap is copied for a pair.
+        let members_matched = members
+            .iter()
+            .filter(|&m| {
+                conditions.iter().all(|&(a, value)| {
+                    self.codes[a].get(m as usize).copied().flatten() == Some(value as u32)
+                })
+            })
+            .count();
+        let holders = |&(a, value): &(usize, usize)| &self.attributes[a].2[value];
+        let matched = match conditions.as_slice() {
+            [] => 0,
+            [one] => holders(one).len(),
+            [first, second] => holders(first).intersection_len(holders(second)),
+            [first, second, rest @ ..] => {
+                let mut both = holders(first) & holders(second);
+                for condition in &rest[..rest.len() - 1] {
+                    both &= holders(condition);
+                }
+                rest.last()
+                    .map_or(both.len(), |last| both.intersection_len(holders(last)))
+            }
+        };
         Candidate {
-            members_matched: u32::try_from(matched.intersection_len(members)).unwrap_or(u32::MAX),
-            matched: u32::try_from(matched.len()).unwrap_or(u32::MAX),
+            members_matched: u32::try_from(members_matched).unwrap_or(u32::MAX),
+            matched: u32::try_from(matched).unwrap_or(u32::MAX),
             conditions,
         }
     }
