@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::support::browser::Browser;
-use crate::support::{create_client, get, serve, token, zip_of, TestDatabase, READ};
+use crate::support::{create_client, get, planted_zip, serve, token, zip_of, TestDatabase, READ};
 
 /// Where the screenshots go (named in the README).
 fn screenshots() -> PathBuf {
@@ -20,33 +20,6 @@ fn screenshots() -> PathBuf {
         .parent()
         .unwrap()
         .join("console-screenshots")
-}
-
-/// The planted access data as an import zip.
-fn planted_zip() -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = rolemine_dataset::planted::PlantedSpec {
-        identities: 600,
-        entitlements: 300,
-        roles: 6,
-        sources: 4,
-        seed: 7,
-        ..Default::default()
-    };
-    rolemine_dataset::planted::Planted::new(spec)
-        .write(dir.path(), |_| {})
-        .unwrap();
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        files.push((name, std::fs::read(&path).unwrap()));
-    }
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
-        .collect();
-    zip_of(&borrowed)
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
@@ -209,7 +182,15 @@ async fn a_role_engineer_walks_the_console() {
     assert_eq!(browser.text("#import-state").await, "ERROR");
     snapshot(&browser, &shots, "02-import-errors").await;
 
-    let good = write_file(files.path(), "access.zip", &planted_zip());
+    let spec = rolemine_dataset::planted::PlantedSpec {
+        identities: 600,
+        entitlements: 300,
+        roles: 6,
+        sources: 4,
+        seed: 7,
+        ..Default::default()
+    };
+    let good = write_file(files.path(), "access.zip", &planted_zip(spec));
     browser
         .element("#import-file")
         .await

@@ -15,6 +15,7 @@ mod import;
 mod insights;
 mod jobs;
 mod listing;
+mod metrics;
 mod mining;
 mod overlap;
 mod potential_roles;

@@ -527,6 +527,25 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// Planted access data of `spec` as an import zip (every file the generator writes).
+pub fn planted_zip(spec: rolemine_dataset::planted::PlantedSpec) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    rolemine_dataset::planted::Planted::new(spec)
+        .write(dir.path(), |_| {})
+        .unwrap();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        files.push((name, std::fs::read(&path).unwrap()));
+    }
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    zip_of(&borrowed)
+}
+
 /// Polls the import at `location` until it leaves QUEUED/IN_PROGRESS.
 pub fn import_finished(server: &Server, bearer: &str, location: &str) -> Value {
     let started = Instant::now();

@@ -239,6 +239,7 @@ impl IntoResponse for ApiError {
                 response
             }
             ApiError::TooManyRequests { retry_after } => {
+                metrics::counter!("rolemine_rate_limited_total").increment(1);
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 let body = RateLimitedDto {
                     message: format!("Rate limit exceeded; retry after {seconds} s"),

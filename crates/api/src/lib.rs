@@ -18,6 +18,7 @@ pub mod request;
 pub mod routes;
 pub mod sessions;
 pub mod state;
+pub mod telemetry;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route(&upload.path, upload_handler)
         .merge(rolemine_console::router())
         .fallback(error::not_found_route)
+        .layer(from_fn(telemetry::record))
         .layer(from_fn(request::edge))
         .layer(from_fn(request::track))
         .with_state(state)

@@ -268,6 +268,8 @@ pub struct ServeArgs {
     pub worker: WorkerTuning,
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
+    #[command(flatten)]
+    pub metrics: crate::telemetry::MetricsArgs,
 }
 
 /// Flags of `rolemine worker`.
@@ -280,6 +282,8 @@ pub struct WorkerArgs {
     pub worker: WorkerTuning,
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
+    #[command(flatten)]
+    pub metrics: crate::telemetry::MetricsArgs,
 }
 
 /// Where asynchronous exports are kept, and for how long.

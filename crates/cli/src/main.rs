@@ -5,6 +5,7 @@ mod commands;
 mod database;
 mod logging;
 mod shutdown;
+mod telemetry;
 
 use std::process::ExitCode;
 

@@ -342,3 +342,28 @@ impl std::fmt::Debug for JobNotifications {
             .finish()
     }
 }
+
+/// Jobs of one kind waiting to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueDepth {
+    /// Their kind.
+    pub kind: JobKind,
+    /// How many are queued (retries waiting for their delay included).
+    pub queued: i64,
+    /// Seconds the oldest of them has waited since it was created.
+    pub oldest_seconds: f64,
+}
+
+/// The queue's depth per kind (kinds with nothing queued are left out).
+pub async fn queue_depth(pool: &PgPool) -> Result<Vec<QueueDepth>, StoreError> {
+    Ok(sqlx::query_as!(
+        QueueDepth,
+        r#"SELECT kind AS "kind: JobKind", count(*) AS "queued!",
+                  coalesce(extract(epoch FROM now() - min(created_at))::float8, 0)
+                    AS "oldest_seconds!"
+             FROM jobs WHERE state = $1 GROUP BY kind ORDER BY kind"#,
+        JobState::Queued as _,
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -71,6 +71,7 @@ impl JobHandler<ExportJob> for ExportHandler {
             .await
             .map_err(|err| JobError::Transient(err.to_string()))?;
         exports::succeed(&self.pool, id, &key, self.ttl).await?;
+        metrics::counter!("rolemine_export_bytes_total").increment(size);
         tracing::info!(export = %id, ?counts, bytes = size, "export written");
         Ok(())
     }

@@ -59,6 +59,8 @@ impl JobHandler<ImportJob> for ImportHandler {
         match outcome {
             Ok(report) => {
                 imports::succeed(&self.pool, id, &report).await?;
+                metrics::counter!("rolemine_import_assignment_rows_total")
+                    .increment(report.assignment_rows);
                 tracing::info!(import = %id, counts = ?report.counts, "import succeeded");
             }
             Err(ImportError::Invalid(errors)) => {

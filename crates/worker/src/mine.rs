@@ -181,6 +181,10 @@ impl JobHandler<MineJob> for MineHandler {
         {
             return Ok(());
         }
+        for (phase, took) in &result.timings {
+            metrics::histogram!("rolemine_mining_phase_seconds", "phase" => phase.name())
+                .record(took.as_secs_f64());
+        }
         tracing::info!(
             session = %job.session_id,
             identities,

@@ -136,6 +136,7 @@ impl Worker {
             }
         };
         tracing::info!(job = %claimed.id, kind = %claimed.kind, attempt = claimed.attempts, "job started");
+        let started = std::time::Instant::now();
         let lease_keeper = self.keep_lease(claimed.id, cancel.clone());
         let context = JobContext {
             id: claimed.id,
@@ -144,9 +145,12 @@ impl Worker {
         };
         let outcome = self.handlers.run(job, &context).await;
         lease_keeper.abort();
+        metrics::histogram!("rolemine_job_duration_seconds", "kind" => claimed.kind.to_string())
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(()) => match jobs::complete(&self.pool, claimed.id, &self.config.name).await {
                 Ok(true) => {
+                    count_job(claimed.kind, "succeeded");
                     tracing::info!(job = %claimed.id, kind = %claimed.kind, "job succeeded")
                 }
                 Ok(false) => {
@@ -157,6 +161,7 @@ impl Worker {
                 }
             },
             Err(JobError::Cancelled) => {
+                count_job(claimed.kind, "cancelled");
                 tracing::info!(job = %claimed.id, kind = %claimed.kind, "job stopped: cancelled or lease lost");
             }
             Err(err) => self.record_failure(&claimed, Some(job), &err).await,
@@ -178,9 +183,11 @@ impl Worker {
         let (id, kind) = (claimed.id, claimed.kind);
         match outcome {
             Ok(FailureOutcome::WillRetry) => {
+                count_job(kind, "retried");
                 tracing::warn!(job = %id, %kind, error = %reason, "job attempt failed; will retry");
             }
             Ok(FailureOutcome::GaveUp) => {
+                count_job(kind, "failed");
                 tracing::error!(job = %id, %kind, error = %reason, "job failed");
                 if let Some(job) = job {
                     self.handlers.on_failure(job, &reason).await;
@@ -227,4 +234,10 @@ impl std::fmt::Debug for Worker {
             .field("handlers", &self.handlers)
             .finish()
     }
+}
+
+/// Counts a finished attempt of a `kind` job by its outcome (`rolemine_jobs_total`).
+fn count_job(kind: rolemine_domain::JobKind, outcome: &'static str) {
+    metrics::counter!("rolemine_jobs_total", "kind" => kind.to_string(), "outcome" => outcome)
+        .increment(1);
 }

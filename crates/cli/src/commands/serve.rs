@@ -59,6 +59,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             return Err(err);
         }
     };
+    let metrics = match crate::telemetry::serve(&args.metrics, database.pool.clone(), &stop).await {
+        Ok(metrics) => metrics,
+        Err(err) => {
+            database.close().await?;
+            return Err(err);
+        }
+    };
     let request_pool = state.pool.clone();
     let app = rolemine_api::router(state);
     tracing::info!(
@@ -73,6 +80,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed");
     stop.cancel();
+    if let Some(task) = metrics {
+        if let Err(err) = task.await {
+            tracing::error!(error = %err, "the metrics task failed");
+        }
+    }
     if let Some((worker, notifying, sweeping)) = worker {
         for (task, name) in [
             (worker, "worker"),

@@ -24,6 +24,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let notifier = Notifier::new(database.pool.clone(), mailer, NOTIFY_INTERVAL);
     let notifying = tokio::spawn(notifier.run(stop.child_token()));
     let sweeping = sweeper(database.pool.clone(), &artifacts, &args.artifacts, &stop);
+    let metrics = crate::telemetry::serve(&args.metrics, database.pool.clone(), &stop).await?;
     build(
         database.pool.clone(),
         &args.worker,
@@ -32,7 +33,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     )
     .run(stop)
     .await;
-    for (task, name) in [(notifying, "notifier"), (sweeping, "export sweeper")] {
+    let tasks = [(notifying, "notifier"), (sweeping, "export sweeper")]
+        .into_iter()
+        .chain(metrics.map(|task| (task, "metrics server")));
+    for (task, name) in tasks {
         if let Err(err) = task.await {
             tracing::error!(error = %err, "the {name} task failed");
         }

@@ -1,0 +1,211 @@
+//! `--metrics-bind`: Prometheus metrics on their own address, with the request, job, mining,
+//! import, export, rate-limit, queue and pool figures an operator watches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use std::time::{Duration, Instant};
+
+use rolemine_dataset::planted::PlantedSpec;
+use rolemine_domain::JobKind;
+use serde_json::json;
+
+use crate::support::{
+    free_port, get, http, import_finished, json_response, mine_session, planted_zip, post, serve,
+    TestDatabase,
+};
+
+/// The value of the first sample of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+fn scrape(port: u16) -> String {
+    let mut response = http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.body_mut().read_to_string().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_address() {
+    let db = TestDatabase::create().await;
+    let port = free_port();
+    let (server, client, bearer) = serve(
+        &db,
+        &[("ROLEMINE_METRICS_BIND", format!("127.0.0.1:{port}"))],
+    );
+
+    // An import over HTTP, a mined session, an asynchronous export.
+    let zip = planted_zip(PlantedSpec {
+        identities: 400,
+        entitlements: 200,
+        roles: 4,
+        ..PlantedSpec::default()
+    });
+    let response = http()
+        .post(format!("{}/rolemine/v1/imports", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", "application/zip")
+        .send(&zip[..])
+        .unwrap();
+    let (status, location, body) = json_response(response, "Location");
+    assert_eq!(status, 202, "{body}");
+    let imported = import_finished(&server, &bearer, &location.unwrap());
+    assert_eq!(imported["state"], "SUCCESS", "{imported}");
+    let session = mine_session(
+        &server,
+        &bearer,
+        &json!({"name": "metrics", "minNumIdentitiesInPotentialRole": 10}),
+    );
+    let (_, roles) = get(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
+    );
+    let role = roles[0]["id"].as_str().unwrap();
+    let (status, export) = post(
+        &server,
+        &bearer,
+        &format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export-async"),
+        "{}",
+        "application/json",
+    );
+    assert_eq!(status, 202, "{export}");
+    let started = Instant::now();
+    loop {
+        let (_, state) = get(
+            &server,
+            &bearer,
+            &format!(
+                "/beta/role-mining-sessions/{session}/potential-roles/{role}/export-async/{}",
+                export["exportId"].as_str().unwrap()
+            ),
+        );
+        if state["status"] == "SUCCESS" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Wrong secrets until the failure throttle answers 429.
+    let mut throttled = false;
+    for _ in 0..40 {
+        let response = http()
+            .post(format!("{}/oauth/token", server.base))
+            .send_form([
+                ("grant_type", "client_credentials"),
+                ("client_id", client.as_str()),
+                ("client_secret", "wrong"),
+            ])
+            .unwrap();
+        if response.status() == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "no 429 after 40 wrong secrets");
+
+    let text = scrape(port);
+    let session_path = "operation=\"/beta/role-mining-sessions/{sessionId}\"";
+    assert!(
+        sample(
+            &text,
+            "rolemine_http_requests_total",
+            &[session_path, "status=\"200\""]
+        )
+        .is_some()
+            || sample(
+                &text,
+                "rolemine_http_requests_total",
+                &[
+                    "operation=\"/beta/role-mining-sessions/{sessionId}/potential-role-summaries\"",
+                    "status=\"200\""
+                ]
+            )
+            .is_some(),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "rolemine_http_request_duration_seconds_count",
+            &["method=\"GET\""]
+        )
+        .unwrap()
+            >= 1.0,
+        "{text}"
+    );
+    for kind in [JobKind::Mine, JobKind::Import, JobKind::Export].map(JobKind::as_str) {
+        let done = sample(
+            &text,
+            "rolemine_jobs_total",
+            &[&format!("kind=\"{kind}\""), "outcome=\"succeeded\""],
+        );
+        assert!(done.unwrap_or(0.0) >= 1.0, "{kind}: {text}");
+        assert!(
+            sample(
+                &text,
+                "rolemine_job_duration_seconds_count",
+                &[&format!("kind=\"{kind}\"")]
+            )
+            .is_some(),
+            "{text}"
+        );
+    }
+    for phase in [
+        "population",
+        "similarity",
+        "clustering",
+        "metrics",
+        "insights",
+    ] {
+        assert!(
+            sample(
+                &text,
+                "rolemine_mining_phase_seconds_count",
+                &[&format!("phase=\"{phase}\"")]
+            )
+            .is_some(),
+            "{phase}: {text}"
+        );
+    }
+    assert!(
+        sample(&text, "rolemine_import_assignment_rows_total", &[]).unwrap() > 1000.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "rolemine_export_bytes_total", &[]).unwrap() > 0.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "rolemine_rate_limited_total", &[]).unwrap() >= 1.0,
+        "{text}"
+    );
+    let mine = format!("kind=\"{}\"", JobKind::Mine.as_str());
+    assert_eq!(
+        sample(&text, "rolemine_jobs_queued", &[&mine]),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(sample(&text, "rolemine_jobs_oldest_queued_seconds", &[&mine]).is_some());
+    assert!(
+        sample(&text, "rolemine_db_pool_connections", &["state=\"idle\""]).is_some(),
+        "{text}"
+    );
+    assert!(sample(&text, "rolemine_db_pool_max_connections", &[]).unwrap() >= 1.0);
+
+    // Not on the API's address.
+    let (status, _) = get(&server, &bearer, "/metrics");
+    assert_eq!(status, 404);
+    drop(server);
+    db.drop_database().await;
+}
