@@ -500,3 +500,48 @@ fn minimal_cover_rebuilds_every_hp_dataset_exactly() {
         assert_eq!(definition.len() as u64, roles, "{name}");
     }
 }
+
+/// Without a terminal, long CLI work logs its progress (here every update, with
+/// `ROLEMINE_PROGRESS_SECONDS=0`): generating, then mining phase by phase.
+#[test]
+fn generate_and_mine_log_progress_without_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let generated = support::succeed(
+        rolemine()
+            .args([
+                "generate",
+                "--identities",
+                "30000",
+                "--roles",
+                "60",
+                "--out",
+            ])
+            .arg(&data)
+            .env("ROLEMINE_PROGRESS_SECONDS", "0"),
+    );
+    let log = String::from_utf8_lossy(&generated.stderr);
+    assert!(log.contains("stage=generating"), "{log}");
+    assert!(
+        log.contains("progress") && log.contains("total=30000"),
+        "{log}"
+    );
+    let mined = support::succeed(
+        rolemine()
+            .arg("mine")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join("out.zip"))
+            .env("ROLEMINE_PROGRESS_SECONDS", "0"),
+    );
+    let log = String::from_utf8_lossy(&mined.stderr);
+    for phase in [
+        "population",
+        "similarity",
+        "clustering",
+        "metrics",
+        "insights",
+    ] {
+        assert!(log.contains(&format!("stage={phase}")), "{phase}: {log}");
+    }
+}

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod database;
 mod logging;
+mod progress;
 mod shutdown;
 mod telemetry;
 

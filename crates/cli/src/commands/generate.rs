@@ -3,11 +3,11 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use rolemine_dataset::planted::{Planted, PlantedSpec};
 use serde_json::json;
 
 use crate::args::GenerateArgs;
+use crate::progress::Progress;
 
 /// Writes planted data to `--out` and prints a one-line JSON summary.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -47,15 +47,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let planted = Planted::new(spec);
-    let bar = ProgressBar::new(u64::from(spec.identities)).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} identities ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let progress = Progress::new(
+        false,
+        "identities",
+        "{msg} [{bar:40}] {pos}/{len} identities ({eta})",
     );
-    bar.set_message("generating");
+    progress.stage("generating");
+    let total = Some(u64::from(spec.identities));
     planted
-        .write(&args.out, |done| bar.set_position(u64::from(done)))
+        .write(&args.out, |done| progress.update(u64::from(done), total))
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
-    bar.finish_and_clear();
+    progress.finish();
     super::output_line(json!({
         "out": args.out.display().to_string(),
         "identities": spec.identities,

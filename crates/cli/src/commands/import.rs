@@ -2,31 +2,29 @@
 
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rolemine_store::import::{import_path, ImportError};
 use serde_json::json;
 
 use crate::args::ImportArgs;
 use crate::database::Database;
+use crate::progress::Progress;
 
 /// Imports the files and prints the database totals as one JSON line.
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.database).await?;
     let started = Instant::now();
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} assignment rows read ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        )
-    };
-    let ticker = bar.clone();
+    let progress = std::sync::Arc::new(Progress::new(
+        args.quiet,
+        "assignment rows read",
+        "{msg} {pos} assignment rows read ({per_sec})",
+    ));
+    progress.stage("importing");
+    let ticker = progress.clone();
     let outcome = import_path(&database.pool, &args.input, move |rows| {
-        ticker.set_position(rows)
+        ticker.update(rows, None)
     })
     .await;
-    bar.finish_and_clear();
+    progress.finish();
     let result = match outcome {
         Ok(report) => {
             for warning in &report.warnings {

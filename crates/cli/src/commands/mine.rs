@@ -4,13 +4,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use rolemine_dataset::output::{self, round3};
 use rolemine_dataset::AccessData;
 use rolemine_engine::{MiningMethod, MiningParams, Observer, Phase, RoleType};
 use serde_json::json;
 
 use crate::args::{MethodArg, MineArgs, RoleTypeArg};
+use crate::progress::Progress;
 
 /// Loads the input, mines it, writes the zip and prints a one-line JSON summary.
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
@@ -59,30 +59,22 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar driven by the engine's observer callbacks.
+/// Progress driven by the engine's observer callbacks.
 struct Bar {
-    bar: Option<ProgressBar>,
+    progress: Progress,
     phase: Mutex<Option<(Phase, Instant)>>,
 }
 
 impl Bar {
     fn new(quiet: bool) -> Self {
-        let bar = (!quiet).then(|| {
-            ProgressBar::new(0).with_style(
-                ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            )
-        });
         Self {
-            bar,
+            progress: Progress::new(quiet, "steps", "{msg:>16} [{bar:40}] {pos}/{len}"),
             phase: Mutex::new(None),
         }
     }
 
     fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.progress.finish();
     }
 }
 
@@ -98,18 +90,10 @@ impl Observer for Bar {
                 );
             }
         }
-        tracing::debug!(phase = phase.name(), "phase started");
-        if let Some(bar) = &self.bar {
-            bar.set_message(phase.name());
-            bar.set_position(0);
-            bar.set_length(0);
-        }
+        self.progress.stage(phase.name());
     }
 
     fn progress(&self, done: u64, total: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
+        self.progress.update(done, Some(total));
     }
 }
