@@ -20,6 +20,7 @@ mod mining;
 mod overlap;
 mod potential_roles;
 mod provisioning;
+mod s3;
 mod sdk;
 mod sdk_typescript;
 mod sessions;
