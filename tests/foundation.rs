@@ -369,6 +369,55 @@ fn docker_compose_wires_postgres_server_and_worker() {
     );
 }
 
+/// The `scale` profile: two API replicas without workers behind the proxy, two workers, and an
+/// S3-compatible store every one of them uses for artifacts.
+#[test]
+fn docker_compose_scale_profile_puts_two_replicas_behind_a_proxy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let services = &docs[0]["services"];
+    let in_profile = |name: &str| {
+        services[name]["profiles"]
+            .as_vec()
+            .is_some_and(|p| p.iter().any(|p| p.as_str() == Some("scale")))
+    };
+    for name in [
+        "api-1",
+        "api-2",
+        "worker-1",
+        "worker-2",
+        "proxy",
+        "s3",
+        "s3-bucket",
+    ] {
+        assert!(in_profile(name), "{name} is not in the scale profile");
+    }
+    for name in ["api-1", "api-2", "worker-1", "worker-2"] {
+        let env = &services[name]["environment"];
+        assert_eq!(env["ROLEMINE_NO_WORKER"].as_str(), Some("true"), "{name}");
+        let url = env["ROLEMINE_ARTIFACT_URL"].as_str().unwrap();
+        assert!(url.starts_with("s3://"), "{name}: {url}");
+        assert_eq!(
+            env["AWS_ENDPOINT"].as_str(),
+            Some("http://s3:9000"),
+            "{name}"
+        );
+    }
+    for name in ["api-1", "api-2"] {
+        assert_eq!(services[name]["command"][0].as_str(), Some("serve"));
+    }
+    for name in ["worker-1", "worker-2"] {
+        assert_eq!(services[name]["command"][0].as_str(), Some("worker"));
+    }
+    let mount = services["proxy"]["volumes"][0].as_str().unwrap();
+    let config = mount.split(':').next().unwrap();
+    let nginx = std::fs::read_to_string(root.join(config)).unwrap();
+    for needle in ["api-1:8080", "api-2:8080", "proxy_next_upstream error"] {
+        assert!(nginx.contains(needle), "{config} lacks {needle}");
+    }
+}
+
 /// The database flags are global: before or after the subcommand (and after a nested one).
 #[tokio::test]
 async fn database_flags_go_before_or_after_the_subcommand() {

@@ -8,6 +8,7 @@ mod support;
 mod console;
 mod contract;
 mod exports;
+mod failover;
 mod foundation;
 mod hardening;
 mod http_import;
