@@ -362,6 +362,7 @@ pub async fn write_roles(
     delete_generation(&mut *pool.acquire().await?, session, generation).await?;
     let mut ready = 0i32;
     let mut role_ids: Vec<Uuid> = Vec::with_capacity(result.roles.len());
+    let started = std::time::Instant::now();
     for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
         let mut tx = pool.begin().await?;
         let current = sqlx::query_scalar!(
@@ -504,6 +505,7 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
+    let roles_written = started.elapsed();
     {
         let mut tx = pool.begin().await?;
         insights::write_session_insights(
@@ -512,7 +514,9 @@ pub async fn write_roles(
         .await?;
         tx.commit().await?;
     }
+    let insights_written = started.elapsed();
     let done = publish(pool, session, generation, &result.explained, notify).await?;
+    let published = started.elapsed();
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
     // the heap for every index entry it skips until autovacuum comes by. Marking them now makes
     // those pages index-only scans at once. Best effort: the roles are written either way.
@@ -522,6 +526,14 @@ pub async fn write_roles(
     {
         tracing::warn!(%session, error = %err, "cannot vacuum the new potential role members");
     }
+    tracing::debug!(
+        %session,
+        roles_seconds = roles_written.as_secs_f64(),
+        insights_seconds = (insights_written - roles_written).as_secs_f64(),
+        publish_seconds = (published - insights_written).as_secs_f64(),
+        vacuum_seconds = (started.elapsed() - published).as_secs_f64(),
+        "roles written"
+    );
     Ok(done)
 }
 
