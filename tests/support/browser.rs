@@ -12,11 +12,22 @@ use serde_json::{json, Value};
 /// How long a page may take to show what a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// A chromedriver process, killed when dropped (also when starting the session fails, so a
+/// failed test leaves no driver behind).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A chromedriver process and a browser session on it.
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
-    driver: Child,
+    _driver: Driver,
     /// Where the browser saves downloads.
     pub downloads: tempfile::TempDir,
     _profile: tempfile::TempDir,
@@ -34,18 +45,21 @@ impl Browser {
     /// Starts chromedriver and a headless browser at 1280x800.
     pub async fn start() -> Browser {
         let port = super::free_port();
-        let driver = Command::new(chromedriver())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!(
-                    "cannot start {} ({err}): the console tests need Chromium and ChromeDriver \
-                     (apt-get install chromium chromium-driver; scripts/test installs them)",
-                    chromedriver()
-                )
-            });
+        let driver = Driver(
+            Command::new(chromedriver())
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| {
+                    panic!(
+                        "cannot start {} ({err}): the console tests need Chromium and \
+                         ChromeDriver (apt-get install chromium chromium-driver; scripts/test \
+                         installs them)",
+                        chromedriver()
+                    )
+                }),
+        );
         let downloads = tempfile::tempdir().unwrap();
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({
@@ -87,7 +101,7 @@ impl Browser {
         };
         Browser {
             client,
-            driver,
+            _driver: driver,
             downloads,
             _profile: profile,
         }
@@ -237,17 +251,8 @@ impl Browser {
         }
     }
 
-    /// Ends the browser session and chromedriver.
-    pub async fn quit(mut self) {
+    /// Ends the browser session, then chromedriver (when `self` drops).
+    pub async fn quit(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
