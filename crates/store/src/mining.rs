@@ -537,6 +537,20 @@ pub async fn write_roles(
     Ok(done)
 }
 
+/// Whether `generation` is the session's published one: an earlier attempt of its job wrote and
+/// published its roles.
+pub async fn published(pool: &PgPool, session: Uuid, generation: i32) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(published_generation = $2, false) AS "published!"
+             FROM role_mining_sessions WHERE id = $1"#,
+        session,
+        generation
+    )
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(false))
+}
+
 /// Deletes the unsaved roles one generation of a session wrote.
 async fn delete_generation(
     conn: &mut PgConnection,

@@ -57,6 +57,17 @@ impl JobHandler<MineJob> for MineHandler {
             }
             Err(err) => return Err(err.into()),
         };
+        // An attempt that published this generation and died before the job was marked done
+        // (its lease ran out) leaves nothing to redo; mining again would replace the roles
+        // readers already see.
+        if mining::published(&self.pool, job.session_id, job.generation).await? {
+            tracing::info!(
+                session = %job.session_id,
+                generation = job.generation,
+                "generation already published by an earlier attempt"
+            );
+            return Ok(());
+        }
         let Some(identities) = mining::resolve_population(
             &self.pool,
             job.session_id,
