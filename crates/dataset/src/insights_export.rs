@@ -4,10 +4,9 @@
 
 use std::io::{Seek, Write};
 
-use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
 
-use crate::role_export::{ExportError, ExportedOutlier, ExportedRule};
+use crate::role_export::{options, spill, ExportError, ExportedOutlier, ExportedRule};
 
 /// One entitlement's unexplained holders.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,25 +71,9 @@ impl<W: Write + Seek> SessionInsightsZip<W> {
         role_name: &str,
         rule: &ExportedRule,
     ) -> Result<(), ExportError> {
-        let ratio = |part: i32, whole: i32| {
-            if whole == 0 {
-                0.0
-            } else {
-                f64::from(part) / f64::from(whole)
-            }
-        };
-        self.csv.write_record([
-            role_id.to_owned(),
-            role_name.to_owned(),
-            rule.rank.to_string(),
-            rule.criteria.clone(),
-            format!("{:.4}", ratio(rule.members_matched, rule.matched)),
-            format!("{:.4}", ratio(rule.members_matched, rule.members)),
-            rule.matched.to_string(),
-            rule.members_matched.to_string(),
-            (rule.matched - rule.members_matched).to_string(),
-            (rule.members - rule.members_matched).to_string(),
-        ])?;
+        let mut record = vec![role_id.to_owned(), role_name.to_owned()];
+        record.extend(rule.cells());
+        self.csv.write_record(&record)?;
         self.spill(false)
     }
 
@@ -172,20 +155,9 @@ impl<W: Write + Seek> SessionInsightsZip<W> {
         Ok(())
     }
 
-    /// Moves the gathered CSV bytes into the current zip entry (always when `all`).
     fn spill(&mut self, all: bool) -> Result<(), ExportError> {
-        self.csv.flush()?;
-        if all || self.csv.get_ref().len() >= 64 * 1024 {
-            let full = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
-            let bytes = full.into_inner().map_err(|err| err.into_error())?;
-            self.zip.write_all(&bytes)?;
-        }
-        Ok(())
+        spill(&mut self.zip, &mut self.csv, all)
     }
-}
-
-fn options() -> SimpleFileOptions {
-    SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
 }
 
 #[cfg(test)]

@@ -76,6 +76,30 @@ pub struct ExportedRule {
     pub members: i32,
 }
 
+impl ExportedRule {
+    /// Its `rules.csv` cells from `rank` on: rank, rule, precision, recall (4 decimals),
+    /// matched, members matched, would add, would miss.
+    pub fn cells(&self) -> [String; 8] {
+        let ratio = |part: i32, whole: i32| {
+            if whole == 0 {
+                0.0
+            } else {
+                f64::from(part) / f64::from(whole)
+            }
+        };
+        [
+            self.rank.to_string(),
+            self.criteria.clone(),
+            format!("{:.4}", ratio(self.members_matched, self.matched)),
+            format!("{:.4}", ratio(self.members_matched, self.members)),
+            self.matched.to_string(),
+            self.members_matched.to_string(),
+            (self.matched - self.members_matched).to_string(),
+            (self.members - self.members_matched).to_string(),
+        ]
+    }
+}
+
 /// One of the role's outlier members, or an identity whose nearest role it is
 /// (`outliers.csv`).
 #[derive(Debug, Clone, PartialEq)]
@@ -217,24 +241,8 @@ impl<W: Write + Seek> RoleExportZip<W> {
             "would_add",
             "would_miss",
         ])?;
-        let ratio = |part: i32, whole: i32| {
-            if whole == 0 {
-                0.0
-            } else {
-                f64::from(part) / f64::from(whole)
-            }
-        };
         for rule in rules {
-            self.csv.write_record([
-                rule.rank.to_string(),
-                rule.criteria.clone(),
-                format!("{:.4}", ratio(rule.members_matched, rule.matched)),
-                format!("{:.4}", ratio(rule.members_matched, rule.members)),
-                rule.matched.to_string(),
-                rule.members_matched.to_string(),
-                (rule.matched - rule.members_matched).to_string(),
-                (rule.members - rule.members_matched).to_string(),
-            ])?;
+            self.csv.write_record(rule.cells())?;
         }
         self.spill(true)?;
         self.zip.start_file("outliers.csv", options())?;
@@ -269,19 +277,29 @@ impl<W: Write + Seek> RoleExportZip<W> {
         Ok((self.zip.finish()?, self.counts))
     }
 
-    /// Moves the gathered CSV bytes into the current zip entry (always when `all`).
     fn spill(&mut self, all: bool) -> Result<(), ExportError> {
-        self.csv.flush()?;
-        if all || self.csv.get_ref().len() >= FLUSH_AT {
-            let full = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
-            let bytes = full.into_inner().map_err(|err| err.into_error())?;
-            self.zip.write_all(&bytes)?;
-        }
-        Ok(())
+        spill(&mut self.zip, &mut self.csv, all)
     }
 }
 
-fn options() -> SimpleFileOptions {
+/// Moves the CSV bytes gathered in `csv` into `zip`'s current entry (always when `all`,
+/// otherwise once they reach [`FLUSH_AT`]).
+pub(crate) fn spill<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    csv: &mut csv::Writer<Vec<u8>>,
+    all: bool,
+) -> Result<(), ExportError> {
+    csv.flush()?;
+    if all || csv.get_ref().len() >= FLUSH_AT {
+        let full = std::mem::replace(csv, csv::Writer::from_writer(Vec::new()));
+        let bytes = full.into_inner().map_err(|err| err.into_error())?;
+        zip.write_all(&bytes)?;
+    }
+    Ok(())
+}
+
+/// Deflated zip entries, as every export writes them.
+pub(crate) fn options() -> SimpleFileOptions {
     SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
 }
 
