@@ -2,10 +2,10 @@
 //! roles) to the worker that builds the engine's input, and writing the potential roles in bulk. Every write is conditional on
 //! the session's `generation`, so a job superseded by a newer PATCH writes nothing.
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use rolemine_domain::{Chip, ChipOperator, PruneThreshold, RoleType, Scope, SessionState};
 use rolemine_engine::coverage::Coverage;
-use rolemine_engine::mine::MiningResult;
+use rolemine_engine::mine::{MiningResult, PotentialRole};
 use rolemine_engine::rules::AttributeRule;
 use rolemine_filter::{like_pattern, parse_search, Search};
 use serde::Serialize;
@@ -158,17 +158,22 @@ pub async fn unknown_identities(
 /// The longest the population query of a session may run.
 pub const POPULATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Stores the session's population and moves it to `IDENTITIES_OBTAINED`. `None` when the job
-/// was superseded.
+/// Streams the session's population (the identities its scope selects), in identity id order,
+/// to `each`, then moves the session to `IDENTITIES_OBTAINED` with their count. `None` when the
+/// job was superseded.
 ///
-/// When `stop` completes first, PostgreSQL is asked to cancel the statement (a criteria query
-/// can run for minutes), and the result is [`StoreError::Cancelled`] with nothing written.
-pub async fn resolve_population(
+/// The population is read straight from the scope's query rather than stored first: a stored
+/// copy of 100k identities cost two seconds of a session's run on a durable PostgreSQL and
+/// nothing reads it again. When `stop` completes first, PostgreSQL is asked to cancel the
+/// statement (a criteria query can run for minutes), and the result is
+/// [`StoreError::Cancelled`].
+pub async fn load_population(
     pool: &PgPool,
     session: Uuid,
     generation: i32,
     scope: &Scope,
     stop: impl std::future::Future<Output = ()>,
+    each: &mut (dyn FnMut(PopulationRow) + Send),
 ) -> Result<Option<i32>, StoreError> {
     let mut tx = pool.begin().await?;
     let backend = sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#)
@@ -181,22 +186,40 @@ pub async fn resolve_population(
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query!(
-        "DELETE FROM session_identities WHERE session_id = $1",
-        session
-    )
-    .execute(&mut *tx)
-    .await?;
-    let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO session_identities SELECT ");
-    insert.push_bind(session);
-    insert.push(", i.id FROM identities i");
-    push_scope(&mut insert, scope)?;
-    let count = {
-        let running = insert.build().execute(&mut *tx);
-        tokio::pin!(running);
+    let mut select = QueryBuilder::<Postgres>::new(
+        "SELECT i.id, i.name, a.entitlement_ids, i.attributes FROM identities i \
+         LEFT JOIN identity_access a ON a.identity_id = i.id",
+    );
+    push_scope(&mut select, scope)?;
+    select.push(" ORDER BY i.id");
+    let mut count = 0usize;
+    {
+        let reading = async {
+            let mut rows = select
+                .build_query_as::<(
+                    i32,
+                    String,
+                    Option<Vec<i32>>,
+                    Json<serde_json::Map<String, serde_json::Value>>,
+                )>()
+                .fetch(&mut *tx);
+            while let Some((identity_id, name, entitlement_ids, attributes)) =
+                rows.try_next().await?
+            {
+                count += 1;
+                each(PopulationRow {
+                    identity_id,
+                    name,
+                    entitlement_ids: entitlement_ids.unwrap_or_default(),
+                    attributes: attributes.0,
+                });
+            }
+            Ok::<_, StoreError>(())
+        };
+        tokio::pin!(reading);
         tokio::pin!(stop);
         tokio::select! {
-            done = &mut running => done?.rows_affected(),
+            done = &mut reading => done?,
             () = &mut stop => {
                 // A cancel that reaches the backend before the statement starts is ignored, so
                 // it is sent again until the statement ends ("canceling statement"; the
@@ -206,14 +229,14 @@ pub async fn resolve_population(
                         .fetch_one(pool)
                         .await?;
                     tokio::select! {
-                        _ = &mut running => break,
+                        _ = &mut reading => break,
                         () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
                     }
                 }
                 return Err(StoreError::Cancelled);
             }
         }
-    };
+    }
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     let updated = sqlx::query!(
         "UPDATE role_mining_sessions
@@ -232,34 +255,6 @@ pub async fn resolve_population(
     }
     tx.commit().await?;
     Ok(Some(count))
-}
-
-/// Streams the session's population, in identity id order, to `each`.
-pub async fn load_population(
-    pool: &PgPool,
-    session: Uuid,
-    mut each: impl FnMut(PopulationRow) + Send,
-) -> Result<(), StoreError> {
-    let mut rows = sqlx::query!(
-        r#"SELECT s.identity_id, i.name, a.entitlement_ids AS "entitlement_ids?",
-                  i.attributes AS "attributes: Json<serde_json::Map<String, serde_json::Value>>"
-             FROM session_identities s
-             JOIN identities i ON i.id = s.identity_id
-             LEFT JOIN identity_access a ON a.identity_id = s.identity_id
-            WHERE s.session_id = $1
-            ORDER BY s.identity_id"#,
-        session
-    )
-    .fetch(pool);
-    while let Some(row) = rows.try_next().await? {
-        each(PopulationRow {
-            identity_id: row.identity_id,
-            name: row.name,
-            entitlement_ids: row.entitlement_ids.unwrap_or_default(),
-            attributes: row.attributes.0,
-        });
-    }
-    Ok(())
 }
 
 /// The entitlement database ids each existing role (imported or provisioned) grants, directly
@@ -335,9 +330,23 @@ pub struct Completion {
     pub body: String,
 }
 
+/// Role batches in flight at once, each on its own connection: PostgreSQL spends one backend's
+/// CPU per COPY, so two batches at a time keep both cores of a small server busy.
+const WRITERS: usize = 2;
+
+/// Who a session's potential roles are created by, and their type.
+struct RoleOwner {
+    role_type: RoleType,
+    created_by_id: Option<String>,
+    created_by_name: Option<String>,
+}
+
 /// Writes `result`'s roles as `generation`'s, in batches, counting `potentialRolesReadyCount`
 /// up, then publishes them in place of the session's earlier unsaved roles (`publish`).
 /// `false` when superseded (nothing of this generation is kept then).
+///
+/// The batches ([`WRITERS`] at a time) and the session's insights are written concurrently,
+/// each in its own transaction; nothing is visible to readers before `publish`.
 pub async fn write_roles(
     pool: &PgPool,
     session: Uuid,
@@ -346,7 +355,8 @@ pub async fn write_roles(
     index_ids: &IndexIds,
     notify: Option<&Completion>,
 ) -> Result<bool, StoreError> {
-    let Some(owner) = sqlx::query!(
+    let Some(owner) = sqlx::query_as!(
+        RoleOwner,
         r#"SELECT type AS "role_type: RoleType", created_by_id, created_by_name
              FROM role_mining_sessions WHERE id = $1 AND generation = $2"#,
         session,
@@ -360,161 +370,46 @@ pub async fn write_roles(
     // Leftovers of an earlier attempt at this generation; the published roles stay readable
     // until this generation replaces them (see `publish`).
     delete_generation(&mut *pool.acquire().await?, session, generation).await?;
-    let mut ready = 0i32;
-    let mut role_ids: Vec<Uuid> = Vec::with_capacity(result.roles.len());
+    let role_ids: Vec<Uuid> = result.roles.iter().map(|_| Uuid::now_v7()).collect();
     let started = std::time::Instant::now();
-    for (batch_index, batch) in result.roles.chunks(ROLE_BATCH).enumerate() {
-        let mut tx = pool.begin().await?;
-        let current = sqlx::query_scalar!(
-            "SELECT generation FROM role_mining_sessions WHERE id = $1 FOR UPDATE",
-            session
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if current != Some(generation) {
-            // Superseded: drop what this generation wrote; the new job writes its own.
-            delete_generation(&mut tx, session, generation).await?;
-            tx.commit().await?;
-            return Ok(false);
-        }
-        let mut roles = QueryBuilder::<Postgres>::new(
-            "INSERT INTO potential_roles (id, session_id, generation, ordinal, name, type,
-                identity_count, entitlement_count, density, freshness, quality,
-                identity_distribution, created_by_id, created_by_name, access_explained_percent) ",
-        );
-        let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::new_v4()).collect();
-        roles.push_values(
-            batch.iter().zip(&ids).enumerate(),
-            |mut row, (i, (role, id))| {
-                let ordinal = batch_index * ROLE_BATCH + i;
-                let distribution: Vec<StoredDistribution<'_>> = role
-                    .identity_distribution
-                    .iter()
-                    .map(|attribute| StoredDistribution {
-                        attribute_name: &attribute.name,
-                        distribution: attribute
-                            .counts
-                            .iter()
-                            .map(|(value, count)| StoredCount {
-                                attribute_value: value.as_deref(),
-                                count: *count,
-                            })
-                            .collect(),
-                    })
-                    .collect();
-                row.push_bind(*id)
-                    .push_bind(session)
-                    .push_bind(generation)
-                    .push_bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
-                    .push_bind(format!("Potential role {}", ordinal + 1))
-                    .push_bind(owner.role_type)
-                    .push_bind(i32::try_from(role.members.len()).unwrap_or(i32::MAX))
-                    .push_bind(i32::try_from(role.metrics.entitlement_count).unwrap_or(i32::MAX))
-                    .push_bind(i16::from(role.metrics.density))
-                    .push_bind(i16::from(role.metrics.freshness))
-                    .push_bind(i16::from(role.metrics.quality))
-                    .push_bind(Json(distribution))
-                    .push_bind(owner.created_by_id.clone())
-                    .push_bind(owner.created_by_name.clone())
-                    .push_bind(role.coverage.explained_percent());
-            },
-        );
-        roles.build().execute(&mut *tx).await?;
-        let rules: Vec<&[AttributeRule]> = batch.iter().map(|role| role.rules.as_slice()).collect();
-        insights::write_rules(&mut tx, &ids, &rules).await?;
-
-        let mut members = String::new();
-        let mut entitlements = String::new();
-        for (role, id) in batch.iter().zip(&ids) {
-            for &member in &role.members {
-                let index = member as usize;
-                let (Some(identity), Some(name)) = (
-                    index_ids.identity_ids.get(index),
-                    index_ids.identity_names.get(index),
-                ) else {
-                    return Err(StoreError::Query(format!(
-                        "member index {member} out of range"
-                    )));
-                };
-                members.push_str(&format!("{id}\t{identity}\t"));
-                push_copy_text(&mut members, name);
-                members.push('\n');
-            }
-            let mined = role.entitlements.iter().map(|stat| (stat, "t"));
-            let unmined = role.common_entitlements.iter().map(|stat| (stat, "f"));
-            for (stat, mined) in mined.chain(unmined) {
-                let entitlement = index_ids
-                    .entitlement_ids
-                    .get(stat.entitlement as usize)
-                    .ok_or_else(|| {
-                        StoreError::Query(format!(
-                            "entitlement index {} out of range",
-                            stat.entitlement
-                        ))
-                    })?;
-                entitlements.push_str(&format!(
-                    "{id}\t{entitlement}\t{}\t{}\t{}\t{}\t{mined}\n",
-                    stat.identity_count,
-                    stat.popularity,
-                    stat.popularity_in_org,
-                    if stat.common_access { "t" } else { "f" }
-                ));
-            }
-        }
-        let mut copy = tx
-            .copy_in_raw(
-                "COPY potential_role_members (potential_role_id, identity_id, name) FROM STDIN",
-            )
-            .await?;
-        copy.send(members.into_bytes()).await?;
-        copy.finish().await?;
-        let mut copy = tx
-            .copy_in_raw(
-                "COPY potential_role_entitlements (potential_role_id, entitlement_id, identity_count,
-                    popularity, popularity_in_org, common_access, mined) FROM STDIN",
-            )
-            .await?;
-        copy.send(entitlements.into_bytes()).await?;
-        copy.finish().await?;
-        // Members are disjoint across roles, so this probes each population identity once per
-        // source of its role.
-        sqlx::query!(
-            "INSERT INTO potential_role_sources (potential_role_id, source_id, members_with_usage)
-             SELECT rs.potential_role_id, rs.source_id,
-                    (SELECT count(*) FROM potential_role_members m
-                       JOIN source_usage u ON u.source_id = rs.source_id
-                                          AND u.identity_id = m.identity_id
-                      WHERE m.potential_role_id = rs.potential_role_id AND u.usage_days > 0)
-               FROM (SELECT DISTINCT pre.potential_role_id, e.source_id
-                       FROM potential_role_entitlements pre
-                       JOIN entitlements e ON e.id = pre.entitlement_id
-                      WHERE pre.potential_role_id = ANY($1)) rs",
-            &ids,
-        )
-        .execute(&mut *tx)
-        .await?;
-        ready += i32::try_from(batch.len()).unwrap_or(i32::MAX);
-        role_ids.extend(&ids);
-        sqlx::query!(
-            "UPDATE role_mining_sessions SET potential_roles_ready_count = $2, modified_at = now()
-              WHERE id = $1",
-            session,
-            ready,
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-    }
-    let roles_written = started.elapsed();
-    {
+    // Built up front: a `map` closure over the chunks trips rustc's higher-ranked lifetime
+    // check when the worker's future must be `Send`.
+    let writes: Vec<_> = result
+        .roles
+        .chunks(ROLE_BATCH)
+        .zip(role_ids.chunks(ROLE_BATCH))
+        .enumerate()
+        .map(|(index, (roles, ids))| {
+            let batch = RoleBatch {
+                session,
+                generation,
+                owner: &owner,
+                first_ordinal: index * ROLE_BATCH,
+                roles,
+                ids,
+            };
+            write_batch(pool, batch, index_ids)
+        })
+        .collect();
+    let batches = futures_util::stream::iter(writes)
+        .buffer_unordered(WRITERS)
+        .try_fold(true, |all, current| async move { Ok(all && current) });
+    let insights = async {
         let mut tx = pool.begin().await?;
         insights::write_session_insights(
             &mut tx, session, generation, &role_ids, result, index_ids,
         )
         .await?;
         tx.commit().await?;
+        Ok::<_, StoreError>(started.elapsed())
+    };
+    let (current, insights_written) = tokio::try_join!(batches, insights)?;
+    let roles_written = started.elapsed();
+    if !current {
+        // Superseded: drop what this generation wrote; the new job writes its own.
+        delete_generation(&mut *pool.acquire().await?, session, generation).await?;
+        return Ok(false);
     }
-    let insights_written = started.elapsed();
     let done = publish(pool, session, generation, &result.explained, notify).await?;
     let published = started.elapsed();
     // Fresh member rows are not yet all-visible, so a deep page of a large role would visit
@@ -529,12 +424,188 @@ pub async fn write_roles(
     tracing::debug!(
         %session,
         roles_seconds = roles_written.as_secs_f64(),
-        insights_seconds = (insights_written - roles_written).as_secs_f64(),
-        publish_seconds = (published - insights_written).as_secs_f64(),
+        insights_seconds = insights_written.as_secs_f64(),
+        publish_seconds = (published - roles_written).as_secs_f64(),
         vacuum_seconds = (started.elapsed() - published).as_secs_f64(),
         "roles written"
     );
     Ok(done)
+}
+
+/// One transaction's worth of a generation's roles.
+struct RoleBatch<'a> {
+    session: Uuid,
+    generation: i32,
+    owner: &'a RoleOwner,
+    /// Ordinal of the batch's first role in the engine's output.
+    first_ordinal: usize,
+    roles: &'a [PotentialRole],
+    ids: &'a [Uuid],
+}
+
+/// Writes one batch of roles with their members, entitlement statistics, sources and rules,
+/// and counts them ready. `false` (and nothing written) when the generation was superseded.
+async fn write_batch(
+    pool: &PgPool,
+    batch: RoleBatch<'_>,
+    index_ids: &IndexIds,
+) -> Result<bool, StoreError> {
+    let RoleBatch {
+        session,
+        generation,
+        owner,
+        first_ordinal,
+        roles: batch_roles,
+        ids,
+    } = batch;
+    let current = sqlx::query_scalar!(
+        "SELECT generation FROM role_mining_sessions WHERE id = $1",
+        session
+    )
+    .fetch_optional(pool)
+    .await?;
+    if current != Some(generation) {
+        return Ok(false);
+    }
+    let mut tx = pool.begin().await?;
+    let mut roles = QueryBuilder::<Postgres>::new(
+        "INSERT INTO potential_roles (id, session_id, generation, ordinal, name, type,
+            identity_count, entitlement_count, density, freshness, quality,
+            identity_distribution, created_by_id, created_by_name, access_explained_percent) ",
+    );
+    roles.push_values(
+        batch_roles.iter().zip(ids).enumerate(),
+        |mut row, (i, (role, id))| {
+            let ordinal = first_ordinal + i;
+            let distribution: Vec<StoredDistribution<'_>> = role
+                .identity_distribution
+                .iter()
+                .map(|attribute| StoredDistribution {
+                    attribute_name: &attribute.name,
+                    distribution: attribute
+                        .counts
+                        .iter()
+                        .map(|(value, count)| StoredCount {
+                            attribute_value: value.as_deref(),
+                            count: *count,
+                        })
+                        .collect(),
+                })
+                .collect();
+            row.push_bind(*id)
+                .push_bind(session)
+                .push_bind(generation)
+                .push_bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+                .push_bind(format!("Potential role {}", ordinal + 1))
+                .push_bind(owner.role_type)
+                .push_bind(i32::try_from(role.members.len()).unwrap_or(i32::MAX))
+                .push_bind(i32::try_from(role.metrics.entitlement_count).unwrap_or(i32::MAX))
+                .push_bind(i16::from(role.metrics.density))
+                .push_bind(i16::from(role.metrics.freshness))
+                .push_bind(i16::from(role.metrics.quality))
+                .push_bind(Json(distribution))
+                .push_bind(owner.created_by_id.clone())
+                .push_bind(owner.created_by_name.clone())
+                .push_bind(role.coverage.explained_percent());
+        },
+    );
+    roles.build().execute(&mut *tx).await?;
+    let rules: Vec<&[AttributeRule]> = batch_roles
+        .iter()
+        .map(|role| role.rules.as_slice())
+        .collect();
+    insights::write_rules(&mut tx, ids, &rules).await?;
+
+    let mut members = String::new();
+    let mut entitlements = String::new();
+    for (role, id) in batch_roles.iter().zip(ids) {
+        for &member in &role.members {
+            let index = member as usize;
+            let (Some(identity), Some(name)) = (
+                index_ids.identity_ids.get(index),
+                index_ids.identity_names.get(index),
+            ) else {
+                return Err(StoreError::Query(format!(
+                    "member index {member} out of range"
+                )));
+            };
+            members.push_str(&format!("{id}\t{identity}\t"));
+            push_copy_text(&mut members, name);
+            members.push('\n');
+        }
+        let mined = role.entitlements.iter().map(|stat| (stat, "t"));
+        let unmined = role.common_entitlements.iter().map(|stat| (stat, "f"));
+        for (stat, mined) in mined.chain(unmined) {
+            let entitlement = index_ids
+                .entitlement_ids
+                .get(stat.entitlement as usize)
+                .ok_or_else(|| {
+                    StoreError::Query(format!(
+                        "entitlement index {} out of range",
+                        stat.entitlement
+                    ))
+                })?;
+            entitlements.push_str(&format!(
+                "{id}\t{entitlement}\t{}\t{}\t{}\t{}\t{mined}\n",
+                stat.identity_count,
+                stat.popularity,
+                stat.popularity_in_org,
+                if stat.common_access { "t" } else { "f" }
+            ));
+        }
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY potential_role_members (potential_role_id, identity_id, name) FROM STDIN",
+        )
+        .await?;
+    copy.send(members.into_bytes()).await?;
+    copy.finish().await?;
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY potential_role_entitlements (potential_role_id, entitlement_id, identity_count,
+                popularity, popularity_in_org, common_access, mined) FROM STDIN",
+        )
+        .await?;
+    copy.send(entitlements.into_bytes()).await?;
+    copy.finish().await?;
+    sqlx::query!(
+        "INSERT INTO potential_role_sources (potential_role_id, source_id, members_with_usage)
+         SELECT rs.potential_role_id, rs.source_id, coalesce(used.members, 0)
+           FROM (SELECT DISTINCT pre.potential_role_id, e.source_id
+                   FROM potential_role_entitlements pre
+                   JOIN entitlements e ON e.id = pre.entitlement_id
+                  WHERE pre.potential_role_id = ANY($1)) rs
+           LEFT JOIN (SELECT m.potential_role_id, u.source_id, count(*)::int AS members
+                        FROM potential_role_members m
+                        JOIN source_usage u ON u.identity_id = m.identity_id AND u.usage_days > 0
+                       WHERE m.potential_role_id = ANY($1)
+                       GROUP BY 1, 2) used
+             ON used.potential_role_id = rs.potential_role_id AND used.source_id = rs.source_id",
+        ids,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The row lock taken here waits for a PATCH that is moving the generation on, and makes a
+    // PATCH wait until this batch is committed; either way no batch of a superseded generation
+    // commits after the new generation started.
+    let counted = sqlx::query!(
+        "UPDATE role_mining_sessions
+            SET potential_roles_ready_count = potential_roles_ready_count + $3, modified_at = now()
+          WHERE id = $1 AND generation = $2",
+        session,
+        generation,
+        i32::try_from(batch_roles.len()).unwrap_or(i32::MAX),
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if counted == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Whether `generation` is the session's published one: an earlier attempt of its job wrote and

@@ -68,15 +68,26 @@ impl JobHandler<MineJob> for MineHandler {
             );
             return Ok(());
         }
-        let Some(identities) = mining::resolve_population(
+        // On cancellation the statement is cancelled in PostgreSQL and the job stops at once.
+        // The existing roles (for freshness) are read meanwhile on another connection.
+        let mut builder = InputBuilder::default();
+        let mut push = |row| builder.push(row);
+        let population = mining::load_population(
             &self.pool,
             job.session_id,
             job.generation,
             &session.scope,
             context.cancel.cancelled(),
-        )
-        .await
-        .map_err(|err| {
+            &mut push,
+        );
+        let grants = async {
+            tokio::select! {
+                roles = mining::existing_role_grants(&self.pool) => roles.map_err(JobError::from),
+                () = context.cancel.cancelled() => Err(JobError::Cancelled),
+            }
+        };
+        let (population, grants) = tokio::join!(population, grants);
+        let Some(identities) = population.map_err(|err| {
             if err.is_statement_timeout() {
                 JobError::Permanent(format!(
                     "the population query ran longer than {} s; narrow the scope",
@@ -89,19 +100,7 @@ impl JobHandler<MineJob> for MineHandler {
         else {
             return Ok(()); // superseded by a newer generation
         };
-        let resolved = started.elapsed();
-        // On cancellation the job stops waiting for the load at once; the connection reads the
-        // rest of that one statement before it goes back to the pool.
-        let load = async {
-            let mut builder = InputBuilder::default();
-            mining::load_population(&self.pool, job.session_id, |row| builder.push(row)).await?;
-            let roles = mining::existing_role_grants(&self.pool).await?;
-            Ok::<_, StoreError>(builder.build(roles))
-        };
-        let input = tokio::select! {
-            input = load => input?,
-            () = context.cancel.cancelled() => return Err(JobError::Cancelled),
-        };
+        let input = builder.build(grants?);
         let loaded = started.elapsed();
         if context.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
@@ -195,13 +194,13 @@ impl JobHandler<MineJob> for MineHandler {
         for (phase, took) in &result.timings {
             metrics::histogram!("rolemine_mining_phase_seconds", "phase" => phase.name())
                 .record(took.as_secs_f64());
+            tracing::debug!(session = %job.session_id, phase = phase.name(), seconds = took.as_secs_f64(), "mining phase");
         }
         tracing::info!(
             session = %job.session_id,
             identities,
             roles = count,
-            resolve_seconds = resolved.as_secs_f64(),
-            load_seconds = (loaded - resolved).as_secs_f64(),
+            load_seconds = loaded.as_secs_f64(),
             mine_seconds = (mined - loaded).as_secs_f64(),
             write_seconds = (started.elapsed() - mined).as_secs_f64(),
             "session mined"
