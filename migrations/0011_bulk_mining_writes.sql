@@ -53,5 +53,9 @@ CREATE TRIGGER role_mining_sessions_delete_insights
 -- Rows of roles or sessions deleted before this migration are gone already (the foreign keys
 -- cascaded); nothing to clean up.
 
+-- A role's sources count its members with usage of each: a probe per member by identity, not
+-- a scan of every usage row per batch of roles (0.75 s a batch at 1M identities).
+CREATE INDEX source_usage_identity_idx ON source_usage (identity_id) INCLUDE (source_id, usage_days);
+
 -- The population is now read straight from the scope query while mining, not stored.
 DROP TABLE session_identities;

@@ -126,8 +126,10 @@ pub(super) const USAGE_KEYS: BulkKeys = BulkKeys {
     table: "source_usage",
     drop: "ALTER TABLE source_usage DROP CONSTRAINT source_usage_pkey,
                DROP CONSTRAINT source_usage_identity_id_fkey,
-               DROP CONSTRAINT source_usage_source_id_fkey;",
+               DROP CONSTRAINT source_usage_source_id_fkey;
+           DROP INDEX source_usage_identity_idx;",
     rebuild: "ALTER TABLE source_usage ADD CONSTRAINT source_usage_pkey PRIMARY KEY (source_id, identity_id);
+              CREATE INDEX source_usage_identity_idx ON source_usage (identity_id) INCLUDE (source_id, usage_days);
               ALTER TABLE source_usage
                   ADD CONSTRAINT source_usage_identity_id_fkey FOREIGN KEY (identity_id)
                       REFERENCES identities (id) ON DELETE CASCADE NOT VALID,
