@@ -35,6 +35,7 @@ async fn get(pool: PgPool, path: &str) -> (StatusCode, serde_json::Value) {
             None,
         )
         .unwrap(),
+        pages: rolemine_api::PageCache::new(0),
     };
     let app = rolemine_api::router(state);
     let response = app

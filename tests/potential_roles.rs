@@ -966,6 +966,104 @@ async fn patch_and_saved(fx: &Fixture) {
     assert_error_body(&body, "400.1 Bad request content", "name");
 }
 
+/// getPotentialRoleSummaries is served from each server's page cache while the session is
+/// unchanged: every change a summary shows must reach the next read at once, on the server
+/// that made it and on another server of the same database (whose cache holds the old page).
+async fn summaries_follow_every_change(fx: &Fixture) {
+    let (replica, _, replica_bearer) = serve(&fx.db, &[("ROLEMINE_RATE_LIMIT", "1000".to_owned())]);
+    let path = format!(
+        "/beta/role-mining-sessions/{}/potential-role-summaries?limit=50&count=true",
+        fx.session
+    );
+    // This role's summary, read twice on each server so both cache the page.
+    let summary = || {
+        [
+            (&fx.server, fx.bearer.as_str()),
+            (&replica, replica_bearer.as_str()),
+        ]
+        .map(|(server, bearer)| {
+            let mut last = Value::Null;
+            for _ in 0..2 {
+                let (status, total, body) = list(server, bearer, &path);
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(total, Some(fx.role_count));
+                last = body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|role| role["id"] == fx.role.as_str())
+                    .cloned()
+                    .unwrap();
+            }
+            last
+        })
+    };
+    let [before, on_replica] = summary();
+    assert_eq!(before, on_replica);
+    let global = format!("/beta/role-mining-potential-roles/{}", fx.role);
+
+    let (status, body) = patch(
+        &fx.server,
+        &fx.bearer,
+        &global,
+        json!([{"op": "replace", "path": "/name", "value": "Renamed while cached"}]),
+    );
+    assert_eq!(status, 200, "{body}");
+    for seen in summary() {
+        assert_eq!(seen["name"], "Renamed while cached");
+    }
+    let (status, body) = patch(
+        &fx.server,
+        &fx.bearer,
+        &global,
+        json!([{"op": "replace", "path": "/name", "value": before["name"].clone()}]),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let excluded = fx.specialized[0]["entitlementRef"]["id"].as_str().unwrap();
+    let edit = |exclude: bool| {
+        let (status, body) = post(
+            &replica,
+            &replica_bearer,
+            &format!("{}/edit-entitlements", fx.roles_path()),
+            &json!({"ids": [excluded], "exclude": exclude}).to_string(),
+            "application/json",
+        );
+        assert_eq!(status, 201, "{body}");
+    };
+    edit(true);
+    for seen in summary() {
+        assert_eq!(
+            seen["entitlementCount"].as_i64(),
+            before["entitlementCount"].as_i64().map(|n| n - 1)
+        );
+    }
+    edit(false);
+
+    let session_path = format!("/beta/role-mining-sessions/{}", fx.session);
+    let (status, body) = patch(
+        &fx.server,
+        &fx.bearer,
+        &session_path,
+        json!([{"op": "replace", "path": "/name", "value": "renamed session"}]),
+    );
+    assert_eq!(status, 202, "{body}");
+    for seen in summary() {
+        assert_eq!(seen["session"]["name"], "renamed session");
+    }
+    let (status, body) = patch(
+        &fx.server,
+        &fx.bearer,
+        &session_path,
+        json!([{"op": "replace", "path": "/name", "value": before["session"]["name"].clone()}]),
+    );
+    assert_eq!(status, 202, "{body}");
+    let [after, on_replica] = summary();
+    assert_eq!(after["entitlementCount"], before["entitlementCount"]);
+    assert_eq!(after["name"], before["name"]);
+    assert_eq!(on_replica["session"], before["session"]);
+}
+
 /// patchRoleMiningSession.
 async fn saved_roles_survive_a_re_mine(fx: &Fixture) {
     let server = &fx.server;
@@ -1007,6 +1105,7 @@ const CASES: &[(&str, Case)] = cases![
     source_usage,
     edit_entitlements,
     patch_and_saved,
+    summaries_follow_every_change,
     saved_roles_survive_a_re_mine,
 ];
 

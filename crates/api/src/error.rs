@@ -60,6 +60,9 @@ pub enum ApiError {
     /// A store failure the client cannot fix.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A response body could not be encoded (a fault of ours, logged, never shown).
+    #[error("cannot encode the response: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// The contract's `ErrorResponseDto`.
@@ -183,9 +186,10 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "503 Service unavailable")
             }
-            ApiError::Timeout(_) | ApiError::QueryTimeout | ApiError::Store(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault")
-            }
+            ApiError::Timeout(_)
+            | ApiError::QueryTimeout
+            | ApiError::Store(_)
+            | ApiError::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, "500.0 Internal Fault"),
         }
     }
 }
@@ -261,7 +265,8 @@ impl IntoResponse for ApiError {
             }
             other => {
                 // Internal details go to the log, not to the client.
-                let internal = matches!(other, ApiError::Store(_)) && !status.is_client_error();
+                let internal = matches!(other, ApiError::Store(_) | ApiError::Encode(_))
+                    && !status.is_client_error();
                 let text = if internal {
                     "an internal error occurred; quote the tracking id when reporting it".to_owned()
                 } else {

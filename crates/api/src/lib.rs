@@ -11,6 +11,7 @@ pub mod insights;
 pub mod json;
 pub mod json_patch;
 pub mod openapi;
+pub mod page_cache;
 pub mod potential_roles;
 pub mod provisioning;
 pub mod query;
@@ -27,6 +28,7 @@ use axum::Router;
 
 pub use auth::{Auth, AuthSettings};
 pub use error::ApiError;
+pub use page_cache::PageCache;
 pub use state::{AppState, Uploads};
 
 /// Builds the complete router over `state`.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -24,9 +24,11 @@ use crate::collection::{page, Collection, CollectionParams};
 use crate::error::{or_missing, path_id, ApiError, ErrorResponseDto, GuardedErrors};
 use crate::json::ApiJson;
 use crate::json_patch::{boolean, require_operations, text, JsonPatchOperation};
+use crate::page_cache::SessionPage;
 use crate::query::QueryParams;
 use crate::sessions::{session, CreatedBy};
 use crate::state::AppState;
+use rolemine_store::sessions;
 
 /// The contract's `RoleMiningPotentialRoleRef`, and the `{id, name}` items of the applications
 /// and entitlements lists (`RoleMiningPotentialRoleApplication`,
@@ -535,17 +537,27 @@ fn role_patch(operations: &[JsonPatchOperation]) -> Result<RolePatch, ApiError> 
 pub async fn session_summaries(
     State(state): State<AppState>,
     Path(session_id): Path<String>,
+    uri: Uri,
     collection: Collection,
 ) -> Result<Response, ApiError> {
     let listing = collection.listing(
         store::SESSION_SUMMARY_FIELDS,
         store::SESSION_SUMMARY_SORTERS,
     )?;
-    let session = session(&state, &session_id).await?.id;
+    let missing = format!("role mining session {session_id} not found");
+    let session = path_id(&session_id, &missing)?;
+    let version = or_missing(sessions::read_version(&state.pool, session).await, &missing)?;
+    let query = uri.query().unwrap_or_default();
+    let cached = SessionPage::Summaries;
+    if let Some(hit) = state.pages.get(session, version, cached, query) {
+        return Ok(hit);
+    }
     let found = store::list_in_session(&state.pool, session, &listing).await?;
     let items: Vec<RoleMiningPotentialRoleSummary> =
         found.items.into_iter().map(Into::into).collect();
-    Ok(page(items, found.total))
+    Ok(state
+        .pages
+        .store(session, version, cached, query, &items, found.total)?)
 }
 
 /// `getPotentialRole`.

@@ -23,6 +23,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Where asynchronous exports are stored.
     pub artifacts: rolemine_artifacts::Artifacts,
+    /// Potential-role pages kept in memory while their session's read version holds.
+    pub pages: crate::PageCache,
 }
 
 /// Upload settings for `POST /rolemine/v1/imports`.

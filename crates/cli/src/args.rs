@@ -261,6 +261,10 @@ pub struct ServeArgs {
     /// its token requests are refused (429) until the minute is over.
     #[arg(long, env = "ROLEMINE_TOKEN_FAILURES", default_value_t = 20)]
     pub token_failures: u32,
+    /// MiB of potential-role pages each server keeps in memory, served again while their
+    /// session is unchanged; 0 turns the cache off.
+    #[arg(long, env = "ROLEMINE_PAGE_CACHE_MIB", default_value_t = 64)]
+    pub page_cache_mib: u64,
     /// The global database flags, filled in by `commands::run`.
     #[arg(skip)]
     pub database: DatabaseArgs,

@@ -650,6 +650,17 @@ async fn publish(
     notify: Option<&Completion>,
 ) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
+    // Roles first, then the session row: a role PATCH locks its role, then (through the read
+    // version trigger of migration 0012) the session row; taking them in the same order here
+    // cannot deadlock with it. If the generation turns out to be superseded, the rollback
+    // brings the deleted roles back.
+    sqlx::query!(
+        "DELETE FROM potential_roles WHERE session_id = $1 AND generation <> $2 AND NOT saved",
+        session,
+        generation,
+    )
+    .execute(&mut *tx)
+    .await?;
     let published = sqlx::query!(
         "UPDATE role_mining_sessions
             SET state = $3, published_generation = $2, modified_at = now(),
@@ -668,15 +679,9 @@ async fn publish(
     .rows_affected()
         == 1;
     if !published {
+        tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query!(
-        "DELETE FROM potential_roles WHERE session_id = $1 AND generation <> $2 AND NOT saved",
-        session,
-        generation,
-    )
-    .execute(&mut *tx)
-    .await?;
     insights::delete_session_insights(&mut tx, session, generation, true).await?;
     if let Some(completion) = notify {
         record_completion(&mut tx, session, completion).await?;

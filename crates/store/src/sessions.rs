@@ -257,6 +257,19 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<SessionRow, StoreError> {
     fetch(pool, id).await
 }
 
+/// The session's read version: it moves whenever anything its potential-role pages show may
+/// have changed (migration 0012), so a page built at one version can be served again while the
+/// version holds.
+pub async fn read_version(pool: &PgPool, id: Uuid) -> Result<i64, StoreError> {
+    sqlx::query_scalar!(
+        "SELECT read_version FROM role_mining_sessions WHERE id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| not_found(id))
+}
+
 async fn fetch<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<SessionRow, StoreError> {
     sqlx::query_as!(
         SessionRow,

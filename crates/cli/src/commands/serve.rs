@@ -4,7 +4,7 @@ use anyhow::Context;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use rolemine_api::{AppState, Auth, AuthSettings, Uploads};
+use rolemine_api::{AppState, Auth, AuthSettings, PageCache, Uploads};
 use rolemine_worker::Notifier;
 use tokio::net::TcpListener;
 
@@ -149,5 +149,6 @@ async fn app_state(
         request_timeout,
         max_body_bytes: args.max_body_bytes,
         artifacts,
+        pages: PageCache::new(args.page_cache_mib.saturating_mul(1 << 20)),
     })
 }
