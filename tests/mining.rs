@@ -502,7 +502,7 @@ fn minimal_cover_rebuilds_every_hp_dataset_exactly() {
 }
 
 /// Without a terminal, long CLI work logs its progress (here every update, with
-/// `ROLEMINE_PROGRESS_SECONDS=0`): generating, then mining phase by phase.
+/// `ROLEMINE_PROGRESS_SECONDS=0`): generating, then loading, mining phase by phase and writing.
 #[test]
 fn generate_and_mine_log_progress_without_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
@@ -536,11 +536,13 @@ fn generate_and_mine_log_progress_without_a_terminal() {
     );
     let log = String::from_utf8_lossy(&mined.stderr);
     for phase in [
+        "loading",
         "population",
         "similarity",
         "clustering",
         "metrics",
         "insights",
+        "writing",
     ] {
         assert!(log.contains(&format!("stage={phase}")), "{phase}: {log}");
     }

@@ -15,6 +15,8 @@ use crate::progress::Progress;
 /// Loads the input, mines it, writes the zip and prints a one-line JSON summary.
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let bar = Bar::new(args.quiet);
+    bar.progress.stage("loading");
     let data = AccessData::load(&args.input).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     for warning in &data.warnings {
         tracing::warn!("{warning}");
@@ -33,16 +35,16 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
             MethodArg::MinimalCover => MiningMethod::MinimalCover,
         },
     };
-    let bar = Bar::new(args.quiet);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
         .context("cannot start the mining threads")?;
     let result = pool.install(|| data.mine(params, &bar))?;
-    bar.finish();
+    bar.progress.stage("writing");
     let write_started = Instant::now();
     let mut summary = output::summary(&data, &params, &result, json!({}));
     output::write_zip(&args.out, &data, &params, &result, &summary)?;
+    bar.finish();
     let extra = json!({
         "loadSeconds": round3(load_seconds),
         "writeSeconds": round3(write_started.elapsed().as_secs_f64()),
