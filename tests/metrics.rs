@@ -26,13 +26,37 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-fn scrape(port: u16) -> String {
+/// A parsed scrape.
+type Exposition = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::PrometheusType,
+    openmetrics_parser::PrometheusValue,
+>;
+
+/// Scrapes `/metrics`; the text must parse with a Prometheus text-format parser (a grammar of
+/// the exposition format, checked against the OpenMetrics test cases).
+fn scrape(port: u16) -> (String, Exposition) {
     let mut response = http()
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .call()
         .unwrap();
     assert_eq!(response.status(), 200);
-    response.body_mut().read_to_string().unwrap()
+    let text = response.body_mut().read_to_string().unwrap();
+    let parsed = openmetrics_parser::prometheus::parse_prometheus(&text)
+        .unwrap_or_else(|err| panic!("the scrape does not parse: {err:?}\n{text}"));
+    (text, parsed)
+}
+
+/// The total over every label set of counter `name` in a parsed scrape.
+fn counter_total(scrape: &Exposition, name: &str) -> f64 {
+    scrape.families.get(name).map_or(0.0, |family| {
+        family
+            .iter_samples()
+            .map(|sample| match &sample.value {
+                openmetrics_parser::PrometheusValue::Counter(counter) => counter.value.as_f64(),
+                _ => 0.0,
+            })
+            .sum()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,8 +65,13 @@ async fn metrics_are_served_on_their_own_address() {
     let port = free_port();
     let (server, client, bearer) = serve(
         &db,
-        &[("ROLEMINE_METRICS_BIND", format!("127.0.0.1:{port}"))],
+        &[
+            ("ROLEMINE_METRICS_BIND", format!("127.0.0.1:{port}")),
+            ("ROLEMINE_RATE_LIMIT", "10000".to_owned()),
+            ("ROLEMINE_RATE_BURST", "10000".to_owned()),
+        ],
     );
+    let (_, before) = scrape(port);
 
     // An import over HTTP, a mined session, an asynchronous export.
     let zip = planted_zip(PlantedSpec {
@@ -114,7 +143,42 @@ async fn metrics_are_served_on_their_own_address() {
     }
     assert!(throttled, "no 429 after 40 wrong secrets");
 
-    let text = scrape(port);
+    // A burst of reads from four threads, scraped while it runs: the text parses and the
+    // request counter moves between scrapes.
+    let summaries = format!(
+        "{}/beta/role-mining-sessions/{session}/potential-role-summaries?limit=50",
+        server.base
+    );
+    let mut during = Vec::new();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..100 {
+                    let response = http()
+                        .get(&summaries)
+                        .header("Authorization", format!("Bearer {bearer}"))
+                        .call()
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            });
+        }
+        for _ in 0..3 {
+            during.push(scrape(port).1);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let (text, after) = scrape(port);
+    let requests = "rolemine_http_requests_total";
+    let mut seen = vec![counter_total(&before, requests)];
+    seen.extend(during.iter().map(|scrape| counter_total(scrape, requests)));
+    seen.push(counter_total(&after, requests));
+    assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
+    assert!(seen[seen.len() - 1] >= seen[0] + 400.0, "{seen:?}");
+    assert!(
+        counter_total(&after, "rolemine_page_cache_total") >= 400.0,
+        "{text}"
+    );
     let session_path = "operation=\"/beta/role-mining-sessions/{sessionId}\"";
     assert!(
         sample(
