@@ -94,12 +94,22 @@ pub fn coverage(
     population: &RoaringBitmap,
     roles: &[(&[u32], &RoaringBitmap)],
 ) -> Coverage {
+    explain(matrix, population, roles).0
+}
+
+/// [`coverage`] and [`unexplained`] at once: each identity's granted access is built one time
+/// for both.
+pub fn explain(
+    matrix: &AccessMatrix,
+    population: &RoaringBitmap,
+    roles: &[(&[u32], &RoaringBitmap)],
+) -> (Coverage, Vec<(u32, Vec<u32>)>) {
     let roles_of = roles_of(
         matrix.identities(),
         roles.iter().map(|(members, _)| *members),
     );
     let identities: Vec<u32> = population.iter().collect();
-    identities
+    let per_identity: Vec<(u32, Coverage, RoaringBitmap)> = identities
         .par_iter()
         .map(|&identity| {
             let held = matrix.of_identity(identity);
@@ -108,21 +118,36 @@ pub fn coverage(
                 granted |= roles[role as usize].1;
             }
             let explained = held.intersection_len(&granted);
-            Coverage {
+            let coverage = Coverage {
                 identities: 1,
                 identities_in_roles: u64::from(!roles_of[identity as usize].is_empty()),
                 assignments: held.len(),
                 explained,
                 over_grants: granted.len() - explained,
-            }
+            };
+            (identity, coverage, held - &granted)
         })
-        .reduce(Coverage::default, |a, b| Coverage {
-            identities: a.identities + b.identities,
-            identities_in_roles: a.identities_in_roles + b.identities_in_roles,
-            assignments: a.assignments + b.assignments,
-            explained: a.explained + b.explained,
-            over_grants: a.over_grants + b.over_grants,
-        })
+        .collect();
+    let mut total = Coverage::default();
+    let mut by_entitlement: Vec<Vec<u32>> = vec![Vec::new(); matrix.entitlements() as usize];
+    for (identity, coverage, left) in per_identity {
+        total.identities += coverage.identities;
+        total.identities_in_roles += coverage.identities_in_roles;
+        total.assignments += coverage.assignments;
+        total.explained += coverage.explained;
+        total.over_grants += coverage.over_grants;
+        for e in &left {
+            by_entitlement[e as usize].push(identity);
+        }
+    }
+    let mut grouped: Vec<(u32, Vec<u32>)> = by_entitlement
+        .into_iter()
+        .enumerate()
+        .filter(|(_, identities)| !identities.is_empty())
+        .map(|(e, identities)| (u32::try_from(e).unwrap_or(u32::MAX), identities))
+        .collect();
+    grouped.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    (total, grouped)
 }
 
 /// Per identity index (of `identities`), the indices of the roles whose members include it.
@@ -147,35 +172,7 @@ pub fn unexplained(
     population: &RoaringBitmap,
     roles: &[(&[u32], &RoaringBitmap)],
 ) -> Vec<(u32, Vec<u32>)> {
-    let roles_of = roles_of(
-        matrix.identities(),
-        roles.iter().map(|(members, _)| *members),
-    );
-    let identities: Vec<u32> = population.iter().collect();
-    let per_identity: Vec<(u32, RoaringBitmap)> = identities
-        .par_iter()
-        .map(|&identity| {
-            let mut granted = RoaringBitmap::new();
-            for &role in &roles_of[identity as usize] {
-                granted |= roles[role as usize].1;
-            }
-            (identity, matrix.of_identity(identity) - &granted)
-        })
-        .collect();
-    let mut by_entitlement: Vec<Vec<u32>> = vec![Vec::new(); matrix.entitlements() as usize];
-    for (identity, left) in per_identity {
-        for e in &left {
-            by_entitlement[e as usize].push(identity);
-        }
-    }
-    let mut grouped: Vec<(u32, Vec<u32>)> = by_entitlement
-        .into_iter()
-        .enumerate()
-        .filter(|(_, identities)| !identities.is_empty())
-        .map(|(e, identities)| (u32::try_from(e).unwrap_or(u32::MAX), identities))
-        .collect();
-    grouped.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-    grouped
+    explain(matrix, population, roles).1
 }
 
 #[cfg(test)]

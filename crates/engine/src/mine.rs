@@ -10,7 +10,7 @@ use roaring::RoaringBitmap;
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
 use crate::cover::minimal_cover;
-use crate::coverage::{coverage, role_coverage, unexplained, Coverage, RoleCoverage};
+use crate::coverage::{explain, role_coverage, Coverage, RoleCoverage};
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
 use crate::metrics::{popularity_distribution, EntitlementStat, RoleMetrics};
@@ -288,10 +288,9 @@ pub fn mine(
         .iter()
         .map(|role| (role.members.as_slice(), &role.definition))
         .collect();
-    let unexplained = unexplained(input.matrix, &population.members, &defined);
+    let (explained, unexplained) = explain(input.matrix, &population.members, &defined);
     clock.finish();
 
-    let explained = coverage(input.matrix, &population.members, &defined);
     let structural_complexity = defined
         .iter()
         .map(|(members, definition)| 1 + members.len() as u64 + definition.len())

@@ -178,28 +178,51 @@ pub(crate) async fn write_session_insights(
     Ok(())
 }
 
-/// Deletes the session insights of `generation` (`except`: of every generation but it).
+/// Which mining generations' insight rows a deletion takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Generations {
+    /// That generation's (leftovers of an earlier attempt, or a superseded job's).
+    Only(i32),
+    /// Every generation's but that one (it was just published).
+    AllBut(i32),
+    /// Every unpublished generation's, or only that one's if it is unpublished (a failed job).
+    Unpublished(Option<i32>),
+}
+
+/// Deletes the session insight rows (outliers, unexplained access) of `which` generations.
 pub(crate) async fn delete_session_insights(
     conn: &mut PgConnection,
     session: Uuid,
-    generation: i32,
-    except: bool,
+    which: Generations,
 ) -> Result<(), StoreError> {
+    let (only, all_but, unpublished) = match which {
+        Generations::Only(generation) => (Some(generation), None, false),
+        Generations::AllBut(generation) => (None, Some(generation), false),
+        Generations::Unpublished(generation) => (generation, None, true),
+    };
     sqlx::query!(
         "DELETE FROM session_outliers
-          WHERE session_id = $1 AND (generation = $2) <> $3",
+          WHERE session_id = $1 AND ($2::int IS NULL OR generation = $2)
+            AND ($3::int IS NULL OR generation <> $3)
+            AND (NOT $4 OR generation IS DISTINCT FROM
+                 (SELECT published_generation FROM role_mining_sessions WHERE id = $1))",
         session,
-        generation,
-        except,
+        only,
+        all_but,
+        unpublished,
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
         "DELETE FROM session_unexplained
-          WHERE session_id = $1 AND (generation = $2) <> $3",
+          WHERE session_id = $1 AND ($2::int IS NULL OR generation = $2)
+            AND ($3::int IS NULL OR generation <> $3)
+            AND (NOT $4 OR generation IS DISTINCT FROM
+                 (SELECT published_generation FROM role_mining_sessions WHERE id = $1))",
         session,
-        generation,
-        except,
+        only,
+        all_but,
+        unpublished,
     )
     .execute(&mut *conn)
     .await?;

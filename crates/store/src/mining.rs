@@ -14,7 +14,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::insights;
+use crate::insights::{self, Generations};
 use crate::listing::push_joined;
 
 /// One identity of a session's population, as loaded for mining.
@@ -635,7 +635,7 @@ async fn delete_generation(
     )
     .execute(&mut *conn)
     .await?;
-    insights::delete_session_insights(conn, session, generation, false).await
+    insights::delete_session_insights(conn, session, Generations::Only(generation)).await
 }
 
 /// Makes `generation`'s roles the ones readers see, in one transaction: the session becomes
@@ -682,7 +682,7 @@ async fn publish(
         tx.rollback().await?;
         return Ok(false);
     }
-    insights::delete_session_insights(&mut tx, session, generation, true).await?;
+    insights::delete_session_insights(&mut tx, session, Generations::AllBut(generation)).await?;
     if let Some(completion) = notify {
         record_completion(&mut tx, session, completion).await?;
     }
@@ -732,26 +732,8 @@ pub async fn fail(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
-        "DELETE FROM session_outliers o USING role_mining_sessions s
-          WHERE o.session_id = $1 AND s.id = o.session_id
-            AND o.generation <> coalesce(s.published_generation, -1)
-            AND ($2::int IS NULL OR o.generation = $2)",
-        session,
-        generation,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "DELETE FROM session_unexplained x USING role_mining_sessions s
-          WHERE x.session_id = $1 AND s.id = x.session_id
-            AND x.generation <> coalesce(s.published_generation, -1)
-            AND ($2::int IS NULL OR x.generation = $2)",
-        session,
-        generation,
-    )
-    .execute(&mut *tx)
-    .await?;
+    insights::delete_session_insights(&mut tx, session, Generations::Unpublished(generation))
+        .await?;
     tx.commit().await?;
     Ok(())
 }
