@@ -13,24 +13,15 @@ use crate::support::{
 };
 use roaring::RoaringBitmap;
 use rolemine_dataset::planted::{OutlierKind, Planted, PlantedSpec};
-use rolemine_engine::metrics::is_defining;
 use rolemine_engine::{MiningParams, MiningResult, Silent};
 use serde_json::json;
 
 /// For each planted role, the mined role whose definition matches it best, when their Jaccard
 /// index is at least 0.8.
 fn matches(planted: &Planted, result: &MiningResult) -> BTreeMap<usize, usize> {
-    let definitions: Vec<RoaringBitmap> = result
-        .roles
-        .iter()
-        .map(|role| {
-            let members = role.members.len() as u32;
-            role.entitlements
-                .iter()
-                .filter(|s| is_defining(s.identity_count, members))
-                .map(|s| s.entitlement)
-                .collect()
-        })
+    let definitions: Vec<RoaringBitmap> = crate::support::role_definitions(result)
+        .into_iter()
+        .map(|definition| definition.into_iter().collect())
         .collect();
     let mut found = BTreeMap::new();
     for (p, role) in planted.roles.iter().enumerate() {

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use crate::support::rolemine;
 use rolemine_dataset::planted::{recovery, Planted, PlantedSpec};
-use rolemine_engine::metrics::is_defining;
 use rolemine_engine::{MiningParams, Silent};
 
 /// The recovery target of issue 4: 5k identities, 40 roles of 4-12 entitlements, 3 % dropped,
@@ -38,7 +37,7 @@ fn assert_recovered(
     ratio: f64,
     context: &str,
 ) {
-    let recovered = recovery(&planted.roles, &definitions(result), 0.8);
+    let recovered = recovery(&planted.roles, &support::role_definitions(result), 0.8);
     assert!(recovered >= share, "{context}: recovered {recovered}");
     assert!(
         result.roles.len() as f64 <= ratio * planted.roles.len() as f64,
@@ -46,23 +45,6 @@ fn assert_recovered(
         result.roles.len(),
         planted.roles.len()
     );
-}
-
-/// The entitlements each mined role stands for: those at least half its members hold (each
-/// member's random extras are in its full list at low popularity).
-fn definitions(result: &rolemine_engine::MiningResult) -> Vec<Vec<u32>> {
-    result
-        .roles
-        .iter()
-        .map(|role| {
-            let members = role.members.len() as u32;
-            role.entitlements
-                .iter()
-                .filter(|s| is_defining(s.identity_count, members))
-                .map(|s| s.entitlement)
-                .collect()
-        })
-        .collect()
 }
 
 /// Mines `spec` on `threads` threads with default parameters.

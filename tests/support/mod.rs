@@ -611,3 +611,20 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
 }
+
+/// The entitlements each mined role stands for: those at least half its members hold (each
+/// member's random extras are in its full list at low popularity).
+pub fn role_definitions(result: &rolemine_engine::MiningResult) -> Vec<Vec<u32>> {
+    result
+        .roles
+        .iter()
+        .map(|role| {
+            let members = role.members.len() as u32;
+            role.entitlements
+                .iter()
+                .filter(|s| rolemine_engine::metrics::is_defining(s.identity_count, members))
+                .map(|s| s.entitlement)
+                .collect()
+        })
+        .collect()
+}
