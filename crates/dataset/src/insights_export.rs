@@ -6,7 +6,20 @@ use std::io::{Seek, Write};
 
 use zip::ZipWriter;
 
-use crate::role_export::{options, spill, ExportError, ExportedOutlier, ExportedRule};
+use crate::role_export::{
+    options, spill, ExportError, ExportedOutlier, ExportedRule, OUTLIER_COLUMNS,
+};
+
+/// `unexplained.csv` columns (the session insights zip and the batch zip).
+pub const UNEXPLAINED_COLUMNS: [&str; 7] = [
+    "source_id",
+    "source_name",
+    "entitlement_id",
+    "entitlement_name",
+    "identity_count",
+    "unused_identity_count",
+    "identity_ids",
+];
 
 /// One entitlement's unexplained holders.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,17 +97,7 @@ impl<W: Write + Seek> SessionInsightsZip<W> {
         role_ids: &[String],
     ) -> Result<(), ExportError> {
         self.advance(Part::Outliers)?;
-        self.csv.write_record([
-            outlier.rank.to_string(),
-            outlier.identity_id.clone(),
-            format!("{:.3}", outlier.score),
-            outlier.in_role.to_string(),
-            role_ids.join(" "),
-            outlier.unusual_count.to_string(),
-            outlier.unusual.join(" "),
-            outlier.missing_count.to_string(),
-            outlier.missing.join(" "),
-        ])?;
+        self.csv.write_record(outlier.cells(Some(role_ids)))?;
         self.spill(false)
     }
 
@@ -127,29 +130,11 @@ impl<W: Write + Seek> SessionInsightsZip<W> {
             if self.part == Part::Rules {
                 self.part = Part::Outliers;
                 self.zip.start_file("outliers.csv", options())?;
-                self.csv.write_record([
-                    "rank",
-                    "identity_id",
-                    "score",
-                    "in_role",
-                    "role_ids",
-                    "unusual_count",
-                    "unusual_entitlements",
-                    "missing_count",
-                    "missing_entitlements",
-                ])?;
+                self.csv.write_record(OUTLIER_COLUMNS)?;
             } else {
                 self.part = Part::Unexplained;
                 self.zip.start_file("unexplained.csv", options())?;
-                self.csv.write_record([
-                    "source_id",
-                    "source_name",
-                    "entitlement_id",
-                    "entitlement_name",
-                    "identity_count",
-                    "unused_identity_count",
-                    "identity_ids",
-                ])?;
+                self.csv.write_record(UNEXPLAINED_COLUMNS)?;
             }
         }
         Ok(())

@@ -9,7 +9,9 @@ use rolemine_engine::{MiningParams, MiningResult};
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 
+use crate::insights_export::UNEXPLAINED_COLUMNS;
 use crate::load::AccessData;
+use crate::role_export::{ExportedOutlier, OUTLIER_COLUMNS};
 
 /// Why the output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -275,49 +277,33 @@ pub fn write_zip(
         csv.flush().map_err(io)?;
     }
 
-    let entitlement_ids = |list: &[u32]| -> String {
+    let entitlement_ids = |list: &[u32]| -> Vec<String> {
         list.iter()
-            .filter_map(|&e| data.entitlements.get(e as usize).map(|e| e.id.as_str()))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .filter_map(|&e| data.entitlements.get(e as usize).map(|e| e.id.clone()))
+            .collect()
     };
     zip.start_file("outliers.csv", options).map_err(zip_err)?;
     {
         let mut csv = csv::Writer::from_writer(&mut zip);
-        csv.write_record([
-            "rank",
-            "identity_id",
-            "score",
-            "in_role",
-            "role_ids",
-            "unusual_count",
-            "unusual_entitlements",
-            "missing_count",
-            "missing_entitlements",
-        ])
-        .map_err(csv_err)?;
+        csv.write_record(OUTLIER_COLUMNS).map_err(csv_err)?;
         for (rank, outlier) in result.outliers.iter().enumerate() {
-            let roles = outlier
-                .roles
-                .iter()
-                .map(|r| (r + 1).to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
-            csv.write_record([
-                (rank + 1).to_string(),
-                data.identity_ids
+            let roles: Vec<String> = outlier.roles.iter().map(|r| (r + 1).to_string()).collect();
+            let exported = ExportedOutlier {
+                rank: i32::try_from(rank + 1).unwrap_or(i32::MAX),
+                identity_id: data
+                    .identity_ids
                     .get(outlier.identity as usize)
                     .cloned()
                     .unwrap_or_default(),
-                format!("{:.3}", outlier.score),
-                outlier.in_role.to_string(),
-                roles,
-                outlier.unusual_count.to_string(),
-                entitlement_ids(&outlier.unusual),
-                outlier.missing_count.to_string(),
-                entitlement_ids(&outlier.missing),
-            ])
-            .map_err(csv_err)?;
+                score: outlier.score,
+                in_role: outlier.in_role,
+                unusual_count: i32::try_from(outlier.unusual_count).unwrap_or(i32::MAX),
+                unusual: entitlement_ids(&outlier.unusual),
+                missing_count: i32::try_from(outlier.missing_count).unwrap_or(i32::MAX),
+                missing: entitlement_ids(&outlier.missing),
+            };
+            csv.write_record(exported.cells(Some(&roles)))
+                .map_err(csv_err)?;
         }
         csv.flush().map_err(io)?;
     }
@@ -346,16 +332,7 @@ pub fn write_zip(
                 .then(a.1.cmp(&b.1))
         });
         let mut csv = csv::Writer::from_writer(&mut zip);
-        csv.write_record([
-            "source_id",
-            "source_name",
-            "entitlement_id",
-            "entitlement_name",
-            "identity_count",
-            "unused_identity_count",
-            "identity_ids",
-        ])
-        .map_err(csv_err)?;
+        csv.write_record(UNEXPLAINED_COLUMNS).map_err(csv_err)?;
         for (source_index, e, ids) in grouped {
             let entitlement = data.entitlements.get(e as usize);
             let source = data.sources.get(source_index as usize);

@@ -122,6 +122,42 @@ pub struct ExportedOutlier {
     pub missing: Vec<String>,
 }
 
+/// `outliers.csv` columns of a session (its insights zip and the batch zip): a role's export
+/// leaves out `role_ids` (the role is the export's own).
+pub const OUTLIER_COLUMNS: [&str; 9] = [
+    "rank",
+    "identity_id",
+    "score",
+    "in_role",
+    "role_ids",
+    "unusual_count",
+    "unusual_entitlements",
+    "missing_count",
+    "missing_entitlements",
+];
+
+impl ExportedOutlier {
+    /// Its `outliers.csv` cells, with the `role_ids` cell (ids joined by spaces) when given.
+    pub fn cells(&self, role_ids: Option<&[String]>) -> Vec<String> {
+        let mut cells = vec![
+            self.rank.to_string(),
+            self.identity_id.clone(),
+            format!("{:.3}", self.score),
+            self.in_role.to_string(),
+        ];
+        if let Some(role_ids) = role_ids {
+            cells.push(role_ids.join(" "));
+        }
+        cells.extend([
+            self.unusual_count.to_string(),
+            self.unusual.join(" "),
+            self.missing_count.to_string(),
+            self.missing.join(" "),
+        ]);
+        cells
+    }
+}
+
 /// Bytes of CSV gathered before they are handed to the deflater.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -246,27 +282,10 @@ impl<W: Write + Seek> RoleExportZip<W> {
         }
         self.spill(true)?;
         self.zip.start_file("outliers.csv", options())?;
-        self.csv.write_record([
-            "rank",
-            "identity_id",
-            "score",
-            "in_role",
-            "unusual_count",
-            "unusual_entitlements",
-            "missing_count",
-            "missing_entitlements",
-        ])?;
+        self.csv
+            .write_record(OUTLIER_COLUMNS.iter().filter(|c| **c != "role_ids"))?;
         for outlier in outliers {
-            self.csv.write_record([
-                outlier.rank.to_string(),
-                outlier.identity_id.clone(),
-                format!("{:.3}", outlier.score),
-                outlier.in_role.to_string(),
-                outlier.unusual_count.to_string(),
-                outlier.unusual.join(" "),
-                outlier.missing_count.to_string(),
-                outlier.missing.join(" "),
-            ])?;
+            self.csv.write_record(outlier.cells(None))?;
         }
         self.spill(false)
     }
