@@ -13,6 +13,10 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
+/// Bytes an entry costs beyond its body and query (key, headers, the cache's bookkeeping), so
+/// millions of empty pages (`limit=0`, every `offset`) cannot outgrow the configured size.
+const ENTRY_OVERHEAD: usize = 256;
+
 /// Which page of a session a cached body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionPage {
@@ -74,7 +78,8 @@ impl PageCache {
             moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|key: &PageKey, page: &CachedPage| {
-                    u32::try_from(page.body.len() + key.query.len()).unwrap_or(u32::MAX)
+                    let bytes = ENTRY_OVERHEAD + page.body.len() + key.query.len();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
                 .build()
         });

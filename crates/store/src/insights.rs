@@ -181,8 +181,6 @@ pub(crate) async fn write_session_insights(
 /// Which mining generations' insight rows a deletion takes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Generations {
-    /// That generation's (leftovers of an earlier attempt, or a superseded job's).
-    Only(i32),
     /// Every generation's but that one (it was just published).
     AllBut(i32),
     /// Every unpublished generation's, or only that one's if it is unpublished (a failed job).
@@ -196,7 +194,6 @@ pub(crate) async fn delete_session_insights(
     which: Generations,
 ) -> Result<(), StoreError> {
     let (only, all_but, unpublished) = match which {
-        Generations::Only(generation) => (Some(generation), None, false),
         Generations::AllBut(generation) => (None, Some(generation), false),
         Generations::Unpublished(generation) => (generation, None, true),
     };

@@ -186,6 +186,7 @@ impl JobHandler<MineJob> for MineHandler {
             &result,
             &input.ids,
             notify.as_ref(),
+            &context.cancel,
         )
         .await?
         {
