@@ -378,6 +378,7 @@ pub async fn write_roles(
     // Leftovers of an earlier attempt at this generation; the published roles stay readable
     // until this generation replaces them (see `publish`).
     delete_generation(&mut *pool.acquire().await?, session, generation).await?;
+    let sources = entitlement_sources(pool, &index_ids.entitlement_ids).await?;
     let role_ids: Vec<Uuid> = result.roles.iter().map(|_| Uuid::now_v7()).collect();
     let started = std::time::Instant::now();
     // Built up front: a `map` closure over the chunks trips rustc's higher-ranked lifetime
@@ -396,7 +397,7 @@ pub async fn write_roles(
                 roles,
                 ids,
             };
-            write_batch(pool, batch, index_ids, cancel)
+            write_batch(pool, batch, index_ids, &sources, cancel)
         })
         .collect();
     let batches = futures_util::stream::iter(writes)
@@ -461,6 +462,7 @@ async fn write_batch(
     pool: &PgPool,
     batch: RoleBatch<'_>,
     index_ids: &IndexIds,
+    sources: &[i32],
     cancel: &CancellationToken,
 ) -> Result<bool, StoreError> {
     if cancel.is_cancelled() {
@@ -585,28 +587,43 @@ async fn write_batch(
         .await?;
     copy.send(entitlements.into_bytes()).await?;
     copy.finish().await?;
+    // Each role's sources: those of its entitlements (common access included).
+    let mut pair_roles: Vec<Uuid> = Vec::new();
+    let mut pair_sources: Vec<i32> = Vec::new();
+    for (role, id) in batch_roles.iter().zip(ids) {
+        let mut of_role: Vec<i32> = role
+            .entitlements
+            .iter()
+            .chain(&role.common_entitlements)
+            .filter_map(|stat| sources.get(stat.entitlement as usize).copied())
+            .collect();
+        of_role.sort_unstable();
+        of_role.dedup();
+        pair_roles.extend(std::iter::repeat_n(*id, of_role.len()));
+        pair_sources.extend(of_role);
+    }
     // The member rows just written have no statistics yet; with stale ones the planner hashes
-    // all usage rows (1.7 s a batch at 1M identities) instead of probing the identity index
-    // once per member (0.15 s).
+    // every usage row per batch (1-1.7 s a batch at 1M identities) instead of probing the
+    // usage index once per member (0.2 s).
     sqlx::query!(
         "SELECT set_config('enable_hashjoin', 'off', true) AS hash,
-                set_config('enable_mergejoin', 'off', true) AS merge"
+                set_config('enable_mergejoin', 'off', true) AS merge,
+                set_config('enable_seqscan', 'off', true) AS scan"
     )
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!(
         "INSERT INTO potential_role_sources (potential_role_id, source_id, members_with_usage)
-         SELECT rs.potential_role_id, rs.source_id, coalesce(used.members, 0)
-           FROM (SELECT DISTINCT pre.potential_role_id, e.source_id
-                   FROM potential_role_entitlements pre
-                   JOIN entitlements e ON e.id = pre.entitlement_id
-                  WHERE pre.potential_role_id = ANY($1)) rs
+         SELECT r.potential_role_id, r.source_id, coalesce(used.members, 0)
+           FROM unnest($1::uuid[], $2::int[]) AS r(potential_role_id, source_id)
            LEFT JOIN (SELECT m.potential_role_id, u.source_id, count(*)::int AS members
                         FROM potential_role_members m
                         JOIN source_usage u ON u.identity_id = m.identity_id AND u.usage_days > 0
-                       WHERE m.potential_role_id = ANY($1)
+                       WHERE m.potential_role_id = ANY($3)
                        GROUP BY 1, 2) used
-             ON used.potential_role_id = rs.potential_role_id AND used.source_id = rs.source_id",
+             ON used.potential_role_id = r.potential_role_id AND used.source_id = r.source_id",
+        &pair_roles,
+        &pair_sources,
         ids,
     )
     .execute(&mut *tx)
@@ -631,6 +648,30 @@ async fn write_batch(
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// The source database id of each of `entitlement_ids`, in their order.
+async fn entitlement_sources(
+    pool: &PgPool,
+    entitlement_ids: &[i32],
+) -> Result<Vec<i32>, StoreError> {
+    let sources = sqlx::query_scalar!(
+        r#"SELECT e.source_id AS "source_id!"
+             FROM unnest($1::int[]) WITH ORDINALITY AS x(id, n)
+             JOIN entitlements e ON e.id = x.id
+            ORDER BY x.n"#,
+        entitlement_ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    if sources.len() != entitlement_ids.len() {
+        return Err(StoreError::Query(format!(
+            "{} of the population's {} entitlements no longer exist",
+            entitlement_ids.len() - sources.len(),
+            entitlement_ids.len()
+        )));
+    }
+    Ok(sources)
 }
 
 /// Whether `generation` is the session's published one: an earlier attempt of its job wrote and
