@@ -7,7 +7,7 @@ use std::io::{Seek, Write};
 use zip::ZipWriter;
 
 use crate::role_export::{
-    options, spill, ExportError, ExportedOutlier, ExportedRule, OUTLIER_COLUMNS,
+    options, spill, ExportError, ExportedOutlier, ExportedRule, OUTLIER_COLUMNS, RULE_COLUMNS,
 };
 
 /// `unexplained.csv` columns (the session insights zip and the batch zip).
@@ -62,18 +62,9 @@ impl<W: Write + Seek> SessionInsightsZip<W> {
             part: Part::Rules,
         };
         export.zip.start_file("rules.csv", options())?;
-        export.csv.write_record([
-            "role_id",
-            "role_name",
-            "rank",
-            "rule",
-            "precision",
-            "recall",
-            "matched",
-            "members_matched",
-            "would_add",
-            "would_miss",
-        ])?;
+        export
+            .csv
+            .write_record(["role_id", "role_name"].iter().chain(&RULE_COLUMNS))?;
         Ok(export)
     }
 

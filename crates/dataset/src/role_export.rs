@@ -76,6 +76,19 @@ pub struct ExportedRule {
     pub members: i32,
 }
 
+/// `rules.csv` columns of a rule, [`ExportedRule::cells`] in order (a session's insights zip
+/// puts its role's id and name before them).
+pub const RULE_COLUMNS: [&str; 8] = [
+    "rank",
+    "rule",
+    "precision",
+    "recall",
+    "matched",
+    "members_matched",
+    "would_add",
+    "would_miss",
+];
+
 impl ExportedRule {
     /// Its `rules.csv` cells from `rank` on: rank, rule, precision, recall (4 decimals),
     /// matched, members matched, would add, would miss.
@@ -267,16 +280,7 @@ impl<W: Write + Seek> RoleExportZip<W> {
     ) -> Result<(), ExportError> {
         self.spill(true)?;
         self.zip.start_file("rules.csv", options())?;
-        self.csv.write_record([
-            "rank",
-            "rule",
-            "precision",
-            "recall",
-            "matched",
-            "members_matched",
-            "would_add",
-            "would_miss",
-        ])?;
+        self.csv.write_record(RULE_COLUMNS)?;
         for rule in rules {
             self.csv.write_record(rule.cells())?;
         }

@@ -87,18 +87,12 @@ pub fn role_coverage(
     coverage
 }
 
-/// The population's coverage by `roles` (members as ascending identity indices, definition).
-/// Parallel over identities; the result does not depend on the thread count.
-pub fn coverage(
-    matrix: &AccessMatrix,
-    population: &RoaringBitmap,
-    roles: &[(&[u32], &RoaringBitmap)],
-) -> Coverage {
-    explain(matrix, population, roles).0
-}
-
-/// [`coverage`] and [`unexplained`] at once: each identity's granted access is built one time
-/// for both.
+/// The population's coverage by `roles` (members as ascending identity indices, definition),
+/// and the assignments no role explains, by entitlement: each entitlement with the population
+/// identities holding it unexplained (ascending), the most such identities first, then by
+/// entitlement; their total is `assignments - explained` of the coverage. Each identity's
+/// granted access is built once for both. Parallel over identities; the result does not depend
+/// on the thread count.
 pub fn explain(
     matrix: &AccessMatrix,
     population: &RoaringBitmap,
@@ -164,17 +158,6 @@ pub fn roles_of<'a>(identities: u32, roles: impl Iterator<Item = &'a [u32]>) -> 
     roles_of
 }
 
-/// The assignments no role explains, by entitlement: each entitlement with the population
-/// identities holding it unexplained (ascending), the most such identities first, then by
-/// entitlement. Their total is `assignments - explained` of [`coverage`] with the same roles.
-pub fn unexplained(
-    matrix: &AccessMatrix,
-    population: &RoaringBitmap,
-    roles: &[(&[u32], &RoaringBitmap)],
-) -> Vec<(u32, Vec<u32>)> {
-    explain(matrix, population, roles).1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +184,7 @@ mod tests {
         let population: RoaringBitmap = (0..4).collect();
         let a_members = [0u32, 1];
         let b_members = [0u32, 2];
-        let c = coverage(
+        let (c, _) = explain(
             &m,
             &population,
             &[(&a_members, &role_a), (&b_members, &role_b)],
@@ -229,10 +212,12 @@ mod tests {
     fn no_roles_explain_nothing_and_an_empty_population_is_zero() {
         let m = matrix(&[&[0], &[1]]);
         let all: RoaringBitmap = (0..2).collect();
-        let c = coverage(&m, &all, &[]);
+        let (c, _) = explain(&m, &all, &[]);
         assert_eq!((c.assignments, c.explained, c.over_grants), (2, 0, 0));
         assert_eq!(
-            coverage(&m, &RoaringBitmap::new(), &[]).explained_percent(),
+            explain(&m, &RoaringBitmap::new(), &[])
+                .0
+                .explained_percent(),
             0.0
         );
     }

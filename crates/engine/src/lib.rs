@@ -16,7 +16,7 @@
 //! 7. [`metrics`]: popularity, density, freshness, quality and distributions of each role.
 //! 8. Insights: each role's [`rules`] (the attribute conditions that best select its
 //!    members), the population's [`outliers`] and its unexplained access
-//!    ([`coverage::unexplained`]).
+//!    ([`coverage::explain`]).
 //!
 //! [`mine`] runs the whole pipeline.
 

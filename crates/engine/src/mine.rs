@@ -152,7 +152,7 @@ pub struct MiningResult {
     /// Identities whose access departs from their peers', highest score first (at most
     /// [`outlier_limit`] of them).
     pub outliers: Vec<Outlier>,
-    /// Assignments no role explains, by entitlement (see [`crate::coverage::unexplained`]).
+    /// Assignments no role explains, by entitlement (see [`crate::coverage::explain`]).
     pub unexplained: Vec<(u32, Vec<u32>)>,
     /// Wall time per phase, in pipeline order.
     pub timings: Vec<(Phase, Duration)>,
