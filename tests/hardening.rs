@@ -538,13 +538,8 @@ async fn hostile_imports_fail_at_once_with_their_reason() {
             "assignments.csv, line 3, column entitlement_id: the value contains a NUL character",
         ),
     ] {
-        let response = http()
-            .post(format!("{}/rolemine/v1/imports", server.base))
-            .header("Authorization", format!("Bearer {bearer}"))
-            .header("Content-Type", "application/zip")
-            .send(&zip[..])
-            .unwrap();
-        let (status, location, body) = json_response(response, "Location");
+        let (status, location, body) =
+            support::upload_import(&server, &bearer, "application/zip", &zip);
         assert_eq!(status, 202, "{body}");
         let outcome = support::import_finished(&server, &bearer, &location.unwrap());
         assert_eq!(outcome["state"], "ERROR", "{outcome}");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     assert_error_body, create_client, http, import_finished, json_response, read_response,
-    rolemine, token, Server, TestDatabase, MANAGE, READ,
+    rolemine, token, upload_import as upload, Server, TestDatabase, MANAGE, READ,
 };
 use rolemine_store::import::{counts, AccessCounts};
 use serde_json::Value;
@@ -24,21 +24,6 @@ const LIMIT: u64 = 64 << 20;
 const IDENTITIES: &[u8] = b"id,name,department\nu1,Ann,Finance\nu2,Bob,Sales\n";
 const ENTITLEMENTS: &[u8] = b"id,source_id\ne1,ad\ne2,ad\ne3,sap\n";
 const ASSIGNMENTS: &[u8] = b"identity_id,entitlement_id\nu1,e1\nu1,e2\nu2,e1\nu2,e3\n";
-
-fn upload(
-    server: &Server,
-    bearer: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, Option<String>, Value) {
-    let response = http()
-        .post(format!("{}/rolemine/v1/imports", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", content_type)
-        .send(body)
-        .unwrap();
-    json_response(response, "Location")
-}
 
 /// Files in the upload directory, after giving the worker a moment to remove a finished one.
 fn uploads_left(dir: &Path) -> usize {

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 
 use crate::support::{
@@ -130,14 +129,7 @@ fn planted_outliers_rank_in_the_top_two_percent() {
 }
 
 fn zip_text(zip: &Path, name: &str) -> String {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
-    let mut text = String::new();
-    archive
-        .by_name(name)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    text
+    crate::support::zip_entry(&std::fs::read(zip).unwrap(), name)
 }
 
 #[test]
@@ -390,16 +382,7 @@ async fn insights_are_served_exported_and_provisioned() {
         &format!("/rolemine/v1/role-mining-sessions/{session}/insights/export"),
     );
     assert_eq!(status, 200);
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut read = |name: &str| {
-        let mut text = String::new();
-        archive
-            .by_name(name)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    };
+    let read = |name: &str| crate::support::zip_entry(&zip, name);
     let exported_rules = read("rules.csv");
     assert!(exported_rules.contains(
         best["criteria"]
@@ -468,13 +451,7 @@ async fn insights_are_served_exported_and_provisioned() {
         &format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export"),
     );
     assert_eq!(status, 200);
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    let mut text = String::new();
-    archive
-        .by_name("rules.csv")
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = crate::support::zip_entry(&zip, "rules.csv");
     assert!(text.lines().nth(1).unwrap().contains(
         best["criteria"]
             .as_str()
@@ -483,12 +460,7 @@ async fn insights_are_served_exported_and_provisioned() {
             .next()
             .unwrap()
     ));
-    let mut text = String::new();
-    archive
-        .by_name("outliers.csv")
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = crate::support::zip_entry(&zip, "outliers.csv");
     assert_eq!(text.lines().count() - 1, members.len());
 
     // Provisioning takes the best rule as the role's membership criteria.

@@ -10,8 +10,7 @@ use rolemine_domain::JobKind;
 use serde_json::json;
 
 use crate::support::{
-    free_port, get, http, import_finished, json_response, mine_session, planted_zip, post, serve,
-    TestDatabase,
+    free_port, get, http, import_finished, mine_session, planted_zip, post, serve, TestDatabase,
 };
 
 /// The value of the first sample of `name` whose labels include every one of `labels`.
@@ -80,13 +79,8 @@ async fn metrics_are_served_on_their_own_address() {
         roles: 4,
         ..PlantedSpec::default()
     });
-    let response = http()
-        .post(format!("{}/rolemine/v1/imports", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", "application/zip")
-        .send(&zip[..])
-        .unwrap();
-    let (status, location, body) = json_response(response, "Location");
+    let (status, location, body) =
+        crate::support::upload_import(&server, &bearer, "application/zip", &zip);
     assert_eq!(status, 202, "{body}");
     let imported = import_finished(&server, &bearer, &location.unwrap());
     assert_eq!(imported["state"], "SUCCESS", "{imported}");

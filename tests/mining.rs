@@ -4,7 +4,6 @@
 
 use crate::support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::support::rolemine;
@@ -151,14 +150,7 @@ fn hp_datasets() -> PathBuf {
 }
 
 fn zip_file(zip: &Path, name: &str) -> String {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
-    let mut text = String::new();
-    archive
-        .by_name(name)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    text
+    support::zip_entry(&std::fs::read(zip).unwrap(), name)
 }
 
 fn mine_cli(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {

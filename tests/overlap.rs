@@ -3,7 +3,6 @@
 //! stored, changed by PATCH (which mines again) and refused when unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 
 use rolemine_dataset::planted::PlantedSpec;
 use rolemine_dataset::AccessData;
@@ -73,13 +72,7 @@ fn exported_identities(server: &Server, bearer: &str, session: &str, role: &str)
     let path = format!("/beta/role-mining-sessions/{session}/potential-roles/{role}/export");
     let (status, _, bytes) = get_bytes(&server.base, bearer, &path);
     assert_eq!(status, 200);
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut text = String::new();
-    archive
-        .by_name("identities.csv")
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = crate::support::zip_entry(&bytes, "identities.csv");
     text.lines()
         .skip(1)
         .map(|line| line.split(',').next().unwrap().to_owned())

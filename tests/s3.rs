@@ -28,39 +28,7 @@ fn moto_server() -> Option<PathBuf> {
     static INSTALLED: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            let python = ["python3", "python"].into_iter().find(|p| {
-                Command::new(p)
-                    .arg("--version")
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })?;
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto-venv");
-            let marker = venv.join(".installed");
-            if std::fs::read_to_string(&marker).ok().as_deref() != Some(MOTO) {
-                let _ = std::fs::remove_dir_all(&venv);
-                let made = Command::new(python)
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status()
-                    .unwrap();
-                assert!(
-                    made.success(),
-                    "python3 -m venv failed (install python3-venv)"
-                );
-                let installed = Command::new(venv.join("bin/python"))
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        MOTO,
-                    ])
-                    .status()
-                    .unwrap();
-                assert!(installed.success(), "pip install {MOTO} failed");
-                std::fs::write(&marker, MOTO).unwrap();
-            }
+            let venv = crate::support::python_venv("moto-venv", MOTO)?;
             Some(venv.join("bin/moto_server"))
         })
         .clone()

@@ -39,42 +39,8 @@ fn sdk_python(sdk: &'static str) -> Option<PathBuf> {
 }
 
 fn install_sdk(sdk: &str) -> Option<PathBuf> {
-    let python = ["python3", "python"].into_iter().find(|p| {
-        Command::new(p)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })?;
-    let venv =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sdk-venv-{}", sdk.replace("==", "-")));
-    let bin = venv.join("bin/python");
-    let marker = venv.join(".installed");
-    if !marker.is_file() {
-        let _ = std::fs::remove_dir_all(&venv);
-        let made = Command::new(python)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(
-            made.success(),
-            "python3 -m venv failed (install python3-venv)"
-        );
-        let installed = Command::new(&bin)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                sdk,
-            ])
-            .status()
-            .unwrap();
-        assert!(installed.success(), "pip install {sdk} failed");
-        std::fs::write(&marker, sdk).unwrap();
-    }
-    Some(bin)
+    let venv = crate::support::python_venv(&format!("sdk-venv-{}", sdk.replace("==", "-")), sdk)?;
+    Some(venv.join("bin/python"))
 }
 
 /// A database with planted access data of `identities` identities, a server on it (logging to

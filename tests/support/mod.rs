@@ -628,3 +628,73 @@ pub fn role_definitions(result: &rolemine_engine::MiningResult) -> Vec<Vec<u32>>
         })
         .collect()
 }
+
+/// A Python virtualenv under the target directory's `name` with `package` (a pinned pip
+/// requirement) installed, made on first use and reused while its marker names the same
+/// package; `None` without Python (callers skip their test with a message). Not safe for two
+/// callers making the same virtualenv at once: callers install once per test process.
+pub fn python_venv(name: &str, package: &str) -> Option<std::path::PathBuf> {
+    let python = ["python3", "python"].into_iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })?;
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let marker = venv.join(".installed");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(package) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let made = Command::new(python)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(
+            made.success(),
+            "python3 -m venv failed (install python3-venv)"
+        );
+        let installed = Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                package,
+            ])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install {package} failed");
+        std::fs::write(&marker, package).unwrap();
+    }
+    Some(venv)
+}
+
+/// The text of entry `name` of the zip `bytes`.
+pub fn zip_entry(bytes: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    archive
+        .by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// `POST /rolemine/v1/imports` of `body` as `content_type`: status, `Location` and body.
+pub fn upload_import(
+    server: &Server,
+    bearer: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Option<String>, Value) {
+    let response = http()
+        .post(format!("{}/rolemine/v1/imports", server.base))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    json_response(response, "Location")
+}
