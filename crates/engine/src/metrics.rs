@@ -65,8 +65,9 @@ impl RoleMetrics {
 }
 
 /// Whether an entitlement held by `count` of `members` defines the role (held by at least half).
-pub fn is_defining(count: u32, members: u32) -> bool {
-    members > 0 && u64::from(count) * 2 >= u64::from(members)
+pub fn is_defining(count: impl Into<u64>, members: impl Into<u64>) -> bool {
+    let (count, members) = (count.into(), members.into());
+    members > 0 && count * 2 >= members
 }
 
 /// The share of held member × entitlement cells over the entitlements held by at least half of

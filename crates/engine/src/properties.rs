@@ -178,8 +178,8 @@ proptest! {
             prop_assert!(!role.members.is_empty());
             prop_assert!(role.members.windows(2).all(|w| w[0] < w[1]), "members ascending, once each");
             if !cover {
-                // Members are exactly the population's identities holding at least the fit of
-                // the role's mined definition (so an identity is in every role it fits).
+                // Every member holds at least the fit of the role's mined definition; identities
+                // with the same access as a member are members too (kept or dropped together).
                 let mined: RoaringBitmap = role
                     .entitlements
                     .iter()
@@ -189,11 +189,19 @@ proptest! {
                 prop_assert!(!mined.is_empty());
                 let size = mined.len() as f64;
                 let need = ((fit(result.threshold) * size) - 1e-9).ceil().clamp(1.0, size) as u64;
-                let fitting: Vec<u32> = population
-                    .iter()
-                    .filter(|&i| matrix.of_identity(i).intersection_len(&mined) >= need)
-                    .collect();
-                prop_assert_eq!(&fitting, &role.members);
+                let members: RoaringBitmap = role.members.iter().copied().collect();
+                for &m in &role.members {
+                    prop_assert!(matrix.of_identity(m).intersection_len(&mined) >= need);
+                }
+                for i in population.iter().filter(|i| !members.contains(*i)) {
+                    let same = role.members.iter().any(|&m| matrix.of_identity(m) == matrix.of_identity(i));
+                    prop_assert!(!same, "identity {} has a member's access but is not a member", i);
+                }
+                // The definition is exactly what at least half of the members hold.
+                for stat in role.entitlements.iter().chain(&role.common_entitlements) {
+                    let defining = crate::metrics::is_defining(stat.identity_count, role.members.len() as u32);
+                    prop_assert_eq!(defining, role.definition.contains(stat.entitlement), "entitlement {}", stat.entitlement);
+                }
             }
             for &m in &role.members {
                 prop_assert!(population.contains(m), "member {} outside the population", m);

@@ -4,11 +4,14 @@
 //! who is in each, so that one identity can be a member of several roles:
 //!
 //! 1. Every *seed* (a set of entitlements: a peer group's definition, or what two of them
-//!    share) is *settled*: its members are the population's identities holding at least `fit`
-//!    of its mined entitlements, its definition becomes the entitlements at least half of those
-//!    members hold, and the two steps repeat (at most [`MAX_ROUNDS`] times) until they agree.
-//!    A settled seed with at least the minimum number of members is a candidate role; one that
-//!    does not settle is dropped.
+//!    share) gives up to two candidates. *Settled*: its members are the population's
+//!    identities holding at least `fit` of its mined entitlements, its definition becomes the
+//!    entitlements at least half of those members hold, and the two steps repeat (at most
+//!    [`MAX_ROUNDS`] times) until they agree. *Trimmed* (when the seed's fitting identities
+//!    hold more in common than the seed): members holding most of the excess are dropped until
+//!    half of them hold nothing beyond the seed (see [`trimmed`]). A candidate has at least the
+//!    minimum number of members, each fitting its definition, and its definition is what at
+//!    least half of them hold.
 //! 2. Candidates are taken greedily by their *saving*: the mined assignments of their members
 //!    they newly explain, less their price: [`MEMBER_PRICE`] per member, one per entitlement of
 //!    the definition and [`OVER_GRANT_PRICE`] per over-grant, scaled by how rare the
@@ -18,12 +21,15 @@
 //!
 //! Only mined assignments count towards a saving: common access is in every definition its
 //! members mostly hold and would otherwise make any stray entitlement a role. Membership
-//! depends on what an identity holds, never on what other roles explain already: an identity
-//! is a member of every kept role whose definition it fits.
+//! depends only on what identities hold, never on what other roles explain already, so kept
+//! roles overlap. All of it works on access profiles (identities holding the same definable
+//! entitlements), each weighted by its identities.
+
+use std::hash::{Hash, Hasher};
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::error::EngineError;
 use crate::greedy::lazy_greedy;
@@ -33,6 +39,9 @@ use crate::observer::Observer;
 
 /// A seed that has not settled after this many rounds is dropped.
 pub const MAX_ROUNDS: usize = 6;
+/// A seed whose members are not trimmed to it after this many rounds gives no trimmed candidate.
+pub const MAX_TRIM_ROUNDS: usize = 64;
+
 /// [`shared_parts`] pairs seeds only through entitlements in at most this many seeds.
 pub const MAX_PAIRING: usize = 64;
 /// What a membership costs, in assignments: a role must explain more than this per member.
@@ -78,10 +87,186 @@ pub struct Tile {
     pub definition: RoaringBitmap,
 }
 
+/// The population grouped by what its identities hold of the definable entitlements. Identities
+/// holding the same are alike to every step of the tiling, so each step works once per profile
+/// (3,485 identities of americas_large are 432 profiles).
+struct Profiles {
+    /// What each profile holds of the definable entitlements.
+    rows: Vec<RoaringBitmap>,
+    /// Each profile's identities, ascending.
+    identities: Vec<Vec<u32>>,
+    /// Per entitlement, the profiles holding it.
+    holders: Vec<RoaringBitmap>,
+}
+
+impl Profiles {
+    fn new(input: TilingInput<'_>) -> Self {
+        // In a `SPECIALIZED` session everything the population holds is definable: rows are
+        // then the matrix's own.
+        let whole = (0u32..)
+            .zip(input.holder_counts)
+            .all(|(e, &count)| count == 0 || input.definable.contains(e));
+        let definable_row = |i: u32| {
+            if whole {
+                input.matrix.of_identity(i).clone()
+            } else {
+                input.matrix.of_identity(i) & input.definable
+            }
+        };
+        // Identities are sorted by a hash of what they hold, then split where it changes.
+        let mut keyed: Vec<(u64, u32)> = input
+            .population
+            .iter()
+            .collect::<Vec<u32>>()
+            .into_par_iter()
+            .map(|i| {
+                let mut hasher = FxHasher::default();
+                for e in input.matrix.of_identity(i) {
+                    if whole || input.definable.contains(e) {
+                        e.hash(&mut hasher);
+                    }
+                }
+                (hasher.finish(), i)
+            })
+            .collect();
+        keyed.par_sort_unstable();
+        let mut identities: Vec<Vec<u32>> = Vec::new();
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if let [(_, only)] = run {
+                identities.push(vec![*only]);
+                continue;
+            }
+            let mut rest: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
+            // Equal hashes of different access (rare) are told apart by the rows themselves.
+            while let Some(&first) = rest.first() {
+                let row = definable_row(first);
+                let (same, other): (Vec<u32>, Vec<u32>) =
+                    rest.into_iter().partition(|&i| definable_row(i) == row);
+                identities.push(same);
+                rest = other;
+            }
+        }
+        let rows: Vec<RoaringBitmap> = identities
+            .par_iter()
+            .map(|group| {
+                group
+                    .first()
+                    .map_or_else(RoaringBitmap::new, |&i| definable_row(i))
+            })
+            .collect();
+        let entitlements = input.matrix.entitlements() as usize;
+        // Each chunk of profiles appends to its own holder lists (profiles come in ascending
+        // order, so appending is the cheap insert); the chunks are disjoint ranges to join.
+        let chunk = rows
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        let holders = (0u32..)
+            .zip(&rows)
+            .collect::<Vec<_>>()
+            .par_chunks(chunk)
+            .map(|part| {
+                let mut holders = vec![RoaringBitmap::new(); entitlements];
+                for &(p, row) in part {
+                    for e in row {
+                        if let Some(h) = holders.get_mut(e as usize) {
+                            let _ = h.push(p);
+                        }
+                    }
+                }
+                holders
+            })
+            .reduce_with(|mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x |= y;
+                }
+                a
+            })
+            .unwrap_or_else(|| vec![RoaringBitmap::new(); entitlements]);
+        Profiles {
+            rows,
+            identities,
+            holders,
+        }
+    }
+
+    fn weight(&self, profile: u32) -> u64 {
+        self.identities[profile as usize].len() as u64
+    }
+
+    /// How many identities `profiles` stand for.
+    fn size(&self, profiles: &[u32]) -> u64 {
+        profiles.iter().map(|&p| self.weight(p)).sum()
+    }
+
+    /// The identities of `profiles`, ascending.
+    fn identities_of(&self, profiles: &[u32]) -> Vec<u32> {
+        let mut members: Vec<u32> = profiles
+            .iter()
+            .flat_map(|&p| self.identities[p as usize].iter().copied())
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
+    /// Per definable entitlement, how many identities of `profiles` hold it.
+    fn counts(&self, profiles: &[u32]) -> FxHashMap<u32, u64> {
+        let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
+        for &p in profiles {
+            let weight = self.weight(p);
+            for e in &self.rows[p as usize] {
+                *counts.entry(e).or_insert(0) += weight;
+            }
+        }
+        counts
+    }
+
+    /// The definable entitlements at least half of the identities of `profiles` hold.
+    fn definition(&self, profiles: &[u32]) -> RoaringBitmap {
+        let size = self.size(profiles);
+        self.counts(profiles)
+            .into_iter()
+            .filter(|&(_, count)| is_defining(count, size))
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// The profiles holding at least `fit` of the mined entitlements of `definition`, ascending.
+    /// Common access does not decide membership: nearly everyone holds it.
+    fn fitting(&self, input: TilingInput<'_>, definition: &RoaringBitmap, fit: f64) -> Vec<u32> {
+        let mined = definition & input.mined;
+        let Some(need) = fit_need(mined.len(), fit) else {
+            return Vec::new();
+        };
+        // Whoever holds `need` of them holds one of the `size - need + 1` rarest.
+        let empty = RoaringBitmap::new();
+        let holders = |e: u32| self.holders.get(e as usize).unwrap_or(&empty);
+        let mut by_rarity: Vec<u32> = mined.iter().collect();
+        by_rarity.sort_by_key(|&e| (holders(e).len(), e));
+        let probe = (mined.len() - need + 1) as usize;
+        let mut candidates = RoaringBitmap::new();
+        for &e in by_rarity.iter().take(probe) {
+            candidates |= holders(e);
+        }
+        candidates
+            .iter()
+            .filter(|&p| self.rows[p as usize].intersection_len(&mined) >= need)
+            .collect()
+    }
+}
+
+/// How many of `size` mined entitlements a member holds at least; `None` for none to hold.
+fn fit_need(size: u64, fit: f64) -> Option<u64> {
+    (size > 0).then(|| ((fit * size as f64) - 1e-9).ceil().clamp(1.0, size as f64) as u64)
+}
+
 /// A settled seed with what pricing it needs.
 #[derive(Debug, Clone)]
 struct Candidate {
+    /// Member profiles, ascending.
     members: Vec<u32>,
+    /// How many identities they stand for.
+    size: u64,
     definition: RoaringBitmap,
     /// The definition's mined entitlements: what the role is worth is what it explains of them.
     mined: RoaringBitmap,
@@ -90,17 +275,33 @@ struct Candidate {
 }
 
 impl Candidate {
-    /// The saving of keeping this role given what is explained already, in assignments.
-    /// Whole numbers of half assignments keep the greedy's order exact.
-    fn saving(&self, matrix: &AccessMatrix, explained: &[RoaringBitmap]) -> Saving {
-        let mut new = 0u64;
-        for &m in &self.members {
-            let held = matrix.of_identity(m) & &self.mined;
-            new += held.len() - held.intersection_len(&explained[m as usize]);
+    fn new(
+        input: TilingInput<'_>,
+        profiles: &Profiles,
+        members: Vec<u32>,
+        definition: RoaringBitmap,
+    ) -> Self {
+        let size = profiles.size(&members);
+        let counts = profiles.counts(&members);
+        Candidate {
+            over_cost: over_grant_cost(input, &counts, size, &definition),
+            mined: &definition & input.mined,
+            size,
+            members,
+            definition,
         }
-        let price = MEMBER_PRICE * self.members.len() as f64
-            + self.definition.len() as f64
-            + self.over_cost;
+    }
+
+    /// The saving of keeping this role given what is explained already (per profile), in
+    /// assignments. Whole numbers of half assignments keep the greedy's order exact.
+    fn saving(&self, profiles: &Profiles, explained: &[RoaringBitmap]) -> Saving {
+        let mut new = 0u64;
+        for &p in &self.members {
+            let held = &profiles.rows[p as usize] & &self.mined;
+            new +=
+                profiles.weight(p) * (held.len() - held.intersection_len(&explained[p as usize]));
+        }
+        let price = MEMBER_PRICE * self.size as f64 + self.definition.len() as f64 + self.over_cost;
         Saving((2.0 * (new as f64 - price)).round() as i64)
     }
 }
@@ -123,7 +324,7 @@ pub fn tile(
     params: TilingParams,
     observer: &dyn Observer,
 ) -> Result<Vec<Tile>, EngineError> {
-    let min = params.min_identities.max(1) as usize;
+    let min = u64::from(params.min_identities.max(1));
     let fit = params.fit.clamp(f64::MIN_POSITIVE, 1.0);
     let mut seeds: Vec<Vec<u32>> = seeds
         .into_iter()
@@ -132,13 +333,20 @@ pub fn tile(
         .collect();
     seeds.sort_unstable();
     seeds.dedup();
-    let settled: Vec<Option<Candidate>> = seeds
+    let profiles = Profiles::new(input);
+    let settled: Vec<Vec<Candidate>> = seeds
         .into_par_iter()
         .map(|seed| {
             if observer.cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            Ok(settle(input, seed.into_iter().collect(), fit, min))
+            Ok(settle(
+                input,
+                &profiles,
+                seed.into_iter().collect(),
+                fit,
+                min,
+            ))
         })
         .collect::<Result<_, _>>()?;
     let mut candidates: Vec<Candidate> = settled.into_iter().flatten().collect();
@@ -149,18 +357,17 @@ pub fn tile(
             .then(a.members.cmp(&b.members))
     });
     candidates.dedup_by(|a, b| a.definition == b.definition && a.members == b.members);
-    // Per identity, what the roles kept so far explain.
-    let mut explained: Vec<RoaringBitmap> =
-        vec![RoaringBitmap::new(); input.matrix.identities() as usize];
+    // Per profile, what the roles kept so far explain.
+    let mut explained: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); profiles.rows.len()];
     let mut kept = Vec::new();
     lazy_greedy(
         &mut explained,
         candidates.len(),
-        |explained, i| candidates[i].saving(input.matrix, explained),
+        |explained, i| candidates[i].saving(&profiles, explained),
         Saving::positive,
         |explained, i| {
-            for &m in &candidates[i].members {
-                explained[m as usize] |= &candidates[i].definition;
+            for &p in &candidates[i].members {
+                explained[p as usize] |= &candidates[i].definition;
             }
             kept.push(i);
             Ok(())
@@ -170,86 +377,161 @@ pub fn tile(
     Ok(kept
         .into_iter()
         .map(|i| Tile {
-            members: candidates[i].members.clone(),
+            members: profiles.identities_of(&candidates[i].members),
             definition: candidates[i].definition.clone(),
         })
         .collect())
 }
 
-/// Settles one seed (see the module documentation): the candidate it settles on, if it does
-/// with at least `min` members.
+/// Settles one seed (see the module documentation): the candidates it gives with at least
+/// `min` members. The first is the fixpoint of fitting members and their half-majority
+/// definition; when the seed's own fitting members hold more in common than the seed, a second
+/// keeps to the seed and trims its members instead (see [`trimmed`]).
 fn settle(
     input: TilingInput<'_>,
-    mut definition: RoaringBitmap,
+    profiles: &Profiles,
+    seed: RoaringBitmap,
     fit: f64,
-    min: usize,
-) -> Option<Candidate> {
-    for _ in 0..MAX_ROUNDS {
+    min: u64,
+) -> Vec<Candidate> {
+    let mut found = Vec::new();
+    let mut definition = seed;
+    for round in 0..MAX_ROUNDS {
         if definition.is_disjoint(input.mined) {
-            return None;
+            break;
         }
-        let members = fitting(input, &definition, fit);
-        if members.len() < min {
-            return None;
+        let members = profiles.fitting(input, &definition, fit);
+        if profiles.size(&members) < min {
+            break;
         }
-        let next = definition_of(input, &members);
-        // Only a settled role is a candidate: its members are exactly those fitting its
-        // definition, and its definition is what at least half of them hold.
+        let next = profiles.definition(&members);
+        // Only a settled role is a candidate: its definition is what at least half of its
+        // members hold.
         if next == definition {
-            return Some(Candidate {
-                over_cost: over_grant_cost(input, &members, &definition),
-                mined: &definition & input.mined,
-                members,
-                definition,
-            });
+            found.push(Candidate::new(input, profiles, members, definition));
+            break;
+        }
+        if round == 0 {
+            found.extend(trimmed(input, profiles, &definition, members, fit, min));
         }
         definition = next;
+    }
+    found
+}
+
+/// Trims `members` (the profiles fitting `seed`) until what at least half of them hold is no
+/// more than the seed, dropping first the members holding most of what the seed lacks: a role
+/// people hold beside other roles keeps to itself instead of absorbing what most of its members
+/// also hold elsewhere. `None` when fewer than `min` identities would be left, or when some
+/// member would not fit the trimmed role.
+fn trimmed(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    seed: &RoaringBitmap,
+    mut members: Vec<u32>,
+    fit: f64,
+    min: u64,
+) -> Option<Candidate> {
+    // How many members hold each definable entitlement beyond the seed, kept as members go.
+    let mut beyond: FxHashMap<u32, u64> = FxHashMap::default();
+    for &p in &members {
+        for e in &profiles.rows[p as usize] - seed {
+            *beyond.entry(e).or_insert(0) += profiles.weight(p);
+        }
+    }
+    let mut size = profiles.size(&members);
+    // What every member holds stays: no trimming could take it out.
+    let mut seed = seed.clone();
+    beyond.retain(|&e, &mut count| {
+        let everyone = count == size;
+        if everyone {
+            seed.insert(e);
+        }
+        !everyone
+    });
+    let seed = &seed;
+    for _ in 0..MAX_TRIM_ROUNDS {
+        if size < min {
+            return None;
+        }
+        let extra: RoaringBitmap = beyond
+            .iter()
+            .filter(|&(_, &count)| is_defining(count, size))
+            .map(|(&e, _)| e)
+            .collect();
+        if extra.is_empty() {
+            let definition = profiles.definition(&members);
+            let mined = &definition & input.mined;
+            let need = fit_need(mined.len(), fit)?;
+            let all_fit = members
+                .iter()
+                .all(|&p| profiles.rows[p as usize].intersection_len(&mined) >= need);
+            return all_fit.then(|| Candidate::new(input, profiles, members, definition));
+        }
+        // Dropping r holders of an entitlement held by c of n members takes it under half
+        // once r > 2c - n: the most holders any extra needs dropped bounds this round.
+        let needed = extra
+            .iter()
+            .map(|e| (2 * beyond.get(&e).copied().unwrap_or(0) + 1).saturating_sub(size))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        // Per member, how much of the extra it holds, then how much beyond the seed at all.
+        let mut load: Vec<(u64, u64, u32)> = members
+            .iter()
+            .map(|&p| {
+                let row = &profiles.rows[p as usize];
+                (
+                    row.intersection_len(&extra),
+                    row.len() - row.intersection_len(seed),
+                    p,
+                )
+            })
+            .collect();
+        load.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        let mut dropped = RoaringBitmap::new();
+        let mut weight = 0;
+        for &(l, _, p) in &load {
+            if l == 0 || weight >= needed {
+                break;
+            }
+            dropped.insert(p);
+            weight += profiles.weight(p);
+            for e in &profiles.rows[p as usize] - seed {
+                if let Some(count) = beyond.get_mut(&e) {
+                    *count -= profiles.weight(p);
+                }
+            }
+        }
+        size -= weight;
+        members.retain(|p| !dropped.contains(*p));
     }
     None
 }
 
-/// What granting `definition` to `members` costs in over-grants: [`OVER_GRANT_PRICE`] for each
-/// (member, entitlement) pair the member lacks, scaled by the share of the population that
-/// lacks the entitlement too. Not holding what nearly everyone holds (common access, or an
-/// entitlement just under the common-access threshold) is how that entitlement is, not a sign
-/// that the role is wrong; not holding what only the role's people hold is.
-fn over_grant_cost(input: TilingInput<'_>, members: &[u32], definition: &RoaringBitmap) -> f64 {
-    let member_set: RoaringBitmap = members.iter().copied().collect();
-    let size = members.len() as f64;
+/// What granting `definition` to `size` members costs in over-grants, from `counts`, how many
+/// of them hold each entitlement: [`OVER_GRANT_PRICE`] for each (member, entitlement) pair the
+/// member lacks, scaled by the share of the population that lacks the entitlement too. Not
+/// holding what nearly everyone holds (common access, or an entitlement just under the
+/// common-access threshold) is how that entitlement is, not a sign that the role is wrong; not
+/// holding what only the role's people hold is.
+fn over_grant_cost(
+    input: TilingInput<'_>,
+    counts: &FxHashMap<u32, u64>,
+    size: u64,
+    definition: &RoaringBitmap,
+) -> f64 {
     let population = input.population.len().max(1) as f64;
     definition
         .iter()
         .map(|e| {
-            let lacking = size - input.matrix.holders(e).intersection_len(&member_set) as f64;
+            let held = counts.get(&e).copied().unwrap_or(0);
+            let lacking = size.saturating_sub(held) as f64;
             let held_by = input.holder_counts.get(e as usize).copied().unwrap_or(0);
             let rarity = (1.0 - f64::from(held_by) / population).clamp(0.0, 1.0);
             lacking * OVER_GRANT_PRICE * rarity
         })
         .sum()
-}
-
-/// The population's identities holding at least `fit` of the mined entitlements of
-/// `definition`, ascending. Common access does not decide membership: nearly everyone holds it.
-fn fitting(input: TilingInput<'_>, definition: &RoaringBitmap, fit: f64) -> Vec<u32> {
-    let mined = definition & input.mined;
-    let size = mined.len();
-    if size == 0 {
-        return Vec::new();
-    }
-    let need = ((fit * size as f64) - 1e-9).ceil().clamp(1.0, size as f64) as u64;
-    // Whoever holds `need` of them holds one of the `size - need + 1` rarest.
-    let mut by_rarity: Vec<u32> = mined.iter().collect();
-    by_rarity.sort_by_key(|&e| (input.matrix.holders(e).len(), e));
-    let probe = (size - need + 1) as usize;
-    let mut candidates = RoaringBitmap::new();
-    for &e in by_rarity.iter().take(probe) {
-        candidates |= input.matrix.holders(e);
-    }
-    candidates &= input.population;
-    candidates
-        .iter()
-        .filter(|&i| input.matrix.of_identity(i).intersection_len(&mined) >= need)
-        .collect()
 }
 
 /// The definable entitlements at least half of `members` hold.
@@ -331,13 +613,18 @@ mod tests {
 
     impl TwoOverlappingRoles {
         fn new() -> Self {
+            Self::with(60, 40)
+        }
+
+        /// Identities below `a_until` hold A, those from `b_from` on hold B.
+        fn with(a_until: u32, b_from: u32) -> Self {
             let mut b = AccessMatrixBuilder::new(100, 11);
             for i in 0..100 {
                 b.push(i, 10);
-                if i < 60 {
+                if i < a_until {
                     (0..5).for_each(|e| b.push(i, e));
                 }
-                if i >= 40 {
+                if i >= b_from {
                     (5..10).for_each(|e| b.push(i, e));
                 }
             }
@@ -422,19 +709,43 @@ mod tests {
         let half_of_both: RoaringBitmap = [0, 1, 2, 5, 6].into_iter().collect();
         // A's holders hold 3 of the 5, B-only holders 2: A's holders are members at a fit of
         // 0.6; at 0.8 only those holding both roles are.
-        assert_eq!(
-            fitting(input, &half_of_both, 0.6),
-            (0..60).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            fitting(input, &half_of_both, 0.8),
-            (40..60).collect::<Vec<_>>()
-        );
+        let profiles = Profiles::new(input);
+        let fitting = |fit| profiles.identities_of(&profiles.fitting(input, &half_of_both, fit));
+        assert_eq!(fitting(0.6), (0..60).collect::<Vec<_>>());
+        assert_eq!(fitting(0.8), (40..60).collect::<Vec<_>>());
         let params = TilingParams {
             min_identities: 61,
             fit: 1.0,
         };
         let seeds = vec![(0..5).collect::<RoaringBitmap>()];
         assert!(tile(input, seeds, params, &Silent).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_seed_most_of_whose_members_hold_another_role_is_trimmed_to_itself() {
+        // 0-19 hold A only, 20-59 hold A and B, 60-99 B only: B is held by two thirds of A's
+        // holders, so A's settled role absorbs it.
+        let data = TwoOverlappingRoles::with(60, 20);
+        let input = data.input();
+        let profiles = Profiles::new(input);
+        // A seed without the common access gets it back: every member holds it.
+        let a: RoaringBitmap = (0..5).collect();
+        let fitting = profiles.fitting(input, &a, 0.9);
+        assert_eq!(profiles.size(&fitting), 60);
+        assert_eq!(
+            profiles.definition(&fitting),
+            (0..11).collect::<RoaringBitmap>()
+        );
+        // Those holding both have the same access: they are dropped together, leaving a role
+        // that is A (and the common access) with the identities holding only A.
+        let role = trimmed(input, &profiles, &a, fitting.clone(), 0.9, 20).unwrap();
+        assert_eq!(
+            profiles.identities_of(&role.members),
+            (0..20).collect::<Vec<_>>()
+        );
+        assert_eq!(role.definition, [0, 1, 2, 3, 4, 10].into_iter().collect());
+        assert_eq!(role.size, 20);
+        // Too few would be left for a minimum of 21.
+        assert!(trimmed(input, &profiles, &a, fitting, 0.9, 21).is_none());
     }
 }
