@@ -9,12 +9,13 @@
 //!    entitlements at least half of those members hold, and the two steps repeat (at most
 //!    [`MAX_ROUNDS`] times) until they agree. *Trimmed* (when the seed's fitting identities
 //!    hold more in common than the seed): members holding most of the excess are dropped until
-//!    half of them hold nothing beyond the seed (see [`trimmed`]). A candidate has at least the
-//!    minimum number of members, each fitting its definition, and its definition is what at
-//!    least half of them hold.
+//!    half of them hold nothing beyond the seed, and at least the minimum number of them must
+//!    hold none of that excess (see [`trimmed`]). A candidate has at least the minimum number
+//!    of members, each fitting its definition, and its definition is what at least half of
+//!    them hold.
 //! 2. Candidates are taken greedily by their *saving*: the mined assignments of their members
-//!    they newly explain, less their price: [`MEMBER_PRICE`] per member, one per entitlement of
-//!    the definition and [`OVER_GRANT_PRICE`] per over-grant, scaled by how rare the
+//!    they newly explain, less their price: [`MEMBER_PRICE`] per member, one per mined entitlement
+//!    of the definition and [`OVER_GRANT_PRICE`] per over-grant, scaled by how rare the
 //!    entitlement is in the population (see [`over_grant_cost`]). A candidate is taken while
 //!    its saving is positive. Savings only shrink as more is explained, so a stale saving bounds the fresh
 //!    one and candidates are re-priced lazily (the greedy of weighted set cover).
@@ -301,7 +302,7 @@ impl Candidate {
             new +=
                 profiles.weight(p) * (held.len() - held.intersection_len(&explained[p as usize]));
         }
-        let price = MEMBER_PRICE * self.size as f64 + self.definition.len() as f64 + self.over_cost;
+        let price = MEMBER_PRICE * self.size as f64 + self.mined.len() as f64 + self.over_cost;
         Saving((2.0 * (new as f64 - price)).round() as i64)
     }
 }
@@ -422,8 +423,9 @@ fn settle(
 /// Trims `members` (the profiles fitting `seed`) until what at least half of them hold is no
 /// more than the seed, dropping first the members holding most of what the seed lacks: a role
 /// people hold beside other roles keeps to itself instead of absorbing what most of its members
-/// also hold elsewhere. `None` when fewer than `min` identities would be left, or when some
-/// member would not fit the trimmed role.
+/// also hold elsewhere. `None` when fewer than `min` identities would be left, when some
+/// member would not fit the trimmed role, or when fewer than `min` of them hold none of the
+/// excess.
 fn trimmed(
     input: TilingInput<'_>,
     profiles: &Profiles,
@@ -450,6 +452,8 @@ fn trimmed(
         !everyone
     });
     let seed = &seed;
+    // Every entitlement that was held by half the members at some round.
+    let mut excess = RoaringBitmap::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
             return None;
@@ -466,8 +470,18 @@ fn trimmed(
             let all_fit = members
                 .iter()
                 .all(|&p| profiles.rows[p as usize].intersection_len(&mined) >= need);
-            return all_fit.then(|| Candidate::new(input, profiles, members, definition));
+            // The role must stand on its own: at least the minimum of its members hold none of
+            // the excess. Otherwise it is a few identities lacking part of a larger role,
+            // padded out with that role's holders to look like a group.
+            let core: u64 = members
+                .iter()
+                .filter(|&&p| profiles.rows[p as usize].is_disjoint(&excess))
+                .map(|&p| profiles.weight(p))
+                .sum();
+            return (all_fit && core >= min)
+                .then(|| Candidate::new(input, profiles, members, definition));
         }
+        excess |= &extra;
         // Dropping r holders of an entitlement held by c of n members takes it under half
         // once r > 2c - n: the most holders any extra needs dropped bounds this round.
         let needed = extra
@@ -628,15 +642,21 @@ mod tests {
                     (5..10).for_each(|e| b.push(i, e));
                 }
             }
-            let matrix = b.build();
-            let counts = (0..11)
+            Self::of(b.build())
+        }
+
+        /// Any matrix of 100 identities: entitlement 10 is the common access, the rest are
+        /// mined.
+        fn of(matrix: AccessMatrix) -> Self {
+            let entitlements = matrix.entitlements();
+            let counts = (0..entitlements)
                 .map(|e| u32::try_from(matrix.holders(e).len()).unwrap())
                 .collect();
             Self {
                 matrix,
                 population: (0..100).collect(),
-                mined: (0..10).collect(),
-                definable: (0..11).collect(),
+                mined: (0..entitlements).filter(|&e| e != 10).collect(),
+                definable: (0..entitlements).collect(),
                 counts,
             }
         }
@@ -747,5 +767,34 @@ mod tests {
         assert_eq!(role.size, 20);
         // Too few would be left for a minimum of 21.
         assert!(trimmed(input, &profiles, &a, fitting, 0.9, 21).is_none());
+    }
+
+    #[test]
+    fn identities_lacking_part_of_a_role_are_no_role_of_their_own() {
+        // 0-79 hold A (0-4) and common access 10; 0-9 of them lack entitlement 4, and each of
+        // the others holds a stray entitlement of its own (11-80), so no two are alike.
+        let mut b = AccessMatrixBuilder::new(100, 81);
+        for i in 0..100 {
+            b.push(i, 10);
+            if i < 80 {
+                (0..4).for_each(|e| b.push(i, e));
+            }
+            if (10..80).contains(&i) {
+                b.push(i, 4);
+                b.push(i, i + 1);
+            }
+        }
+        let data = TwoOverlappingRoles::of(b.build());
+        let input = data.input();
+        let profiles = Profiles::new(input);
+        let without_4: RoaringBitmap = [0, 1, 2, 3, 10].into_iter().collect();
+        let fitting = profiles.fitting(input, &without_4, 1.0);
+        assert_eq!(profiles.size(&fitting), 80);
+        // Trimming to {0-3} would keep the ten lacking 4 and pad them with nine holding it:
+        // nineteen members, but only ten stand on their own, fewer than a minimum of 15.
+        assert!(trimmed(input, &profiles, &without_4, fitting.clone(), 1.0, 15).is_none());
+        let role = trimmed(input, &profiles, &without_4, fitting, 1.0, 10).unwrap();
+        assert_eq!(role.size, 19);
+        assert_eq!(role.definition, without_4);
     }
 }
