@@ -8,9 +8,10 @@
 //!    identities holding at least `fit` of its mined entitlements, its definition becomes the
 //!    entitlements at least half of those members hold, and the two steps repeat (at most
 //!    [`MAX_ROUNDS`] times) until they agree. *Trimmed* (when the seed's fitting identities
-//!    hold more in common than the seed): members holding most of the excess are dropped until
-//!    half of them hold nothing beyond the seed, and at least the minimum number of them must
-//!    hold none of that excess (see [`trimmed`]). A candidate has at least the minimum number
+//!    hold more mined entitlements in common than the seed): members holding most of the
+//!    excess are dropped until no mined entitlement beyond the seed is held by half of them,
+//!    and at least the minimum number of them must hold none of that excess (see
+//!    [`trimmed`]). A candidate has at least the minimum number
 //!    of members, each fitting its definition, and its definition is what at least half of
 //!    them hold.
 //! 2. Candidates are taken greedily by their *saving*: the mined assignments of their members
@@ -104,9 +105,10 @@ impl Profiles {
     fn new(input: TilingInput<'_>) -> Self {
         // In a `SPECIALIZED` session everything the population holds is definable: rows are
         // then the matrix's own.
-        let whole = (0u32..)
-            .zip(input.holder_counts)
-            .all(|(e, &count)| count == 0 || input.definable.contains(e));
+        let whole = input.holder_counts.len() >= input.matrix.entitlements() as usize
+            && (0u32..)
+                .zip(input.holder_counts)
+                .all(|(e, &count)| count == 0 || input.definable.contains(e));
         let definable_row = |i: u32| {
             if whole {
                 input.matrix.of_identity(i).clone()
@@ -122,9 +124,10 @@ impl Profiles {
             .into_par_iter()
             .map(|i| {
                 let mut hasher = FxHasher::default();
+                // Shifted by one: hashing a 0 into a fresh hasher leaves it unchanged.
                 for e in input.matrix.of_identity(i) {
                     if whole || input.definable.contains(e) {
-                        e.hash(&mut hasher);
+                        (u64::from(e) + 1).hash(&mut hasher);
                     }
                 }
                 (hasher.finish(), i)
@@ -261,7 +264,7 @@ fn fit_need(size: u64, fit: f64) -> Option<u64> {
     (size > 0).then(|| ((fit * size as f64) - 1e-9).ceil().clamp(1.0, size as f64) as u64)
 }
 
-/// A settled seed with what pricing it needs.
+/// A candidate role (settled or trimmed) with what pricing it needs.
 #[derive(Debug, Clone)]
 struct Candidate {
     /// Member profiles, ascending.
@@ -317,7 +320,7 @@ impl Saving {
     }
 }
 
-/// Tiles the population's access with settled `seeds` and returns the kept roles in the order
+/// Tiles the population's access with the candidates `seeds` give and returns the kept roles in the order
 /// they were taken (largest saving first). Deterministic for any thread count.
 pub fn tile(
     input: TilingInput<'_>,
@@ -420,12 +423,14 @@ fn settle(
     found
 }
 
-/// Trims `members` (the profiles fitting `seed`) until what at least half of them hold is no
-/// more than the seed, dropping first the members holding most of what the seed lacks: a role
-/// people hold beside other roles keeps to itself instead of absorbing what most of its members
-/// also hold elsewhere. `None` when fewer than `min` identities would be left, when some
-/// member would not fit the trimmed role, or when fewer than `min` of them hold none of the
-/// excess.
+/// Trims `members` (the profiles fitting `seed`) until no mined entitlement beyond the seed is
+/// held by at least half of them, dropping first the members holding most of what the seed
+/// lacks: a role people hold beside other roles keeps to itself instead of absorbing what most
+/// of its members also hold elsewhere. Common access is left out of the trimming: it is in
+/// whatever definition its holders make. `None` when there is nothing to trim, when fewer than
+/// `min` identities would be left, when the definition keeps no mined entitlement or some
+/// member would not fit it, when fewer than `min` members hold none of the excess, or after
+/// [`MAX_TRIM_ROUNDS`] rounds.
 fn trimmed(
     input: TilingInput<'_>,
     profiles: &Profiles,
@@ -434,36 +439,41 @@ fn trimmed(
     fit: f64,
     min: u64,
 ) -> Option<Candidate> {
-    // How many members hold each definable entitlement beyond the seed, kept as members go.
+    let mut seed = seed.clone();
+    let beyond_seed = |row: &RoaringBitmap, seed: &RoaringBitmap| &(row - seed) & input.mined;
+    // How many members hold each mined entitlement beyond the seed, kept as members go.
     let mut beyond: FxHashMap<u32, u64> = FxHashMap::default();
     for &p in &members {
-        for e in &profiles.rows[p as usize] - seed {
+        for e in beyond_seed(&profiles.rows[p as usize], &seed) {
             *beyond.entry(e).or_insert(0) += profiles.weight(p);
         }
     }
     let mut size = profiles.size(&members);
-    // What every member holds stays: no trimming could take it out.
-    let mut seed = seed.clone();
-    beyond.retain(|&e, &mut count| {
-        let everyone = count == size;
-        if everyone {
-            seed.insert(e);
-        }
-        !everyone
-    });
-    let seed = &seed;
     // Every entitlement that was held by half the members at some round.
     let mut excess = RoaringBitmap::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
             return None;
         }
+        // What every member left holds stays: no trimming could take it out.
+        beyond.retain(|&e, &mut count| {
+            let everyone = count == size;
+            if everyone {
+                seed.insert(e);
+            }
+            !everyone
+        });
         let extra: RoaringBitmap = beyond
             .iter()
             .filter(|&(_, &count)| is_defining(count, size))
             .map(|(&e, _)| e)
             .collect();
         if extra.is_empty() {
+            if excess.is_empty() {
+                // Nothing was trimmed: the seed's own members are the settled candidate's
+                // business, not this one's.
+                return None;
+            }
             let definition = profiles.definition(&members);
             let mined = &definition & input.mined;
             let need = fit_need(mined.len(), fit)?;
@@ -497,7 +507,7 @@ fn trimmed(
                 let row = &profiles.rows[p as usize];
                 (
                     row.intersection_len(&extra),
-                    row.len() - row.intersection_len(seed),
+                    row.len() - row.intersection_len(&seed),
                     p,
                 )
             })
@@ -511,7 +521,7 @@ fn trimmed(
             }
             dropped.insert(p);
             weight += profiles.weight(p);
-            for e in &profiles.rows[p as usize] - seed {
+            for e in beyond_seed(&profiles.rows[p as usize], &seed) {
                 if let Some(count) = beyond.get_mut(&e) {
                     *count -= profiles.weight(p);
                 }
@@ -748,7 +758,8 @@ mod tests {
         let data = TwoOverlappingRoles::with(60, 20);
         let input = data.input();
         let profiles = Profiles::new(input);
-        // A seed without the common access gets it back: every member holds it.
+        // The seed leaves out the common access: trimming leaves it alone, and the definition
+        // has it as every member holds it.
         let a: RoaringBitmap = (0..5).collect();
         let fitting = profiles.fitting(input, &a, 0.9);
         assert_eq!(profiles.size(&fitting), 60);
@@ -796,5 +807,33 @@ mod tests {
         let role = trimmed(input, &profiles, &without_4, fitting, 1.0, 10).unwrap();
         assert_eq!(role.size, 19);
         assert_eq!(role.definition, without_4);
+    }
+
+    #[test]
+    fn common_access_some_members_lack_does_not_stop_the_trimming() {
+        // As in the test above (A 0-59, B 20-99), but 3 and 7 lack the common access.
+        let mut b = AccessMatrixBuilder::new(100, 11);
+        for i in 0..100 {
+            if i != 3 && i != 7 {
+                b.push(i, 10);
+            }
+            if i < 60 {
+                (0..5).for_each(|e| b.push(i, e));
+            }
+            if i >= 20 {
+                (5..10).for_each(|e| b.push(i, e));
+            }
+        }
+        let data = TwoOverlappingRoles::of(b.build());
+        let input = data.input();
+        let profiles = Profiles::new(input);
+        let a: RoaringBitmap = (0..5).collect();
+        let fitting = profiles.fitting(input, &a, 0.9);
+        let role = trimmed(input, &profiles, &a, fitting, 0.9, 15).unwrap();
+        assert_eq!(
+            profiles.identities_of(&role.members),
+            (0..20).collect::<Vec<_>>()
+        );
+        assert_eq!(role.definition, [0, 1, 2, 3, 4, 10].into_iter().collect());
     }
 }
