@@ -360,14 +360,25 @@ pub fn post(
     body: &str,
     content_type: &str,
 ) -> (u16, serde_json::Value) {
+    let (status, _, body) = post_bytes(server, bearer, path, content_type, body.as_bytes());
+    (status, body)
+}
+
+/// POSTs `body` with `content_type`; returns the status, `Location` and JSON body.
+fn post_bytes(
+    server: &Server,
+    bearer: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Option<String>, serde_json::Value) {
     let response = http()
         .post(format!("{}{path}", server.base))
         .header("Authorization", format!("Bearer {bearer}"))
         .header("Content-Type", content_type)
         .send(body)
         .unwrap();
-    let (status, _, body) = json_response(response, "X");
-    (status, body)
+    json_response(response, "Location")
 }
 
 /// GETs `path`; returns the status and JSON body.
@@ -690,11 +701,5 @@ pub fn upload_import(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Option<String>, Value) {
-    let response = http()
-        .post(format!("{}/rolemine/v1/imports", server.base))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", content_type)
-        .send(body)
-        .unwrap();
-    json_response(response, "Location")
+    post_bytes(server, bearer, "/rolemine/v1/imports", content_type, body)
 }

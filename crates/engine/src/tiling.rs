@@ -225,14 +225,9 @@ impl Profiles {
         counts
     }
 
-    /// The definable entitlements at least half of the identities of `profiles` hold.
-    fn definition(&self, profiles: &[u32]) -> RoaringBitmap {
-        let size = self.size(profiles);
-        self.counts(profiles)
-            .into_iter()
-            .filter(|&(_, count)| is_defining(count, size))
-            .map(|(e, _)| e)
-            .collect()
+    /// Whether `profile` holds at least `need` of `mined`.
+    fn fits(&self, profile: u32, mined: &RoaringBitmap, need: u64) -> bool {
+        self.rows[profile as usize].intersection_len(mined) >= need
     }
 
     /// The profiles holding at least `fit` of the mined entitlements of `definition`, ascending.
@@ -254,9 +249,18 @@ impl Profiles {
         }
         candidates
             .iter()
-            .filter(|&p| self.rows[p as usize].intersection_len(&mined) >= need)
+            .filter(|&p| self.fits(p, &mined, need))
             .collect()
     }
+}
+
+/// The entitlements held by at least half of `size` identities, from how many hold each.
+fn half_held(counts: &FxHashMap<u32, u64>, size: u64) -> RoaringBitmap {
+    counts
+        .iter()
+        .filter(|&(_, &count)| is_defining(count, size))
+        .map(|(&e, _)| e)
+        .collect()
 }
 
 /// How many of `size` mined entitlements a member holds at least; `None` for none to hold.
@@ -279,16 +283,16 @@ struct Candidate {
 }
 
 impl Candidate {
+    /// `members` (`size` identities, `counts` of what they hold) with `definition`.
     fn new(
         input: TilingInput<'_>,
-        profiles: &Profiles,
         members: Vec<u32>,
+        size: u64,
+        counts: &FxHashMap<u32, u64>,
         definition: RoaringBitmap,
     ) -> Self {
-        let size = profiles.size(&members);
-        let counts = profiles.counts(&members);
         Candidate {
-            over_cost: over_grant_cost(input, &counts, size, &definition),
+            over_cost: over_grant_cost(input, counts, size, &definition),
             mined: &definition & input.mined,
             size,
             members,
@@ -405,14 +409,16 @@ fn settle(
             break;
         }
         let members = profiles.fitting(input, &definition, fit);
-        if profiles.size(&members) < min {
+        let size = profiles.size(&members);
+        if size < min {
             break;
         }
-        let next = profiles.definition(&members);
+        let counts = profiles.counts(&members);
+        let next = half_held(&counts, size);
         // Only a settled role is a candidate: its definition is what at least half of its
         // members hold.
         if next == definition {
-            found.push(Candidate::new(input, profiles, members, definition));
+            found.push(Candidate::new(input, members, size, &counts, definition));
             break;
         }
         if round == 0 {
@@ -463,23 +469,18 @@ fn trimmed(
             }
             !everyone
         });
-        let extra: RoaringBitmap = beyond
-            .iter()
-            .filter(|&(_, &count)| is_defining(count, size))
-            .map(|(&e, _)| e)
-            .collect();
+        let extra = half_held(&beyond, size);
         if extra.is_empty() {
             if excess.is_empty() {
                 // Nothing was trimmed: the seed's own members are the settled candidate's
                 // business, not this one's.
                 return None;
             }
-            let definition = profiles.definition(&members);
+            let counts = profiles.counts(&members);
+            let definition = half_held(&counts, size);
             let mined = &definition & input.mined;
             let need = fit_need(mined.len(), fit)?;
-            let all_fit = members
-                .iter()
-                .all(|&p| profiles.rows[p as usize].intersection_len(&mined) >= need);
+            let all_fit = members.iter().all(|&p| profiles.fits(p, &mined, need));
             // The role must stand on its own: at least the minimum of its members hold none of
             // the excess. Otherwise it is a few identities lacking part of a larger role,
             // padded out with that role's holders to look like a group.
@@ -489,7 +490,7 @@ fn trimmed(
                 .map(|&p| profiles.weight(p))
                 .sum();
             return (all_fit && core >= min)
-                .then(|| Candidate::new(input, profiles, members, definition));
+                .then(|| Candidate::new(input, members, size, &counts, definition));
         }
         excess |= &extra;
         // Dropping r holders of an entitlement held by c of n members takes it under half
@@ -560,18 +561,13 @@ fn over_grant_cost(
 
 /// The definable entitlements at least half of `members` hold.
 pub fn definition_of(input: TilingInput<'_>, members: &[u32]) -> RoaringBitmap {
-    let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
     for &m in members {
         for e in input.matrix.of_identity(m) & input.definable {
             *counts.entry(e).or_insert(0) += 1;
         }
     }
-    let size = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    counts
-        .into_iter()
-        .filter(|&(_, count)| is_defining(count, size))
-        .map(|(e, _)| e)
-        .collect()
+    half_held(&counts, members.len() as u64)
 }
 
 /// What two or more seeds share, for every pair of seeds that share at least `min_shared`
@@ -764,7 +760,7 @@ mod tests {
         let fitting = profiles.fitting(input, &a, 0.9);
         assert_eq!(profiles.size(&fitting), 60);
         assert_eq!(
-            profiles.definition(&fitting),
+            half_held(&profiles.counts(&fitting), 60),
             (0..11).collect::<RoaringBitmap>()
         );
         // Those holding both have the same access: they are dropped together, leaving a role
