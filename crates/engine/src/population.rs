@@ -1,7 +1,10 @@
 //! A session's population: its identities, the common-access split, and what gets mined.
 
+use std::hash::{Hash, Hasher};
+
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::error::EngineError;
 use crate::matrix::AccessMatrix;
@@ -149,6 +152,10 @@ struct Coherence {
 
 /// Tests every well-held mined entitlement for coherence (see [`Population::select`]) on a
 /// sample of its holders, and records its two strongest partners.
+///
+/// Entitlements with the same holders among the members (a *class*) get the same sample and
+/// the same co-occurrence counts, so the counting runs once per class, over rows of classes;
+/// each entitlement then takes its partners from the counts, its class-mates included.
 fn coherent_features(
     matrix: &AccessMatrix,
     members: &RoaringBitmap,
@@ -158,79 +165,106 @@ fn coherent_features(
 ) -> Coherence {
     // At least half of a minimum-size role; never below 2, since one holder shares nothing.
     let min_support = min_identities.div_ceil(2).max(2);
-    let candidates: Vec<u32> = mined
+    let classes = Classes::new(matrix, members, mined);
+    // Per class: whether it is well held (its entitlements all have the same holder count).
+    let well_held: Vec<bool> = classes
+        .members
         .iter()
-        .filter(|&e| holder_counts[e as usize] >= min_support)
+        .map(|m| holder_counts[m[0] as usize] >= min_support)
         .collect();
-    // Dense lookups for the inner loop: 0 = not mined, 1 = mined, 2 = mined and well held.
-    let mut kind = vec![0u8; matrix.entitlements() as usize];
-    for e in mined {
-        kind[e as usize] = 1;
-    }
-    for &e in &candidates {
-        kind[e as usize] = 2;
-    }
-    // The members' mined access as one flat list per identity: the sampled rows are read many
-    // times over, and a slice is much faster to walk than a bitmap.
-    let rows = MinedRows::new(matrix, members, &kind);
-    let coherent: Vec<(u32, [u32; 2], bool)> = candidates
+    // The members' distinct mined accesses as flat lists of classes: the sampled rows are read
+    // many times over, a slice is much faster to walk than a bitmap, and identical rows are
+    // walked once.
+    let rows = MinedRows::new(matrix, members, &classes.class_of);
+    let candidates: Vec<u32> = (0u32..)
+        .zip(&well_held)
+        .filter(|(_, w)| **w)
+        .map(|(k, _)| k)
+        .collect();
+    let coherent: Vec<Vec<(u32, [u32; 2], bool)>> = candidates
         .into_par_iter()
         .map_init(
             || {
                 (
-                    vec![0u32; matrix.entitlements() as usize],
+                    vec![0u32; classes.members.len()],
+                    Vec::<u32>::new(),
                     Vec::<u32>::new(),
                 )
             },
-            |(counts, touched), e| {
-                let holders = matrix.holders(e) & members;
+            |(counts, touched, sample), k| {
+                let own = &classes.members[k as usize];
+                let holders = matrix.holders(own[0]) & members;
                 let stride = holders.len().div_ceil(COHERENCE_SAMPLE).max(1) as usize;
-                let mut alone = 0u64;
-                let mut sampled = 0u64;
-                for identity in holders.iter().step_by(stride) {
-                    sampled += 1;
+                // Sampled holders with the same mined access are walked once, weighted.
+                sample.clear();
+                sample.extend(holders.iter().step_by(stride).map(|i| rows.row_of(i)));
+                sample.sort_unstable();
+                let mut alone = 0u32;
+                let mut sampled = 0u32;
+                for run in sample.chunk_by(|a, b| a == b) {
+                    let weight = u32::try_from(run.len()).unwrap_or(u32::MAX);
+                    sampled += weight;
                     let mut other_supported = false;
-                    for &f in rows.of(identity) {
-                        let k = kind[f as usize];
-                        if f != e {
-                            if counts[f as usize] == 0 {
-                                touched.push(f);
-                            }
-                            counts[f as usize] += 1;
-                            other_supported |= k == 2;
+                    for &c in rows.row(run[0]) {
+                        if counts[c as usize] == 0 {
+                            touched.push(c);
                         }
+                        counts[c as usize] += weight;
+                        // A class-mate is another well-held entitlement this holder has.
+                        other_supported |= well_held[c as usize] && (c != k || own.len() > 1);
                     }
-                    alone += u64::from(!other_supported);
+                    if !other_supported {
+                        alone += weight;
+                    }
                 }
-                // The two most frequent partners, ties to the smaller entitlement index.
-                let mut partners = [(0u32, NO_PARTNER); 2];
-                for &f in touched.iter() {
-                    let candidate = (counts[f as usize], f);
-                    let better =
-                        |a: (u32, u32), b: (u32, u32)| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
-                    if better(candidate, partners[0]) {
-                        partners[1] = partners[0];
-                        partners[0] = candidate;
-                    } else if better(candidate, partners[1]) {
-                        partners[1] = candidate;
-                    }
-                    counts[f as usize] = 0;
+                touched.sort_unstable();
+                let result = own
+                    .iter()
+                    .filter_map(|&e| {
+                        // The two most frequent partners, ties to the smaller entitlement.
+                        let mut partners = [(0u32, NO_PARTNER); 2];
+                        for &c in touched.iter() {
+                            let count = counts[c as usize];
+                            for &f in classes.members[c as usize]
+                                .iter()
+                                .filter(|&&f| f != e)
+                                .take(2)
+                            {
+                                let candidate = (count, f);
+                                let better = |a: (u32, u32), b: (u32, u32)| {
+                                    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+                                };
+                                if better(candidate, partners[0]) {
+                                    partners[1] = partners[0];
+                                    partners[0] = candidate;
+                                } else if better(candidate, partners[1]) {
+                                    partners[1] = candidate;
+                                }
+                            }
+                        }
+                        let coherent = partners[0].0 * 2 >= sampled;
+                        let standalone = !coherent && alone * 2 >= sampled;
+                        (coherent || standalone).then_some((
+                            e,
+                            [partners[0].1, partners[1].1],
+                            standalone,
+                        ))
+                    })
+                    .collect();
+                for &c in touched.iter() {
+                    counts[c as usize] = 0;
                 }
                 touched.clear();
-                let best = u64::from(partners[0].0);
-                let coherent = best * 2 >= sampled;
-                let standalone = !coherent && alone * 2 >= sampled;
-                (coherent || standalone).then_some((e, [partners[0].1, partners[1].1], standalone))
+                result
             },
         )
-        .flatten()
         .collect();
     let mut result = Coherence {
         features: RoaringBitmap::new(),
         partners: vec![[NO_PARTNER; 2]; matrix.entitlements() as usize],
         standalone: RoaringBitmap::new(),
     };
-    for (e, partners, standalone) in coherent {
+    for (e, partners, standalone) in coherent.into_iter().flatten() {
         result.features.insert(e);
         result.partners[e as usize] = partners;
         if standalone {
@@ -240,43 +274,128 @@ fn coherent_features(
     result
 }
 
-/// Each member's mined entitlements, stored flat (compressed sparse rows).
-struct MinedRows {
-    /// Identity index → its position in `offsets`, or `u32::MAX` for non-members.
-    slot: Vec<u32>,
-    offsets: Vec<usize>,
-    entitlements: Vec<u32>,
+/// The mined entitlements grouped by their holders among the members.
+struct Classes {
+    /// Per class, its entitlements, ascending; classes in order of their smallest entitlement.
+    members: Vec<Vec<u32>>,
+    /// Per entitlement, its class, or `NO_CLASS` when it is not mined.
+    class_of: Vec<u32>,
 }
 
+const NO_CLASS: u32 = u32::MAX;
+
+impl Classes {
+    fn new(matrix: &AccessMatrix, members: &RoaringBitmap, mined: &RoaringBitmap) -> Self {
+        let everyone = members.len() == u64::from(matrix.identities());
+        // Each mined entitlement's holders, with a hash of them to find equal ones quickly.
+        let holders: Vec<(u32, u64, RoaringBitmap)> = mined
+            .iter()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|e| {
+                let all = matrix.holders(e);
+                let holders = if everyone { all.clone() } else { all & members };
+                let mut hasher = FxHasher::default();
+                holders.len().hash(&mut hasher);
+                holders.iter().for_each(|i| i.hash(&mut hasher));
+                (e, hasher.finish(), holders)
+            })
+            .collect();
+        // Hash → the classes with it (more than one only on a collision).
+        let mut by_hash: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        let mut classes = Self {
+            members: Vec::new(),
+            class_of: vec![NO_CLASS; matrix.entitlements() as usize],
+        };
+        for (e, hash, h) in &holders {
+            let same = by_hash.entry(*hash).or_default();
+            let found = same.iter().copied().find(|&c| {
+                let first = classes.members[c as usize][0];
+                holders
+                    .binary_search_by_key(&first, |(f, _, _)| *f)
+                    .is_ok_and(|at| holders[at].2 == *h)
+            });
+            let class = found.unwrap_or_else(|| {
+                let next = u32::try_from(classes.members.len()).unwrap_or(NO_CLASS);
+                classes.members.push(Vec::new());
+                same.push(next);
+                next
+            });
+            classes.members[class as usize].push(*e);
+            classes.class_of[*e as usize] = class;
+        }
+        classes
+    }
+}
+
+/// The members' distinct mined accesses as classes, stored flat (compressed sparse rows), and
+/// which one each member has.
+struct MinedRows {
+    /// Identity index → its access's row, or `NO_ROW` for non-members.
+    row_of: Vec<u32>,
+    offsets: Vec<usize>,
+    entitlements: Vec<u32>,
+    /// The empty row.
+    empty: u32,
+}
+
+const NO_ROW: u32 = u32::MAX;
+
 impl MinedRows {
-    fn new(matrix: &AccessMatrix, members: &RoaringBitmap, kind: &[u8]) -> Self {
-        let mut slot = vec![u32::MAX; matrix.identities() as usize];
-        let mut offsets = Vec::with_capacity(members.len() as usize + 1);
+    fn new(matrix: &AccessMatrix, members: &RoaringBitmap, class_of: &[u32]) -> Self {
+        let mut row_of = vec![NO_ROW; matrix.identities() as usize];
+        let mut offsets = vec![0];
         let mut entitlements = Vec::new();
-        offsets.push(0);
-        for (position, identity) in (0u32..).zip(members.iter()) {
-            slot[identity as usize] = position;
-            entitlements.extend(
+        let mut known: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+        let mut access = Vec::new();
+        for identity in members {
+            access.clear();
+            access.extend(
                 matrix
                     .of_identity(identity)
                     .iter()
-                    .filter(|&f| kind[f as usize] > 0),
+                    .map(|f| class_of[f as usize])
+                    .filter(|&c| c != NO_CLASS),
             );
-            offsets.push(entitlements.len());
+            access.sort_unstable();
+            access.dedup();
+            let next = u32::try_from(offsets.len() - 1).unwrap_or(NO_ROW);
+            let row = *known.entry(access.clone()).or_insert_with(|| {
+                entitlements.extend_from_slice(&access);
+                offsets.push(entitlements.len());
+                next
+            });
+            row_of[identity as usize] = row;
+        }
+        // The empty row stands for non-members.
+        offsets.push(entitlements.len());
+        let empty = u32::try_from(offsets.len() - 2).unwrap_or(NO_ROW);
+        for row in &mut row_of {
+            if *row == NO_ROW {
+                *row = empty;
+            }
         }
         Self {
-            slot,
+            row_of,
             offsets,
             entitlements,
+            empty,
         }
     }
 
-    fn of(&self, identity: u32) -> &[u32] {
-        match self.slot.get(identity as usize) {
-            Some(&position) if position != u32::MAX => {
-                let position = position as usize;
-                &self.entitlements[self.offsets[position]..self.offsets[position + 1]]
-            }
+    /// The row of `identity`'s mined access.
+    fn row_of(&self, identity: u32) -> u32 {
+        self.row_of
+            .get(identity as usize)
+            .copied()
+            .unwrap_or(self.empty)
+    }
+
+    /// The classes of a row, ascending.
+    fn row(&self, row: u32) -> &[u32] {
+        let row = row as usize;
+        match (self.offsets.get(row), self.offsets.get(row + 1)) {
+            (Some(&start), Some(&end)) => &self.entitlements[start..end],
             _ => &[],
         }
     }

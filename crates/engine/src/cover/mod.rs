@@ -11,20 +11,22 @@
 //!    of profile `u` hold everything `u` holds, the only maximal role that can explain `(u, e)`
 //!    is `u`'s own access with `e`'s holders, so every minimal cover can use it. They are
 //!    taken first.
-//! 2. *Greedy*: then the concept explaining the most unexplained (profile, entitlement) pairs
-//!    is taken, until everything is explained. Candidates are each profile's own concept and
-//!    each entitlement's (its holders and what they share); a profile's own concept covers any
-//!    pair of it, so the greedy always finishes.
-//! 3. *Pruning*: a role whose every pair another role explains too is dropped, latest first.
-//! 4. *Merging*: two roles are replaced by one concept wherever one explains every pair that
-//!    only those two explain (a local search; repeated until no pair merges).
+//! 2. *Exact step* (the `exact` module): what the essential roles leave is a set-cover problem
+//!    over a pool of concepts (each profile's own, each entitlement's, and what profiles share
+//!    two and three at a time); reductions shrink it to a small kernel, which branch and bound
+//!    solves. A role that a cover cut short by the search budget leaves redundant is dropped.
+//! 3. *Greedy*, when the residual is too large for the exact step (more than two million pairs
+//!    of a profile with something unexplained and any profile): the concept explaining the
+//!    most unexplained (profile, entitlement) pairs is taken until everything is explained,
+//!    from each profile's own concept and each entitlement's (a profile's own concept covers
+//!    any pair of it, so it always finishes); after a pick, essential roles are looked for
+//!    around it (its profiles and the holders of the entitlements it explained for the last of
+//!    their holders). Then a role whose every pair another role explains is dropped, latest
+//!    first, and two roles are replaced by one concept wherever one explains every pair only
+//!    those two explain (a local search, repeated until no pair merges).
 //!
-//! After a pick, essential roles are looked for around it (its profiles and the holders of the
-//! entitlements it explained for the last of their holders), where explaining it changes the
-//! graph most; an essential role elsewhere (made so by a profile the pick fully explained) is
-//! left to the greedy, which keeps the cover exact but can cost a role.
-//!
-//! Every step is sequential over ordered candidates, so the result does not depend on threads.
+//! Every step works over ordered candidates (parallel work is collected in order), so the
+//! result does not depend on threads.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -34,6 +36,8 @@ use crate::error::EngineError;
 use crate::greedy::lazy_greedy;
 use crate::matrix::AccessMatrix;
 use crate::observer::Observer;
+
+mod exact;
 
 /// The most access profiles (distinct accesses) a minimal cover is computed for. The basic role
 /// minimization problem needs a role for nearly every stray grant, so on large, noisy
@@ -97,48 +101,21 @@ pub fn minimal_cover(
         holders: &holders,
     };
 
-    // Each profile's own concept.
-    let own: Vec<Concept> = profiles
-        .par_iter()
-        .map(|profile| lattice.close_entitlements(&profile.access))
-        .collect();
-    let mut entitlements: Vec<u32> = holders.keys().copied().collect();
-    entitlements.sort_unstable();
-    // Entitlements with the same holders give the same concept.
-    let mut holder_sets: Vec<&RoaringBitmap> =
-        entitlements.iter().filter_map(|e| holders.get(e)).collect();
-    holder_sets.sort_by(|a, b| a.iter().cmp(b.iter()));
-    holder_sets.dedup();
-    let by_entitlement: Vec<Concept> = holder_sets
-        .into_par_iter()
-        .map(|h| lattice.close_holders(h))
-        .collect();
-    let mut candidates: Vec<Concept> = own.into_iter().chain(by_entitlement).collect();
-    sort_dedup(&mut candidates);
-
     let mut residual = Residual::new(&profiles);
     let mut chosen: Vec<Concept> = Vec::new();
     let everyone = residual.active.clone();
     take_essential(&lattice, &mut residual, &mut chosen, everyone, observer)?;
-    let mut progress = (residual, chosen);
-    lazy_greedy(
-        &mut progress,
-        candidates.len(),
-        |(residual, _), i| gain(&residual.unexplained, &candidates[i]),
-        |gain| gain > 0,
-        |(residual, chosen), i| {
-            let concept = candidates[i].clone();
-            let closed = residual.explain(&concept);
-            // What is explained now leaves the graph, which can make roles essential around it.
-            let around = lattice.around(&concept, &closed);
-            chosen.push(concept);
-            take_essential(&lattice, residual, chosen, around, observer)
-        },
-        observer,
-    )?;
-    let (_, chosen) = progress;
-    let chosen = prune(&profiles, chosen);
-    let chosen = merge_pairs(&lattice, chosen);
+    let chosen = match exact::cover_residual(&profiles, &residual, observer)? {
+        Some(rest) => {
+            chosen.extend(rest);
+            // A cover cut short by the node budget may hold a role the others make redundant.
+            prune(&profiles, chosen)
+        }
+        None => {
+            let chosen = greedy_cover(&lattice, residual, chosen, observer)?;
+            merge_pairs(&lattice, prune(&profiles, chosen))
+        }
+    };
     Ok(chosen
         .into_iter()
         .map(|concept| {
@@ -154,6 +131,56 @@ pub fn minimal_cover(
             }
         })
         .collect())
+}
+
+/// Covers what the essential roles left with the lazy greedy over each profile's and each
+/// entitlement's concept, taking the roles that become essential after each pick (for a
+/// residual too large for the exact step).
+fn greedy_cover(
+    lattice: &Lattice<'_>,
+    residual: Residual,
+    chosen: Vec<Concept>,
+    observer: &dyn Observer,
+) -> Result<Vec<Concept>, EngineError> {
+    // Each profile's own concept.
+    let own: Vec<Concept> = lattice
+        .profiles
+        .par_iter()
+        .map(|profile| lattice.close_entitlements(&profile.access))
+        .collect();
+    let mut entitlements: Vec<u32> = lattice.holders.keys().copied().collect();
+    entitlements.sort_unstable();
+    // Entitlements with the same holders give the same concept.
+    let mut holder_sets: Vec<&RoaringBitmap> = entitlements
+        .iter()
+        .filter_map(|e| lattice.holders.get(e))
+        .collect();
+    holder_sets.sort_by(|a, b| a.iter().cmp(b.iter()));
+    holder_sets.dedup();
+    let by_entitlement: Vec<Concept> = holder_sets
+        .into_par_iter()
+        .map(|h| lattice.close_holders(h))
+        .collect();
+    let mut candidates: Vec<Concept> = own.into_iter().chain(by_entitlement).collect();
+    sort_dedup(&mut candidates);
+
+    let mut progress = (residual, chosen);
+    lazy_greedy(
+        &mut progress,
+        candidates.len(),
+        |(residual, _), i| gain(&residual.unexplained, &candidates[i]),
+        |gain| gain > 0,
+        |(residual, chosen), i| {
+            let concept = candidates[i].clone();
+            let closed = residual.explain(&concept);
+            // What is explained now leaves the graph, which can make roles essential around it.
+            let around = lattice.around(&concept, &closed);
+            chosen.push(concept);
+            take_essential(lattice, residual, chosen, around, observer)
+        },
+        observer,
+    )?;
+    Ok(progress.1)
 }
 
 /// The population's identities grouped by their coverable access, in order of their access.
