@@ -31,14 +31,29 @@ use crate::observer::Observer;
 const MAX_PAIRS: usize = 2_000_000;
 /// The most bits the dense profile × class sets may take (32 MiB).
 const MAX_DENSE_BITS: usize = 1 << 28;
+/// The most bytes the intersections behind a pool may take before they are deduplicated.
+const MAX_POOL_BYTES: usize = 256 << 20;
 /// Branch-and-bound nodes before the best cover found so far is taken.
 const NODE_BUDGET: u64 = 200_000;
+/// The most kernel rows the branch and bound searches; beyond, the greedy's cover is taken (the
+/// search recurses once per column it tries, at most one per row).
+const MAX_SEARCH_DEPTH: usize = 2_000;
 
 /// Covers the `residual` of `profiles` with concepts; `None` when it is too large for the exact
 /// step (the caller's greedy covers it then).
 pub(super) fn cover_residual(
     profiles: &[Profile],
     residual: &Residual,
+    observer: &dyn Observer,
+) -> Result<Option<Vec<Concept>>, EngineError> {
+    cover_residual_within(profiles, residual, NODE_BUDGET, observer)
+}
+
+/// [`cover_residual`] with a branch-and-bound budget of `nodes`.
+fn cover_residual_within(
+    profiles: &[Profile],
+    residual: &Residual,
+    nodes: u64,
     observer: &dyn Observer,
 ) -> Result<Option<Vec<Concept>>, EngineError> {
     if residual.active.is_empty() {
@@ -50,6 +65,9 @@ pub(super) fn cover_residual(
     let Some(space) = Space::new(profiles, residual) else {
         return Ok(None);
     };
+    if space.bytes(residual.active.len() as usize) > MAX_POOL_BYTES {
+        return Ok(None);
+    }
     let mut pool = Pool::default();
     space.first_pool(&mut pool);
     let everything: Vec<u32> = (0..pool.len()).collect();
@@ -63,7 +81,9 @@ pub(super) fn cover_residual(
         .iter()
         .map(|&c| pool.intents[c as usize].clone())
         .collect();
-    space.extend_pool(&mut pool, &kernel);
+    if space.bytes(kernel.len()) <= MAX_POOL_BYTES {
+        space.extend_pool(&mut pool, &kernel);
+    }
     let columns: Vec<u32> = first
         .columns
         .iter()
@@ -78,16 +98,20 @@ pub(super) fn cover_residual(
     picked.extend(second.forced.iter().map(|&k| columns[k as usize]));
     picked.extend(
         problem
-            .branch_and_bound(&second, observer)?
+            .branch_and_bound(&second, nodes, observer)?
             .into_iter()
             .map(|k| columns[k as usize]),
     );
-    Ok(Some(
-        picked
-            .into_iter()
-            .map(|c| space.concept(&pool.intents[c as usize]))
-            .collect(),
-    ))
+    let chosen: Vec<FixedBitSet> = picked
+        .into_iter()
+        .map(|c| pool.intents[c as usize].clone())
+        .collect();
+    // The reductions keep a concept for every pair; should that ever fail, the greedy, which
+    // cannot leave a pair out, covers the residual instead of a cover with a hole.
+    if !space.explains_all(&chosen) {
+        return Ok(None);
+    }
+    Ok(Some(chosen.iter().map(|i| space.concept(i)).collect()))
 }
 
 /// Profiles and classes of entitlements as dense bit sets.
@@ -191,6 +215,25 @@ impl<'a> Space<'a> {
 
     fn classes(&self) -> usize {
         self.class_entitlements.len()
+    }
+
+    /// The bytes of the intersections of `sets` class sets with every profile.
+    fn bytes(&self, sets: usize) -> usize {
+        sets.saturating_mul(self.profiles.len())
+            .saturating_mul(self.classes().div_ceil(8).max(8))
+    }
+
+    /// Whether the concepts of `intents` explain every unexplained pair.
+    fn explains_all(&self, intents: &[FixedBitSet]) -> bool {
+        let mut explained = vec![FixedBitSet::with_capacity(self.classes()); self.profiles.len()];
+        for intent in intents {
+            for p in self.extent(intent).ones() {
+                explained[p].union_with(intent);
+            }
+        }
+        self.active
+            .iter()
+            .all(|&p| self.unexplained[p as usize].is_subset(&explained[p as usize]))
     }
 
     /// The closed intent of the profiles holding all of `intent` (which some profile holds).
@@ -431,11 +474,13 @@ impl Problem {
             }
             // A row whose columns all cover another row is covered whenever that one is.
             let row_sets: Vec<Vec<u32>> = (0..self.rows.len())
+                .into_par_iter()
                 .map(|r| alive_only(&self.rows[r], row_alive[r], &column_alive))
                 .collect();
             changed |= drop_dominated(&row_sets, &mut row_alive, true);
             // A column whose rows another column covers too is never needed.
             let column_sets: Vec<Vec<u32>> = (0..self.columns.len())
+                .into_par_iter()
                 .map(|c| alive_only(&self.columns[c], column_alive[c], &row_alive))
                 .collect();
             for (c, set) in column_sets.iter().enumerate() {
@@ -473,6 +518,7 @@ impl Problem {
     fn branch_and_bound(
         &self,
         reduced: &Reduced,
+        budget: u64,
         observer: &dyn Observer,
     ) -> Result<Vec<u32>, EngineError> {
         let n = reduced.rows.len();
@@ -508,6 +554,7 @@ impl Problem {
             columns: &columns,
             rows: &rows,
             nodes: 0,
+            budget: if n > MAX_SEARCH_DEPTH { 0 } else { budget },
             observer,
         };
         let mut uncovered = FixedBitSet::with_capacity(n);
@@ -553,40 +600,49 @@ fn drop_dominated(sets: &[Vec<u32>], alive: &mut [bool], superset: bool) -> bool
         }
     }
     let none: &[u32] = &[];
-    let mut changed = false;
-    for (i, set) in sets.iter().enumerate() {
-        if !alive[i] || set.is_empty() {
-            continue;
-        }
-        let mut candidates = if superset {
-            Box::new(
-                set.iter()
-                    .flat_map(|m| by_member.get(m).map_or(none, Vec::as_slice)),
-            ) as Box<dyn Iterator<Item = &u32>>
-        } else {
-            let rarest = set
-                .iter()
-                .min_by_key(|m| by_member.get(m).map_or(0, Vec::len));
-            Box::new(
-                rarest
-                    .into_iter()
-                    .flat_map(|m| by_member.get(m).map_or(none, Vec::as_slice)),
-            )
-        };
-        let dominated = candidates.any(|&other| {
-            let other = other as usize;
-            let (small, large) = if superset {
-                (&sets[other], set)
+    // Judged against the items alive at the start: a dominating item that dies too is itself
+    // dominated by one that stays (the first of equal sets stays), so the result is the same.
+    let start: &[bool] = alive;
+    let dominated: Vec<bool> = sets
+        .par_iter()
+        .enumerate()
+        .map(|(i, set)| {
+            if !start[i] || set.is_empty() {
+                return false;
+            }
+            let mut candidates = if superset {
+                Box::new(
+                    set.iter()
+                        .flat_map(|m| by_member.get(m).map_or(none, Vec::as_slice)),
+                ) as Box<dyn Iterator<Item = &u32>>
             } else {
-                (set, &sets[other])
+                let rarest = set
+                    .iter()
+                    .min_by_key(|m| by_member.get(m).map_or(0, Vec::len));
+                Box::new(
+                    rarest
+                        .into_iter()
+                        .flat_map(|m| by_member.get(m).map_or(none, Vec::as_slice)),
+                )
             };
-            other != i
-                && alive[other]
-                && is_subset(small, large)
-                && (sets[other] != *set || other < i)
-        });
+            candidates.any(|&other| {
+                let other = other as usize;
+                let (small, large) = if superset {
+                    (&sets[other], set)
+                } else {
+                    (set, &sets[other])
+                };
+                other != i
+                    && start[other]
+                    && is_subset(small, large)
+                    && (sets[other] != *set || other < i)
+            })
+        })
+        .collect();
+    let mut changed = false;
+    for (alive, dominated) in alive.iter_mut().zip(dominated) {
         if dominated {
-            alive[i] = false;
+            *alive = false;
             changed = true;
         }
     }
@@ -628,6 +684,7 @@ struct Search<'a> {
     columns: &'a [FixedBitSet],
     rows: &'a [FixedBitSet],
     nodes: u64,
+    budget: u64,
     observer: &'a dyn Observer,
 }
 
@@ -639,7 +696,7 @@ impl Search<'_> {
         picked: &mut Vec<usize>,
     ) -> Result<(), EngineError> {
         self.nodes += 1;
-        if self.nodes > NODE_BUDGET {
+        if self.nodes > self.budget {
             return Ok(());
         }
         if self.nodes.is_multiple_of(4096) && self.observer.cancelled() {
@@ -705,6 +762,49 @@ impl Search<'_> {
 mod tests {
     use super::*;
     use crate::observer::Silent;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is left unexplained, and however short the search is cut, the concepts
+        /// returned explain every pair left and grant no member anything it lacks.
+        #[test]
+        fn the_exact_step_always_covers_exactly(
+            rows in prop::collection::btree_set(prop::collection::btree_set(0u32..16, 1..10), 1..16),
+            explained in prop::collection::vec(prop::collection::btree_set(0u32..16, 0..10), 16),
+            budget in prop::sample::select(vec![1u64, NODE_BUDGET]),
+        ) {
+            let profiles: Vec<Profile> = (0u32..)
+                .zip(&rows)
+                .map(|(i, row)| Profile {
+                    access: row.iter().copied().collect(),
+                    identities: vec![i],
+                })
+                .collect();
+            let mut residual = Residual::new(&profiles);
+            for (p, done) in (0u32..).zip(&explained).take(profiles.len()) {
+                let entitlements: RoaringBitmap = done.iter().copied().collect();
+                residual.explain(&Concept {
+                    profiles: [p].into_iter().collect(),
+                    entitlements: &entitlements & &profiles[p as usize].access,
+                });
+            }
+            let concepts = cover_residual_within(&profiles, &residual, budget, &Silent)
+                .unwrap()
+                .unwrap();
+            for concept in &concepts {
+                for p in &concept.profiles {
+                    prop_assert!(concept.entitlements.is_subset(&profiles[p as usize].access));
+                }
+            }
+            for (p, left) in (0u32..).zip(&residual.unexplained) {
+                let mut covered = RoaringBitmap::new();
+                for concept in concepts.iter().filter(|c| c.profiles.contains(p)) {
+                    covered |= &concept.entitlements;
+                }
+                prop_assert!(left.is_subset(&covered), "profile {p}: {left:?} not in {covered:?}");
+            }
+        }
+    }
 
     #[test]
     fn reduction_forces_lonely_columns_and_drops_dominated_ones() {
@@ -739,7 +839,9 @@ mod tests {
             })
             .collect();
         assert_eq!(greedy(&columns, n).len(), 3);
-        let mut best = problem.branch_and_bound(&reduced, &Silent).unwrap();
+        let mut best = problem
+            .branch_and_bound(&reduced, NODE_BUDGET, &Silent)
+            .unwrap();
         best.sort_unstable();
         assert_eq!(best, vec![0, 1]);
     }
