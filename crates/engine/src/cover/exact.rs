@@ -239,11 +239,7 @@ impl<'a> Space<'a> {
 
     /// The closed intent of the profiles holding all of `intent` (which some profile holds).
     fn close(&self, intent: &FixedBitSet) -> Option<FixedBitSet> {
-        let mut classes = intent.ones();
-        let mut extent = self.holders[classes.next()?].clone();
-        for c in classes {
-            extent.intersect_with(&self.holders[c]);
-        }
+        let extent = self.extent(intent);
         let mut profiles = extent.ones();
         let mut closed = self.access[profiles.next()?].clone();
         for p in profiles {
