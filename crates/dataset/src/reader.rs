@@ -6,6 +6,7 @@
 //! appearance. Once any error is found, records stop flowing to the sink (the import will be
 //! rejected) but reading goes on, so that one run reports every problem (up to the listing limit).
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::{DataError, DataErrors};
@@ -189,9 +190,12 @@ pub struct ReadSummary {
 }
 
 /// Interns string ids to dense indices, remembering the line that introduced each.
+///
+/// Keys up to 24 bytes are stored inline in the table: looking one up costs one cache miss
+/// instead of two, which is most of the time spent reading a large assignments.csv.
 #[derive(Debug, Default)]
 struct Interner {
-    index: HashMap<String, (u32, u64)>,
+    index: HashMap<CompactString, (u32, u64)>,
 }
 
 impl Interner {
@@ -205,7 +209,7 @@ impl Interner {
         match self.index.get(id) {
             Some((_, first)) => Err(*first),
             None => {
-                self.index.insert(id.to_owned(), (next, line));
+                self.index.insert(CompactString::from(id), (next, line));
                 Ok(next)
             }
         }
