@@ -111,6 +111,127 @@ pub fn summary(
     summary
 }
 
+/// Writes `role_entitlements.csv`: one row per role and entitlement a member holds (common
+/// access included, flagged), which on a large run is tens of millions of rows. The rows are
+/// rendered on a second thread while this one deflates them, and rendering is kept cheap: each
+/// entitlement's descriptive cells are CSV-encoded once and copied into every row naming it,
+/// and a number is formatted again only when it differs from the previous row's.
+fn write_role_entitlements(
+    out: &mut impl Write,
+    data: &AccessData,
+    result: &MiningResult,
+) -> Result<(), csv::Error> {
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let renderer = scope.spawn(move || render_role_entitlements(data, result, &chunks));
+        for chunk in received {
+            out.write_all(&chunk)?;
+        }
+        match renderer.join() {
+            Ok(rendered) => rendered,
+            Err(_) => Err(std::io::Error::other("the CSV renderer stopped").into()),
+        }
+    })
+}
+
+/// Renders `role_entitlements.csv` in chunks of about [`FLUSH_AT`] bytes; stops early when the
+/// receiver is gone (the writer failed and reports why).
+fn render_role_entitlements(
+    data: &AccessData,
+    result: &MiningResult,
+    chunks: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<(), csv::Error> {
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header.write_record([
+        "role_id",
+        "entitlement_id",
+        "entitlement_name",
+        "source_id",
+        "source_name",
+        "identity_count",
+        "popularity",
+        "popularity_in_org",
+        "common_access",
+        "in_definition",
+    ])?;
+    let mut row = header.into_inner().map_err(|e| e.into_error())?;
+    // Per entitlement: its four descriptive cells, and its last in-org cells with the value.
+    let mut described: Vec<Option<Vec<u8>>> = vec![None; data.entitlements.len()];
+    let mut in_org: Vec<Option<(f64, bool, String)>> = vec![None; data.entitlements.len()];
+    for (i, role) in result.roles.iter().enumerate() {
+        let role_id = (i + 1).to_string();
+        let mut popularity: Option<(u32, String)> = None;
+        for stat in role.entitlements.iter().chain(&role.common_entitlements) {
+            let index = stat.entitlement as usize;
+            row.extend_from_slice(role_id.as_bytes());
+            row.push(b',');
+            match described.get_mut(index) {
+                Some(Some(text)) => row.extend_from_slice(text),
+                Some(slot) => {
+                    let text = describe(data, index)?;
+                    row.extend_from_slice(&text);
+                    *slot = Some(text);
+                }
+                None => row.extend_from_slice(b",,,,"),
+            }
+            if popularity
+                .as_ref()
+                .is_none_or(|(count, _)| *count != stat.identity_count)
+            {
+                popularity = Some((
+                    stat.identity_count,
+                    format!("{},{:.2},", stat.identity_count, stat.popularity),
+                ));
+            }
+            if let Some((_, text)) = &popularity {
+                row.extend_from_slice(text.as_bytes());
+            }
+            let org = (stat.popularity_in_org, stat.common_access);
+            match in_org.get_mut(index) {
+                Some(Some((value, common, text))) if (*value, *common) == org => {
+                    row.extend_from_slice(text.as_bytes());
+                }
+                Some(slot) => {
+                    let text = format!("{:.2},{},", org.0, org.1);
+                    row.extend_from_slice(text.as_bytes());
+                    *slot = Some((org.0, org.1, text));
+                }
+                None => write!(row, "{:.2},{},", org.0, org.1)?,
+            }
+            row.extend_from_slice(if role.definition.contains(stat.entitlement) {
+                b"true\n"
+            } else {
+                b"false\n"
+            });
+            if row.len() >= FLUSH_AT && chunks.send(std::mem::take(&mut row)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    // A closed channel means the writer failed; it reports the error.
+    let _ = chunks.send(row);
+    Ok(())
+}
+
+/// The CSV-encoded `entitlement_id,entitlement_name,source_id,source_name,` of an entitlement.
+fn describe(data: &AccessData, index: usize) -> Result<Vec<u8>, csv::Error> {
+    let entitlement = data.entitlements.get(index);
+    let source = entitlement.and_then(|e| data.sources.get(e.source as usize));
+    let mut cells = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b','))
+        .from_writer(Vec::new());
+    cells.write_record([
+        entitlement.map_or("", |e| e.id.as_str()),
+        entitlement.map_or("", |e| e.name.as_str()),
+        source.map_or("", |s| s.id.as_str()),
+        source.map_or("", |s| s.name.as_str()),
+    ])?;
+    cells.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Bytes of CSV gathered in memory before they are handed to the zip.
+const FLUSH_AT: usize = 256 * 1024;
+
 /// Rounds seconds (or percents) to three decimals for reports.
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -199,46 +320,7 @@ pub fn write_zip(
     zip.start_file("role_entitlements.csv", options)
         .map_err(zip_err)?;
     {
-        let mut csv = csv::Writer::from_writer(&mut zip);
-        csv.write_record([
-            "role_id",
-            "entitlement_id",
-            "entitlement_name",
-            "source_id",
-            "source_name",
-            "identity_count",
-            "popularity",
-            "popularity_in_org",
-            "common_access",
-            "in_definition",
-        ])
-        .map_err(csv_err)?;
-        for (i, role) in result.roles.iter().enumerate() {
-            let id = (i + 1).to_string();
-            // Common access the members hold too, flagged, as the API's default views show it.
-            for stat in role.entitlements.iter().chain(&role.common_entitlements) {
-                let entitlement = data.entitlements.get(stat.entitlement as usize);
-                let source = entitlement.and_then(|e| data.sources.get(e.source as usize));
-                csv.write_record([
-                    id.as_str(),
-                    entitlement.map_or("", |e| e.id.as_str()),
-                    entitlement.map_or("", |e| e.name.as_str()),
-                    source.map_or("", |s| s.id.as_str()),
-                    source.map_or("", |s| s.name.as_str()),
-                    &stat.identity_count.to_string(),
-                    &format!("{:.2}", stat.popularity),
-                    &format!("{:.2}", stat.popularity_in_org),
-                    if stat.common_access { "true" } else { "false" },
-                    if role.definition.contains(stat.entitlement) {
-                        "true"
-                    } else {
-                        "false"
-                    },
-                ])
-                .map_err(csv_err)?;
-            }
-        }
-        csv.flush().map_err(io)?;
+        write_role_entitlements(&mut zip, data, result).map_err(csv_err)?;
     }
 
     zip.start_file("rules.csv", options).map_err(zip_err)?;
