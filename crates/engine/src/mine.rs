@@ -18,7 +18,7 @@ use crate::observer::{Observer, Phase};
 use crate::outliers::{outliers, Outlier, PeerRole};
 use crate::population::{popularity, Population};
 use crate::rules::{AttributeIndex, AttributeRule};
-use crate::similarity::similar_pairs;
+use crate::similarity::Search;
 use crate::threshold::{self, SweepPoint};
 use crate::tiling::{self, TilingInput, TilingParams};
 
@@ -194,11 +194,13 @@ pub fn mine(
     let nodes = compress(input.matrix, &population);
 
     clock.start(Phase::Similarity)?;
-    let affordable = threshold::affordable_lowest(&nodes);
+    let search = Search::new(&nodes);
+    let affordable = threshold::affordable_lowest(&search);
     let lowest = params
         .prune_threshold
         .map_or(affordable, |t| t.min(affordable));
-    let edges = similar_pairs(&nodes, lowest, observer)?;
+    let edges = search.pairs(lowest, observer)?;
+    drop(search);
 
     clock.start(Phase::ThresholdSweep)?;
     let prescription = threshold::prescribe(&nodes, &edges, min_identities, affordable);
@@ -411,16 +413,29 @@ fn held_stats(
     of: &RoaringBitmap,
 ) -> Vec<EntitlementStat> {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+    // Dense counts with the list of those touched: a role of a large session has hundreds of
+    // members holding thousands of distinct entitlements, and one intersection per member
+    // (or a tree of counts) made this the larger part of the metrics phase.
+    let mut counts = vec![0u32; input.matrix.entitlements() as usize];
+    let mut held: Vec<u32> = Vec::new();
     if !of.is_empty() {
         for &m in members {
-            for e in input.matrix.of_identity(m) & of {
-                *counts.entry(e).or_insert(0) += 1;
+            for e in input.matrix.of_identity(m) {
+                if let Some(count) = counts.get_mut(e as usize) {
+                    if *count == 0 {
+                        if !of.contains(e) {
+                            continue;
+                        }
+                        held.push(e);
+                    }
+                    *count += 1;
+                }
             }
         }
     }
-    let mut stats: Vec<EntitlementStat> = counts
+    let mut stats: Vec<EntitlementStat> = held
         .into_iter()
+        .map(|entitlement| (entitlement, counts[entitlement as usize]))
         .map(|(entitlement, identity_count)| EntitlementStat {
             entitlement,
             identity_count,
