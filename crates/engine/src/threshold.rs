@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use crate::cluster::peer_groups;
 use crate::compress::Node;
-use crate::similarity::{self, Edge};
+use crate::similarity::{Edge, Search};
 
 /// The thresholds of the first sweep, in percent.
 pub const COARSE: [u8; 5] = [30, 45, 60, 75, 90];
@@ -49,13 +49,14 @@ const BUDGETED_NODES: usize = 50_000;
 /// [`EDGE_BUDGET`] edges per node (estimated on a sample of nodes, from the lowest up); the
 /// highest coarse threshold when none does. Populations of fewer than 50,000 nodes are not
 /// budgeted.
-pub fn affordable_lowest(nodes: &[Node]) -> u8 {
-    if nodes.len() < BUDGETED_NODES {
+pub fn affordable_lowest(search: &Search) -> u8 {
+    if search.nodes() < BUDGETED_NODES {
         return LOWEST;
     }
+    let degrees = search.degrees(LOWEST);
     std::iter::once(LOWEST)
         .chain(COARSE)
-        .find(|&t| similarity::degree(nodes, t) <= EDGE_BUDGET)
+        .find(|&t| degrees.at(t) <= EDGE_BUDGET)
         .unwrap_or(COARSE[COARSE.len() - 1])
 }
 
