@@ -214,12 +214,12 @@ impl Profiles {
     }
 
     /// Per definable entitlement, how many identities of `profiles` hold it.
-    fn counts(&self, profiles: &[u32]) -> FxHashMap<u32, u64> {
-        let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
+    fn counts(&self, profiles: &[u32]) -> Counts {
+        let mut counts = Counts::new(self.holders.len());
         for &p in profiles {
             let weight = self.weight(p);
             for e in &self.rows[p as usize] {
-                *counts.entry(e).or_insert(0) += weight;
+                counts.add(e, weight);
             }
         }
         counts
@@ -254,12 +254,47 @@ impl Profiles {
     }
 }
 
+/// How many identities of a group hold each entitlement: dense, with the entitlements held in
+/// the order first met. Groups hold hundreds to thousands of distinct entitlements, and
+/// counting them into a hash map was the largest cost of the tiling.
+struct Counts {
+    dense: Vec<u64>,
+    held: Vec<u32>,
+}
+
+impl Counts {
+    fn new(entitlements: usize) -> Self {
+        Self {
+            dense: vec![0; entitlements],
+            held: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, entitlement: u32, weight: u64) {
+        if let Some(count) = self.dense.get_mut(entitlement as usize) {
+            if *count == 0 {
+                self.held.push(entitlement);
+            }
+            *count += weight;
+        }
+    }
+
+    fn get(&self, entitlement: u32) -> u64 {
+        self.dense.get(entitlement as usize).copied().unwrap_or(0)
+    }
+
+    /// Each entitlement held, with its count.
+    fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.held.iter().map(|&e| (e, self.get(e)))
+    }
+}
+
 /// The entitlements held by at least half of `size` identities, from how many hold each.
-fn half_held(counts: &FxHashMap<u32, u64>, size: u64) -> RoaringBitmap {
+fn half_held(counts: impl IntoIterator<Item = (u32, u64)>, size: u64) -> RoaringBitmap {
     counts
-        .iter()
-        .filter(|&(_, &count)| is_defining(count, size))
-        .map(|(&e, _)| e)
+        .into_iter()
+        .filter(|&(_, count)| is_defining(count, size))
+        .map(|(e, _)| e)
         .collect()
 }
 
@@ -288,7 +323,7 @@ impl Candidate {
         input: TilingInput<'_>,
         members: Vec<u32>,
         size: u64,
-        counts: &FxHashMap<u32, u64>,
+        counts: &Counts,
         definition: RoaringBitmap,
     ) -> Self {
         Candidate {
@@ -414,7 +449,7 @@ fn settle(
             break;
         }
         let counts = profiles.counts(&members);
-        let next = half_held(&counts, size);
+        let next = half_held(counts.iter(), size);
         // Only a settled role is a candidate: its definition is what at least half of its
         // members hold.
         if next == definition {
@@ -469,7 +504,7 @@ fn trimmed(
             }
             !everyone
         });
-        let extra = half_held(&beyond, size);
+        let extra = half_held(beyond.iter().map(|(&e, &count)| (e, count)), size);
         if extra.is_empty() {
             if excess.is_empty() {
                 // Nothing was trimmed: the seed's own members are the settled candidate's
@@ -477,7 +512,7 @@ fn trimmed(
                 return None;
             }
             let counts = profiles.counts(&members);
-            let definition = half_held(&counts, size);
+            let definition = half_held(counts.iter(), size);
             let mined = &definition & input.mined;
             let need = fit_need(mined.len(), fit)?;
             let all_fit = members.iter().all(|&p| profiles.fits(p, &mined, need));
@@ -542,7 +577,7 @@ fn trimmed(
 /// holding what only the role's people hold is.
 fn over_grant_cost(
     input: TilingInput<'_>,
-    counts: &FxHashMap<u32, u64>,
+    counts: &Counts,
     size: u64,
     definition: &RoaringBitmap,
 ) -> f64 {
@@ -550,7 +585,7 @@ fn over_grant_cost(
     definition
         .iter()
         .map(|e| {
-            let held = counts.get(&e).copied().unwrap_or(0);
+            let held = counts.get(e);
             let lacking = size.saturating_sub(held) as f64;
             let held_by = input.holder_counts.get(e as usize).copied().unwrap_or(0);
             let rarity = (1.0 - f64::from(held_by) / population).clamp(0.0, 1.0);
@@ -561,13 +596,15 @@ fn over_grant_cost(
 
 /// The definable entitlements at least half of `members` hold.
 pub fn definition_of(input: TilingInput<'_>, members: &[u32]) -> RoaringBitmap {
-    let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
+    let mut counts = Counts::new(input.matrix.entitlements() as usize);
     for &m in members {
-        for e in input.matrix.of_identity(m) & input.definable {
-            *counts.entry(e).or_insert(0) += 1;
+        for e in input.matrix.of_identity(m) {
+            if input.definable.contains(e) {
+                counts.add(e, 1);
+            }
         }
     }
-    half_held(&counts, members.len() as u64)
+    half_held(counts.iter(), members.len() as u64)
 }
 
 /// What two or more seeds share, for every pair of seeds that share at least `min_shared`
@@ -760,7 +797,7 @@ mod tests {
         let fitting = profiles.fitting(input, &a, 0.9);
         assert_eq!(profiles.size(&fitting), 60);
         assert_eq!(
-            half_held(&profiles.counts(&fitting), 60),
+            half_held(profiles.counts(&fitting).iter(), 60),
             (0..11).collect::<RoaringBitmap>()
         );
         // Those holding both have the same access: they are dropped together, leaving a role
