@@ -108,7 +108,7 @@ pub fn minimal_cover(
     let chosen = match exact::cover_residual(&profiles, &residual, observer)? {
         Some(rest) => {
             chosen.extend(rest);
-            // A cover cut short by the node budget may hold a role the others make redundant.
+            // A cover cut short by the work budget may hold a role the others make redundant.
             prune(&profiles, chosen)
         }
         None => {
