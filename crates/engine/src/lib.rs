@@ -23,6 +23,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod compress;
+mod counts;
 pub mod cover;
 pub mod coverage;
 pub mod error;

@@ -9,6 +9,7 @@ use roaring::RoaringBitmap;
 
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
+use crate::counts::Counts;
 use crate::cover::minimal_cover;
 use crate::coverage::{explain, role_coverage, Coverage, RoleCoverage};
 use crate::error::EngineError;
@@ -413,29 +414,20 @@ fn held_stats(
     of: &RoaringBitmap,
 ) -> Vec<EntitlementStat> {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    // Dense counts with the list of those touched: a role of a large session has hundreds of
-    // members holding thousands of distinct entitlements, and one intersection per member
-    // (or a tree of counts) made this the larger part of the metrics phase.
-    let mut counts = vec![0u32; input.matrix.entitlements() as usize];
-    let mut held: Vec<u32> = Vec::new();
+    let mut counts = Counts::new(input.matrix.entitlements() as usize);
     if !of.is_empty() {
         for &m in members {
             for e in input.matrix.of_identity(m) {
-                if let Some(count) = counts.get_mut(e as usize) {
-                    if *count == 0 {
-                        if !of.contains(e) {
-                            continue;
-                        }
-                        held.push(e);
-                    }
-                    *count += 1;
+                // Whether `of` holds it is asked once per entitlement held, not per holder.
+                if counts.get(e) > 0 || of.contains(e) {
+                    counts.add(e, 1);
                 }
             }
         }
     }
-    let mut stats: Vec<EntitlementStat> = held
-        .into_iter()
-        .map(|entitlement| (entitlement, counts[entitlement as usize]))
+    let mut stats: Vec<EntitlementStat> = counts
+        .iter()
+        .map(|(entitlement, count)| (entitlement, u32::try_from(count).unwrap_or(u32::MAX)))
         .map(|(entitlement, identity_count)| EntitlementStat {
             entitlement,
             identity_count,

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHasher};
 
+use crate::counts::Counts;
 use crate::error::EngineError;
 use crate::greedy::lazy_greedy;
 use crate::matrix::AccessMatrix;
@@ -251,41 +252,6 @@ impl Profiles {
             .iter()
             .filter(|&p| self.fits(p, &mined, need))
             .collect()
-    }
-}
-
-/// How many identities of a group hold each entitlement: dense, with the entitlements held in
-/// the order first met. Groups hold hundreds to thousands of distinct entitlements, and
-/// counting them into a hash map was the largest cost of the tiling.
-struct Counts {
-    dense: Vec<u64>,
-    held: Vec<u32>,
-}
-
-impl Counts {
-    fn new(entitlements: usize) -> Self {
-        Self {
-            dense: vec![0; entitlements],
-            held: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, entitlement: u32, weight: u64) {
-        if let Some(count) = self.dense.get_mut(entitlement as usize) {
-            if *count == 0 {
-                self.held.push(entitlement);
-            }
-            *count += weight;
-        }
-    }
-
-    fn get(&self, entitlement: u32) -> u64 {
-        self.dense.get(entitlement as usize).copied().unwrap_or(0)
-    }
-
-    /// Each entitlement held, with its count.
-    fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
-        self.held.iter().map(|&e| (e, self.get(e)))
     }
 }
 
