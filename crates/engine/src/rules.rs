@@ -10,7 +10,10 @@
 //! in triples of different attributes (triples only around the best pairs), so the search
 //! stays a few hundred bitmap intersections per role whatever the population size.
 
+use std::sync::Mutex;
+
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 
 use crate::mine::Attribute;
 
@@ -109,12 +112,16 @@ fn quote(value: &str) -> String {
 }
 
 /// The population's identities per attribute value, built once per mining.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct AttributeIndex {
     /// Per attribute: its name and, per value code, the population identities having it.
     attributes: Vec<(String, Vec<String>, Vec<RoaringBitmap>)>,
     /// Per attribute: each identity's value code (`None`: missing).
     codes: Vec<Vec<Option<u32>>>,
+    /// Population identities matching each combination of conditions asked so far (sorted):
+    /// the same attribute values come up in role after role, and intersecting
+    /// population-sized bitmaps was most of the rules' time on a large population.
+    matched: Mutex<FxHashMap<Vec<(usize, usize)>, u64>>,
 }
 
 impl AttributeIndex {
@@ -258,8 +265,23 @@ impl AttributeIndex {
                 })
             })
             .count();
+        let matched = self.matched_by(&conditions);
+        Candidate {
+            members_matched: u32::try_from(members_matched).unwrap_or(u32::MAX),
+            matched: u32::try_from(matched).unwrap_or(u32::MAX),
+            conditions,
+        }
+    }
+
+    /// Population identities matching all of `conditions`, remembered across roles.
+    fn matched_by(&self, conditions: &[(usize, usize)]) -> u64 {
+        let mut key = conditions.to_vec();
+        key.sort_unstable();
+        if let Some(&known) = self.matched.lock().ok().as_ref().and_then(|m| m.get(&key)) {
+            return known;
+        }
         let holders = |&(a, value): &(usize, usize)| &self.attributes[a].2[value];
-        let matched = match conditions.as_slice() {
+        let matched = match key.as_slice() {
             [] => 0,
             [one] => holders(one).len(),
             [first, second] => holders(first).intersection_len(holders(second)),
@@ -272,11 +294,10 @@ impl AttributeIndex {
                     .map_or(both.len(), |last| both.intersection_len(holders(last)))
             }
         };
-        Candidate {
-            members_matched: u32::try_from(members_matched).unwrap_or(u32::MAX),
-            matched: u32::try_from(matched).unwrap_or(u32::MAX),
-            conditions,
+        if let Ok(mut known) = self.matched.lock() {
+            known.insert(key, matched);
         }
+        matched
     }
 
     fn rule(&self, candidate: Candidate, members: u32) -> AttributeRule {
