@@ -213,20 +213,25 @@ fn render_role_entitlements(
     Ok(())
 }
 
-/// The CSV-encoded `entitlement_id,entitlement_name,source_id,source_name,` of an entitlement.
+/// The CSV-encoded `entitlement_id,entitlement_name,source_id,source_name,` of an entitlement,
+/// quoted exactly as the whole row's writer would quote it.
 fn describe(data: &AccessData, index: usize) -> Result<Vec<u8>, csv::Error> {
     let entitlement = data.entitlements.get(index);
     let source = entitlement.and_then(|e| data.sources.get(e.source as usize));
-    let mut cells = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b','))
-        .from_writer(Vec::new());
+    // The default record terminator, replaced by a field separator afterwards: another
+    // terminator would change which fields the writer quotes (line breaks in names).
+    let mut cells = csv::Writer::from_writer(Vec::new());
     cells.write_record([
         entitlement.map_or("", |e| e.id.as_str()),
         entitlement.map_or("", |e| e.name.as_str()),
         source.map_or("", |s| s.id.as_str()),
         source.map_or("", |s| s.name.as_str()),
     ])?;
-    cells.into_inner().map_err(|e| e.into_error().into())
+    let mut text = cells.into_inner().map_err(|e| e.into_error())?;
+    if let Some(last) = text.last_mut() {
+        *last = b',';
+    }
+    Ok(text)
 }
 
 /// Bytes of CSV gathered in memory before they are handed to the zip.
@@ -447,4 +452,52 @@ pub fn write_zip(
     let mut inner = zip.finish().map_err(zip_err)?;
     inner.flush().map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{Entitlement, Source};
+
+    #[test]
+    fn described_cells_are_quoted_as_a_whole_row_would_quote_them() {
+        let names = [
+            "plain",
+            "two\nlines",
+            "carriage\rreturn",
+            "a, b",
+            "say \"hi\"",
+        ];
+        let data = AccessData {
+            entitlements: names
+                .iter()
+                .map(|name| Entitlement {
+                    id: format!("id {name}"),
+                    name: (*name).to_owned(),
+                    attribute: "groups".to_owned(),
+                    description: None,
+                    source: 0,
+                })
+                .collect(),
+            sources: vec![Source {
+                id: "src".to_owned(),
+                name: "Line\nbreak".to_owned(),
+            }],
+            ..AccessData::default()
+        };
+        for (index, name) in names.iter().enumerate() {
+            let mut row = csv::Writer::from_writer(Vec::new());
+            let id = format!("id {name}");
+            row.write_record(["1", id.as_str(), name, "src", "Line\nbreak", "7"])
+                .unwrap();
+            let expected = row.into_inner().unwrap();
+            let mut built = b"1,".to_vec();
+            built.extend(describe(&data, index).unwrap());
+            built.extend(b"7\n");
+            assert_eq!(
+                String::from_utf8(built).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 }
