@@ -33,6 +33,17 @@ impl Counts {
         self.dense.get(entitlement as usize).copied().unwrap_or(0)
     }
 
+    /// Back to no counts, in time proportional to the entitlements held (a counter reused
+    /// for group after group is not allocated and zeroed whole each time).
+    pub(crate) fn clear(&mut self) {
+        for &e in &self.held {
+            if let Some(count) = self.dense.get_mut(e as usize) {
+                *count = 0;
+            }
+        }
+        self.held.clear();
+    }
+
     /// Each entitlement held, with its count, in the order first met.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.held.iter().map(|&e| (e, self.get(e)))
@@ -52,5 +63,9 @@ mod tests {
         counts.add(9, 5);
         assert_eq!(counts.iter().collect::<Vec<_>>(), vec![(2, 4), (0, 1)]);
         assert_eq!((counts.get(1), counts.get(9)), (0, 0));
+        counts.clear();
+        assert_eq!((counts.iter().count(), counts.get(2)), (0, 0));
+        counts.add(1, 2);
+        assert_eq!(counts.iter().collect::<Vec<_>>(), vec![(1, 2)]);
     }
 }

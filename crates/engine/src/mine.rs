@@ -251,16 +251,27 @@ pub fn mine(
     clock.start(Phase::Metrics)?;
     let total = groups.len() as u64;
     let done = AtomicU64::new(0);
+    let unmined_common = &population.common - &population.mined;
     let mut roles: Vec<PotentialRole> = groups
         .into_par_iter()
-        .map(|(members, definition)| {
-            if observer.cancelled() {
-                return Err(EngineError::Cancelled);
-            }
-            let role = build_role(&input, &population, members, definition);
-            observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            Ok(role)
-        })
+        .map_init(
+            || Counts::new(input.matrix.entitlements() as usize),
+            |counts, (members, definition)| {
+                if observer.cancelled() {
+                    return Err(EngineError::Cancelled);
+                }
+                let role = build_role(
+                    &input,
+                    &population,
+                    &unmined_common,
+                    counts,
+                    members,
+                    definition,
+                );
+                observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                Ok(role)
+            },
+        )
         .collect::<Result<_, _>>()?;
 
     clock.start(Phase::Insights)?;
@@ -375,16 +386,26 @@ fn identities_of(nodes: &[Node], group: &[u32]) -> Vec<u32> {
     members
 }
 
+/// A role's statistics and scores; `counts` is a scratch counter (left cleared), and
+/// `unmined_common` the common access the session does not mine.
 fn build_role(
     input: &MiningInput<'_>,
     population: &Population,
+    unmined_common: &RoaringBitmap,
+    counts: &mut Counts,
     members: Vec<u32>,
     definition: RoaringBitmap,
 ) -> PotentialRole {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let entitlements = held_stats(input, population, &members, &population.mined);
-    let unmined_common = &population.common - &population.mined;
-    let common_entitlements = held_stats(input, population, &members, &unmined_common);
+    let entitlements = held_stats(
+        population,
+        input.matrix,
+        counts,
+        &members,
+        &population.mined,
+    );
+    let common_entitlements =
+        held_stats(population, input.matrix, counts, &members, unmined_common);
     let metrics = RoleMetrics::compute(
         member_count,
         &entitlements,
@@ -408,16 +429,16 @@ fn build_role(
 /// Stats of the entitlements in `of` held by at least one member, by member count descending,
 /// then index.
 fn held_stats(
-    input: &MiningInput<'_>,
     population: &Population,
+    matrix: &AccessMatrix,
+    counts: &mut Counts,
     members: &[u32],
     of: &RoaringBitmap,
 ) -> Vec<EntitlementStat> {
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let mut counts = Counts::new(input.matrix.entitlements() as usize);
     if !of.is_empty() {
         for &m in members {
-            for e in input.matrix.of_identity(m) {
+            for e in matrix.of_identity(m) {
                 // Whether `of` holds it is asked once per entitlement held, not per holder.
                 if counts.get(e) > 0 || of.contains(e) {
                     counts.add(e, 1);
@@ -436,6 +457,7 @@ fn held_stats(
             common_access: population.common.contains(entitlement),
         })
         .collect();
+    counts.clear();
     stats.sort_by(|a, b| {
         b.identity_count
             .cmp(&a.identity_count)
