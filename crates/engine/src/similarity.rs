@@ -430,6 +430,27 @@ mod tests {
         }
     }
 
+    fn nodes_of(sets: &[std::collections::BTreeSet<u32>]) -> Vec<Node> {
+        sets.iter()
+            .map(|s| node(&s.iter().copied().collect::<Vec<_>>()))
+            .collect()
+    }
+
+    /// The search's pairs of the nodes of `sets` are exactly the brute force's.
+    fn search_matches_brute_force(
+        sets: &[std::collections::BTreeSet<u32>],
+        threshold: u8,
+    ) -> Result<(), TestCaseError> {
+        let nodes = nodes_of(sets);
+        let found: Vec<_> = similar_pairs(&nodes, threshold, &Silent)
+            .unwrap()
+            .iter()
+            .map(|e| (e.a, e.b))
+            .collect();
+        prop_assert_eq!(found, brute_force(&nodes, threshold));
+        Ok(())
+    }
+
     fn brute_force(nodes: &[Node], threshold: u8) -> Vec<(u32, u32)> {
         let t = f64::from(threshold) / 100.0;
         let mut pairs = Vec::new();
@@ -469,9 +490,7 @@ mod tests {
             sets in prop::collection::vec(prop::collection::btree_set(0u32..30, 1..10), 0..40),
             threshold in 0u8..=100,
         ) {
-            let nodes: Vec<Node> = sets.iter().map(|s| node(&s.iter().copied().collect::<Vec<_>>())).collect();
-            let found: Vec<_> = similar_pairs(&nodes, threshold, &Silent).unwrap().iter().map(|e| (e.a, e.b)).collect();
-            prop_assert_eq!(found, brute_force(&nodes, threshold));
+            search_matches_brute_force(&sets, threshold)?;
         }
 
         #[test]
@@ -492,7 +511,7 @@ mod tests {
             lowest in 0u8..=60,
             above in 0u8..=40,
         ) {
-            let nodes: Vec<Node> = sets.iter().map(|s| node(&s.iter().copied().collect::<Vec<_>>())).collect();
+            let nodes = nodes_of(&sets);
             let search = Search::new(&nodes);
             let threshold = lowest + above;
             prop_assert_eq!(search.degrees(lowest).at(threshold), search.degrees(threshold).at(threshold));
@@ -505,9 +524,7 @@ mod tests {
             sets in prop::collection::vec(prop::collection::btree_set(0u32..60, 10..40), 0..30),
             threshold in 30u8..=90,
         ) {
-            let nodes: Vec<Node> = sets.iter().map(|s| node(&s.iter().copied().collect::<Vec<_>>())).collect();
-            let found: Vec<_> = similar_pairs(&nodes, threshold, &Silent).unwrap().iter().map(|e| (e.a, e.b)).collect();
-            prop_assert_eq!(found, brute_force(&nodes, threshold));
+            search_matches_brute_force(&sets, threshold)?;
         }
     }
 }
