@@ -28,6 +28,13 @@ impl Counts {
         }
     }
 
+    /// Counts `weight` fewer holders of `entitlement` (never below none).
+    pub(crate) fn remove(&mut self, entitlement: u32, weight: u64) {
+        if let Some(count) = self.dense.get_mut(entitlement as usize) {
+            *count = count.saturating_sub(weight);
+        }
+    }
+
     /// How many hold `entitlement`.
     pub(crate) fn get(&self, entitlement: u32) -> u64 {
         self.dense.get(entitlement as usize).copied().unwrap_or(0)
@@ -67,5 +74,10 @@ mod tests {
         assert_eq!((counts.iter().count(), counts.get(2)), (0, 0));
         counts.add(1, 2);
         assert_eq!(counts.iter().collect::<Vec<_>>(), vec![(1, 2)]);
+        counts.remove(1, 1);
+        counts.remove(3, 1);
+        assert_eq!((counts.get(1), counts.get(3)), (1, 0));
+        counts.remove(1, 5);
+        assert_eq!(counts.get(1), 0);
     }
 }
