@@ -364,11 +364,8 @@ fn seeds(
         .map(|group| identities_of(nodes, group))
         .filter(|members| members.len() >= seed_size)
         .collect();
-    let mut seeds: Vec<RoaringBitmap> = groups
-        .par_iter()
-        .map(|members| tiling::definition_of(input, members))
-        .filter(|definition| !definition.is_empty())
-        .collect();
+    let mut seeds = tiling::definitions_of(input, &groups);
+    seeds.retain(|definition| !definition.is_empty());
     seeds.par_sort_unstable_by(|a, b| a.iter().cmp(b.iter()));
     seeds.dedup();
     let shared = tiling::shared_parts(input, &seeds, 1);

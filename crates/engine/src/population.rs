@@ -72,12 +72,7 @@ impl Population {
             });
         }
         let size = members.len();
-        let holder_counts: Vec<u32> = (0..matrix.entitlements())
-            .into_par_iter()
-            .map(|e| {
-                u32::try_from(matrix.holders(e).intersection_len(&members)).unwrap_or(u32::MAX)
-            })
-            .collect();
+        let holder_counts = holder_counts(matrix, &members);
         let mut common = RoaringBitmap::new();
         let mut mined = RoaringBitmap::new();
         for (e, &count) in (0u32..).zip(&holder_counts) {
@@ -141,6 +136,42 @@ impl Population {
             self.size(),
         )
     }
+}
+
+/// Per entitlement, how many of `members` hold it. Intersecting every entitlement's holders with
+/// the members cost americas_large (10,127 entitlements, 3,485 identities) 11 ms; counting
+/// along the members' rows costs one step per assignment.
+fn holder_counts(matrix: &AccessMatrix, members: &RoaringBitmap) -> Vec<u32> {
+    let entitlements = matrix.entitlements() as usize;
+    let count = |e: u32| u32::try_from(matrix.holders(e).len()).unwrap_or(u32::MAX);
+    if members.len() == u64::from(matrix.identities()) {
+        return (0..matrix.entitlements()).map(count).collect();
+    }
+    let members: Vec<u32> = members.iter().collect();
+    let chunk = members
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1);
+    members
+        .par_chunks(chunk)
+        .map(|part| {
+            let mut counts = vec![0u32; entitlements];
+            for &i in part {
+                for e in matrix.of_identity(i) {
+                    if let Some(c) = counts.get_mut(e as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+            counts
+        })
+        .reduce_with(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![0; entitlements])
 }
 
 /// The outcome of the coherence test.
@@ -426,6 +457,16 @@ mod tests {
         }
         b.push(3, 2);
         b.build()
+    }
+
+    #[test]
+    fn holder_counts_are_the_members_holding_each_entitlement() {
+        let m = matrix();
+        let everyone: RoaringBitmap = (0..5).collect();
+        assert_eq!(holder_counts(&m, &everyone), vec![5, 3, 1]);
+        let some: RoaringBitmap = [1, 3, 4].into_iter().collect();
+        assert_eq!(holder_counts(&m, &some), vec![3, 1, 1]);
+        assert_eq!(holder_counts(&m, &RoaringBitmap::new()), vec![0, 0, 0]);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub struct Tile {
     /// Member identities, ascending.
     pub members: Vec<u32>,
     /// The definable entitlements at least half of the members hold (see
-    /// [`definition_of`]): what the role stands for.
+    /// [`definitions_of`]): what the role stands for.
     pub definition: RoaringBitmap,
 }
 
@@ -726,17 +726,25 @@ fn over_grant_cost(
         .sum()
 }
 
-/// The definable entitlements at least half of `members` hold.
-pub fn definition_of(input: TilingInput<'_>, members: &[u32]) -> RoaringBitmap {
-    let mut counts = Counts::new(input.matrix.entitlements() as usize);
-    for &m in members {
-        for e in input.matrix.of_identity(m) {
-            if input.definable.contains(e) {
-                counts.add(e, 1);
-            }
-        }
-    }
-    half_held(counts.iter(), members.len() as u64)
+/// Per group of identities, the definable entitlements at least half of its members hold.
+pub fn definitions_of(input: TilingInput<'_>, groups: &[Vec<u32>]) -> Vec<RoaringBitmap> {
+    groups
+        .par_iter()
+        .map_init(
+            || Counts::new(input.matrix.entitlements() as usize),
+            |counts, members| {
+                counts.clear();
+                // Everything is counted and the definable kept at the end: asking per
+                // assignment whether it is definable cost more than the counting.
+                for &m in members {
+                    for e in input.matrix.of_identity(m) {
+                        counts.add(e, 1);
+                    }
+                }
+                half_held(counts.iter(), members.len() as u64) & input.definable
+            },
+        )
+        .collect()
 }
 
 /// What two or more seeds share, for every pair of seeds that share at least `min_shared`
@@ -866,10 +874,11 @@ mod tests {
         let data = TwoOverlappingRoles::new();
         let input = data.input();
         // The peer groups would be the three access profiles: A only, both, B only.
-        let seeds: Vec<RoaringBitmap> = [0..40u32, 40..60, 60..100]
+        let groups: Vec<Vec<u32>> = [0..40u32, 40..60, 60..100]
             .into_iter()
-            .map(|r| definition_of(input, &r.collect::<Vec<_>>()))
+            .map(|r| r.collect())
             .collect();
+        let seeds = definitions_of(input, &groups);
         let mut seeds_and_parts = seeds.clone();
         seeds_and_parts.extend(shared_parts(input, &seeds, 1));
         let params = TilingParams {
