@@ -323,7 +323,7 @@ struct Candidate {
     size: u64,
     definition: RoaringBitmap,
     /// The definition's mined entitlements: what the role is worth is what it explains of them.
-    mined: RoaringBitmap,
+    mined: Vec<u32>,
     /// What its over-grants cost.
     over_cost: f64,
 }
@@ -339,7 +339,7 @@ impl Candidate {
     ) -> Self {
         Candidate {
             over_cost: over_grant_cost(input, counts, size, &definition),
-            mined: &definition & input.mined,
+            mined: (&definition & input.mined).iter().collect(),
             size,
             members,
             definition,
@@ -351,9 +351,17 @@ impl Candidate {
     fn saving(&self, profiles: &Profiles, explained: &[RoaringBitmap]) -> Saving {
         let mut new = 0u64;
         for &p in &self.members {
-            let held = &profiles.rows[p as usize] & &self.mined;
-            new +=
-                profiles.weight(p) * (held.len() - held.intersection_len(&explained[p as usize]));
+            let explained = &explained[p as usize];
+            // Row and definition both ascend: one merge finds what the member holds of it.
+            let mut row = profiles.row(p).iter().peekable();
+            let mut fresh = 0;
+            for &e in &self.mined {
+                while row.next_if(|&&r| r < e).is_some() {}
+                if row.next_if_eq(&&e).is_some() && !explained.contains(e) {
+                    fresh += 1;
+                }
+            }
+            new += profiles.weight(p) * fresh;
         }
         let price = MEMBER_PRICE * self.size as f64 + self.mined.len() as f64 + self.over_cost;
         Saving((2.0 * (new as f64 - price)).round() as i64)
