@@ -12,11 +12,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc keeps freed pages for reuse: with the system allocator, short mining runs spent a
-/// fifth of their time faulting in fresh pages for buffers freed a moment before.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     logging::init(cli.log_format);
