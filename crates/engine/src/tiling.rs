@@ -605,7 +605,7 @@ fn trim(
             .collect()
     };
     let mut alive = vec![true; members.len()];
-    let mut size = profiles.size(&members);
+    let mut size = profiles.size(members);
     // Every entitlement that was held by half the members at some round.
     let mut excess: Vec<u32> = Vec::new();
     let mut extra: Vec<u32> = Vec::new();
@@ -936,7 +936,6 @@ mod tests {
         // A's holders hold 3 of the 5, B-only holders 2: A's holders are members at a fit of
         // 0.6; at 0.8 only those holding both roles are.
         let profiles = Profiles::new(input);
-        let visited = Visited::default();
         let fitting = |fit| profiles.identities_of(&profiles.fitting(input, &half_of_both, fit));
         assert_eq!(fitting(0.6), (0..60).collect::<Vec<_>>());
         assert_eq!(fitting(0.8), (40..60).collect::<Vec<_>>());
@@ -955,7 +954,6 @@ mod tests {
         let data = TwoOverlappingRoles::with(60, 20);
         let input = data.input();
         let profiles = Profiles::new(input);
-        let visited = Visited::default();
         // The seed leaves out the common access: trimming leaves it alone, and the definition
         // has it as every member holds it.
         let a: RoaringBitmap = (0..5).collect();
@@ -996,7 +994,6 @@ mod tests {
         let data = TwoOverlappingRoles::of(b.build());
         let input = data.input();
         let profiles = Profiles::new(input);
-        let visited = Visited::default();
         let without_4: RoaringBitmap = [0, 1, 2, 3, 10].into_iter().collect();
         let fitting = profiles.fitting(input, &without_4, 1.0);
         assert_eq!(profiles.size(&fitting), 80);
@@ -1026,7 +1023,6 @@ mod tests {
         let data = TwoOverlappingRoles::of(b.build());
         let input = data.input();
         let profiles = Profiles::new(input);
-        let visited = Visited::default();
         let a: RoaringBitmap = (0..5).collect();
         let fitting = profiles.fitting(input, &a, 0.9);
         let role = trimmed_alone(input, &profiles, &a, fitting, 0.9, 15).unwrap();
