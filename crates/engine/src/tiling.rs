@@ -107,8 +107,6 @@ struct Profiles {
     flat: Vec<u32>,
     /// Where each profile's list starts in `flat` (and the end, last).
     offsets: Vec<usize>,
-    /// Per entitlement, whether the session mines it.
-    mined: Vec<bool>,
     /// Held by no profile.
     none: RoaringBitmap,
 }
@@ -206,19 +204,12 @@ impl Profiles {
             flat.extend(row.iter());
             offsets.push(flat.len());
         }
-        let mut mined = vec![false; entitlements];
-        for e in input.mined {
-            if let Some(m) = mined.get_mut(e as usize) {
-                *m = true;
-            }
-        }
         Profiles {
             rows,
             identities,
             holders,
             flat,
             offsets,
-            mined,
             none: RoaringBitmap::new(),
         }
     }
@@ -284,14 +275,12 @@ impl Profiles {
             return Vec::new();
         };
         // Whoever holds `need` of them holds one of the `size - need + 1` rarest.
-        let empty = RoaringBitmap::new();
-        let holders = |e: u32| self.holders.get(e as usize).unwrap_or(&empty);
         let mut by_rarity: Vec<u32> = mined.iter().collect();
-        by_rarity.sort_by_key(|&e| (holders(e).len(), e));
+        by_rarity.sort_by_key(|&e| (self.holders_of(e).len(), e));
         let probe = (mined.len() - need + 1) as usize;
         let mut candidates = RoaringBitmap::new();
         for &e in by_rarity.iter().take(probe) {
-            candidates |= holders(e);
+            candidates |= self.holders_of(e);
         }
         candidates
             .iter()
@@ -621,7 +610,7 @@ fn trim(
         extra.extend(counts.iter().filter_map(|(e, count)| {
             (count < size
                 && is_defining(count, size)
-                && profiles.mined.get(e as usize).copied().unwrap_or(false)
+                && input.mined.contains(e)
                 && !seed.contains(e))
             .then_some(e)
         }));
@@ -665,7 +654,8 @@ fn trim(
             .unwrap_or(1)
             .max(1);
         // The members holding some of the extra, by how much of it, then by how much beyond
-        // the seed they hold at all.
+        // the seed they hold at all. (What every member left holds counts as beyond the seed
+        // here; it shortens every member's excess alike, so the order is the same.)
         for &e in &extra {
             for m in positions(profiles.holders_of(e)) {
                 if alive[m] {
