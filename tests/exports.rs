@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 
 use crate::support::{
-    assert_error_body, create_session, get, get_bytes, import_planted, mine_session, mined, post,
-    role_summaries, rolemine, serve, Server, TestDatabase,
+    assert_error_body, create_session, first_specialised, get, get_bytes, import_planted,
+    mine_session, mined, post, role_summaries, rolemine, serve, Server, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
@@ -148,7 +148,7 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
         &bearer,
         &json!({"minNumIdentitiesInPotentialRole": 20}),
     );
-    let role = role_summaries(&server, &bearer, &session)[0]["id"]
+    let role = first_specialised(&role_summaries(&server, &bearer, &session))["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -163,8 +163,10 @@ async fn exports_hold_the_roles_rows_filtered_as_asked() {
     let (status, disposition, bytes) = get_bytes(&server.base, &bearer, &path);
     assert_eq!(status, 200);
     let disposition = disposition.unwrap();
+    // The file is named after the role ("Potential role 2" → "Potential-role-2-<id>.zip").
+    let named = detail["name"].as_str().unwrap().replace(' ', "-");
     assert!(
-        disposition.starts_with("attachment; filename=\"Potential-role-1-")
+        disposition.starts_with(&format!("attachment; filename=\"{named}-"))
             && disposition.ends_with(".zip\""),
         "{disposition}"
     );

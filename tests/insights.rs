@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::{
-    assert_error_body, get, get_bytes, http, import_planted, json_response, mine_session, post,
-    provisioned, role_summaries, rolemine, serve, succeed, Server, TestDatabase,
+    assert_error_body, first_specialised, get, get_bytes, http, import_planted, json_response,
+    mine_session, post, provisioned, role_summaries, rolemine, serve, succeed, Server,
+    TestDatabase,
 };
 use roaring::RoaringBitmap;
 use rolemine_dataset::planted::{OutlierKind, Planted, PlantedSpec};
@@ -234,7 +235,7 @@ async fn insights_are_served_exported_and_provisioned() {
     assert!(roles.len() >= 8, "{} roles", roles.len());
 
     // Rules: the best one selects, as session criteria, exactly the identities it reports.
-    let role = roles[0]["id"].as_str().unwrap();
+    let role = first_specialised(&roles)["id"].as_str().unwrap();
     let (status, rules) = get(
         &server,
         &bearer,

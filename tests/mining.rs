@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::rolemine;
 use rolemine_dataset::planted::{recovery, Planted, PlantedSpec};
-use rolemine_engine::{MiningParams, Silent};
+use rolemine_engine::{MiningParams, RoleType, Silent};
 
 /// The recovery target of issue 4: 5k identities, 40 roles of 4-12 entitlements, 3 % dropped,
 /// ~2 extra entitlements per identity, default parameters.
@@ -25,6 +25,37 @@ fn planted_roles_are_recovered_with_default_parameters() {
         .filter(|r| r.metrics.freshness < 20)
         .count();
     assert_eq!(stale, planted.existing_roles().len());
+}
+
+/// A `SPECIALIZED` session's common access is one birthright role, typed `COMMON`, of every
+/// identity holding it, beside the specialised roles (whose type is the session's).
+#[test]
+fn the_common_access_is_one_birthright_role_beside_the_specialised_ones() {
+    let planted = Planted::new(PlantedSpec::default());
+    let data = planted.to_access_data();
+    let result = data.mine(MiningParams::default(), &Silent).unwrap();
+    let (birthright, specialised): (Vec<_>, Vec<_>) = result
+        .roles
+        .iter()
+        .partition(|role| role.role_type == RoleType::Common);
+    assert_eq!(birthright.len(), 1, "one birthright role");
+    let role = birthright[0];
+    let mut planted_birthright = planted.birthright.clone();
+    planted_birthright.sort_unstable();
+    assert_eq!(
+        role.definition.iter().collect::<Vec<u32>>(),
+        planted_birthright
+    );
+    assert_eq!(role.members.len(), 5_000, "everyone holds the birthright");
+    assert!(role.common_entitlements.is_empty());
+    assert!(role.entitlements.iter().all(|stat| stat.common_access));
+    assert!(specialised.iter().all(|role| role
+        .definition
+        .iter()
+        .any(|e| !planted.birthright.contains(&e))));
+    // Everyone's common access is explained, so the roles explain at least that share.
+    let common: u64 = 5_000 * planted.birthright.len() as u64;
+    assert!(result.explained.explained >= common);
 }
 
 /// Asserts that at least `share` of the planted roles are recovered (a mined role's definition
@@ -307,7 +338,8 @@ fn generate_then_mine_with_explicit_parameters() {
     );
     assert_eq!(summary["pruneThreshold"], 60);
     assert_eq!(summary["usedPruneThreshold"], 60);
-    assert_eq!(summary["roleCount"], 8);
+    // Eight specialised roles and the birthright role.
+    assert_eq!(summary["roleCount"], 9);
     let common = mine_cli(
         &data,
         &dir.path().join("common.zip"),

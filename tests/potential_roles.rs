@@ -13,8 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::support::{
-    assert_contract_shape, assert_error_body, get, http, import_planted, json_response,
-    mine_session, mined, patch_json as patch, post, serve, Server, TestDatabase,
+    assert_contract_shape, assert_error_body, first_specialised, get, http, import_planted,
+    json_response, mine_session, mined, patch_json as patch, post, serve, Server, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
@@ -145,7 +145,16 @@ impl Fixture {
             "getPotentialRoleSummaries",
             &format!("/beta/role-mining-sessions/{session}/potential-role-summaries"),
         );
-        let role = summaries[0]["id"].as_str().unwrap().to_owned();
+        // The planted birthrights (everyone's common access) are one role of type COMMON.
+        let birthright: Vec<&Value> = summaries
+            .iter()
+            .filter(|summary| summary["type"] == "COMMON")
+            .collect();
+        assert_eq!(birthright.len(), 1, "one birthright role");
+        let role = first_specialised(&summaries)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let (status, detail) = get(
             &server,
             &bearer,
@@ -640,7 +649,9 @@ async fn all_summaries(fx: &Fixture) {
         ("name ge \"Potential role\"".to_owned(), everything),
         ("name lt \"A\"".to_owned(), 0),
         ("saved eq false".to_owned(), everything),
-        ("type eq \"SPECIALIZED\"".to_owned(), everything),
+        // Each of the two sessions has one birthright role, of type COMMON.
+        ("type eq \"SPECIALIZED\"".to_owned(), everything - 2),
+        ("type eq \"COMMON\"".to_owned(), 2),
         ("type gt \"SPECIALIZED\"".to_owned(), 0),
         ("scopingMethod eq \"MANUAL\"".to_owned(), everything),
         (
@@ -906,7 +917,7 @@ async fn patch_and_saved(fx: &Fixture) {
     assert_eq!(status, 200, "{patched}");
     assert_contract_shape("patchRoleMiningPotentialRole", 200, &patched);
     assert_eq!(patched["description"], Value::Null);
-    assert_eq!(patched["name"], summaries[0]["name"]);
+    assert_eq!(patched["name"], first_specialised(summaries)["name"]);
     assert_eq!(patched["saved"], true);
     let (status, fetched) = get(server, bearer, &global);
     assert_eq!(status, 200);

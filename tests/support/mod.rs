@@ -526,6 +526,15 @@ pub fn role_summaries(server: &Server, bearer: &str, session: &str) -> Vec<serde
     summaries.as_array().unwrap().clone()
 }
 
+/// The first specialised role's summary: a `SPECIALIZED` session's birthright role (typed
+/// `COMMON`) holds only common access, which checks of a role's specialised access need beside it.
+pub fn first_specialised(summaries: &[serde_json::Value]) -> &serde_json::Value {
+    summaries
+        .iter()
+        .find(|summary| summary["type"] == "SPECIALIZED")
+        .expect("a specialised potential role")
+}
+
 /// A zip archive holding `files` (name, bytes), deflated.
 pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     use std::io::Write;

@@ -246,7 +246,6 @@ pub fn round3(x: f64) -> f64 {
 pub fn write_zip(
     path: &Path,
     data: &AccessData,
-    params: &MiningParams,
     result: &MiningResult,
     summary: &Value,
 ) -> Result<(), OutputError> {
@@ -269,7 +268,6 @@ pub fn write_zip(
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1));
-    let kind = params.role_type.as_str();
 
     zip.start_file("potential_roles.csv", options)
         .map_err(zip_err)?;
@@ -291,7 +289,7 @@ pub fn write_zip(
             csv.write_record([
                 (i + 1).to_string(),
                 role_name(i),
-                kind.to_owned(),
+                role.role_type.as_str().to_owned(),
                 role.members.len().to_string(),
                 m.entitlement_count.to_string(),
                 m.density.to_string(),

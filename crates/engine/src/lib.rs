@@ -20,6 +20,7 @@
 //!
 //! [`mine`] runs the whole pipeline.
 
+pub mod birthright;
 pub mod cluster;
 pub mod compare;
 pub mod compress;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::birthright::birthright;
 use crate::cluster::peer_groups;
 use crate::compress::{compress, Node};
 use crate::counts::Counts;
@@ -98,9 +99,13 @@ pub struct AttributeDistribution {
 /// A discovered role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PotentialRole {
+    /// `COMMON` for the birthright role of a `SPECIALIZED` session (its common access, see
+    /// [`crate::birthright`]); the session's type otherwise.
+    pub role_type: RoleType,
     /// Member identity indices, ascending.
     pub members: Vec<u32>,
-    /// Every mined entitlement held by at least one member, by popularity descending, then index.
+    /// Every mined entitlement held by at least one member, by popularity descending, then index
+    /// (for a birthright role, every common-access entitlement a member holds).
     pub entitlements: Vec<EntitlementStat>,
     /// Common-access entitlements held by a member that this session did not mine (those of a
     /// `SPECIALIZED` session; empty for `COMMON`), ordered as `entitlements`. They are not part
@@ -221,23 +226,25 @@ pub fn mine(
         holder_counts: &population.holder_counts,
         definable: &definable,
     };
-    // Each role's members with its definition.
-    let mut groups: Vec<(Vec<u32>, RoaringBitmap)> = match params.method {
+    // Each role's members with its definition and type.
+    let mut groups: Vec<(Vec<u32>, RoaringBitmap, RoleType)> = match params.method {
         MiningMethod::PeerGroups => {
             let seeds = seeds(tiling_input, &nodes, &groups_by_threshold, min_identities);
-            let params = TilingParams {
+            let tiling_params = TilingParams {
                 min_identities,
                 fit: fit(chosen),
             };
-            tiling::tile(tiling_input, seeds, params, observer)?
+            let birthright = birthright(tiling_input, tiling_params);
+            tiling::tile(tiling_input, seeds, tiling_params, observer)?
                 .into_iter()
-                .map(|tile| (tile.members, tile.definition))
+                .map(|tile| (tile.members, tile.definition, params.role_type))
+                .chain(birthright.map(|tile| (tile.members, tile.definition, RoleType::Common)))
                 .collect()
         }
         MiningMethod::MinimalCover => {
             minimal_cover(input.matrix, &population.members, &definable, observer)?
                 .into_iter()
-                .map(|role| (role.members, role.definition))
+                .map(|role| (role.members, role.definition, params.role_type))
                 .collect()
         }
     };
@@ -256,7 +263,7 @@ pub fn mine(
         .into_par_iter()
         .map_init(
             || Counts::new(input.matrix.entitlements() as usize),
-            |counts, (members, definition)| {
+            |counts, (members, definition, role_type)| {
                 if observer.cancelled() {
                     return Err(EngineError::Cancelled);
                 }
@@ -267,6 +274,7 @@ pub fn mine(
                     counts,
                     members,
                     definition,
+                    (role_type, params.role_type),
                 );
                 observer.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 Ok(role)
@@ -283,10 +291,16 @@ pub fn mine(
     for (role, rules) in roles.iter_mut().zip(role_rules) {
         role.rules = rules;
     }
+    // A birthright role holds no mined access, so it says nothing of what is unusual or missing
+    // in an identity's mined access: its members are nobody's peers there (indices stay).
     let peers: Vec<PeerRole<'_>> = roles
         .iter()
         .map(|role| PeerRole {
-            members: &role.members,
+            members: if role.role_type == params.role_type {
+                &role.members
+            } else {
+                &[]
+            },
             definition: &role.definition,
             stats: &role.entitlements,
         })
@@ -384,7 +398,10 @@ fn identities_of(nodes: &[Node], group: &[u32]) -> Vec<u32> {
 }
 
 /// A role's statistics and scores; `counts` is a scratch counter (left cleared), and
-/// `unmined_common` the common access the session does not mine.
+/// `unmined_common` the common access the session does not mine. A role of the session's type
+/// counts what the session mines and lists the unmined common access apart; a birthright role
+/// (`types`: the role's, then the session's) counts that common access as a `COMMON` session's
+/// role would.
 fn build_role(
     input: &MiningInput<'_>,
     population: &Population,
@@ -392,17 +409,18 @@ fn build_role(
     counts: &mut Counts,
     members: Vec<u32>,
     definition: RoaringBitmap,
+    types: (RoleType, RoleType),
 ) -> PotentialRole {
+    let (role_type, session_type) = types;
+    let mined = role_type == session_type;
     let member_count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-    let entitlements = held_stats(
-        population,
-        input.matrix,
-        counts,
-        &members,
-        &population.mined,
-    );
-    let common_entitlements =
-        held_stats(population, input.matrix, counts, &members, unmined_common);
+    let (counted, apart) = if mined {
+        (&population.mined, unmined_common)
+    } else {
+        (unmined_common, &RoaringBitmap::new())
+    };
+    let entitlements = held_stats(population, input.matrix, counts, &members, counted);
+    let common_entitlements = held_stats(population, input.matrix, counts, &members, apart);
     let metrics = RoleMetrics::compute(
         member_count,
         &entitlements,
@@ -411,6 +429,7 @@ fn build_role(
     );
     let coverage = role_coverage(input.matrix, &members, &definition);
     PotentialRole {
+        role_type,
         definition,
         coverage,
         identity_distribution: distribution(input.attributes, &members),

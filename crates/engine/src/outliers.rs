@@ -46,7 +46,8 @@ pub struct Outlier {
     pub score: f64,
     /// Indices of the roles it is a member of, or its nearest role when it is in none.
     pub roles: Vec<u32>,
-    /// Whether it is a member of any role.
+    /// Whether it is a member of any role with mined access (a birthright role, see
+    /// [`crate::birthright`], is left out of the outlier analysis).
     pub in_role: bool,
     /// Its most unusual entitlements (weight at least a half), most unusual first, at most
     /// [`LISTED`].

@@ -177,6 +177,13 @@ proptest! {
             prop_assert!(cover || role.members.len() >= min);
             prop_assert!(!role.members.is_empty());
             prop_assert!(role.members.windows(2).all(|w| w[0] < w[1]), "members ascending, once each");
+            // A role of another type than the session's is a `SPECIALIZED` session's birthright
+            // role: made of common access only, counted as a `COMMON` session's role is.
+            if role.role_type != params.role_type {
+                prop_assert!(params.role_type == RoleType::Specialized && !cover);
+                prop_assert!(role.common_entitlements.is_empty());
+                prop_assert!(role.entitlements.iter().all(|s| s.common_access));
+            }
             if !cover {
                 // Every member holds at least the fit of the role's mined definition; identities
                 // with the same access as a member are members too (kept or dropped together).
@@ -241,6 +248,7 @@ proptest! {
                 prop_assert_eq!(holders as u32, stat.identity_count);
             }
         }
+        prop_assert!(result.roles.iter().filter(|r| r.role_type != params.role_type).count() <= 1);
         prop_assert!((0.0..=100.0).contains(&result.coverage));
         prop_assert!(result.prescribed_threshold <= 100);
 

@@ -290,7 +290,7 @@ impl Profiles {
 }
 
 /// The entitlements held by at least half of `size` identities, from how many hold each.
-fn half_held(counts: impl IntoIterator<Item = (u32, u64)>, size: u64) -> RoaringBitmap {
+pub(crate) fn half_held(counts: impl IntoIterator<Item = (u32, u64)>, size: u64) -> RoaringBitmap {
     counts
         .into_iter()
         .filter(|&(_, count)| is_defining(count, size))
@@ -299,7 +299,7 @@ fn half_held(counts: impl IntoIterator<Item = (u32, u64)>, size: u64) -> Roaring
 }
 
 /// How many of `size` mined entitlements a member holds at least; `None` for none to hold.
-fn fit_need(size: u64, fit: f64) -> Option<u64> {
+pub(crate) fn fit_need(size: u64, fit: f64) -> Option<u64> {
     (size > 0).then(|| ((fit * size as f64) - 1e-9).ceil().clamp(1.0, size as f64) as u64)
 }
 
@@ -705,7 +705,7 @@ fn trim(
 /// holding what nearly everyone holds (common access, or an entitlement just under the
 /// common-access threshold) is how that entitlement is, not a sign that the role is wrong; not
 /// holding what only the role's people hold is.
-fn over_grant_cost(
+pub(crate) fn over_grant_cost(
     input: TilingInput<'_>,
     counts: &Counts,
     size: u64,

@@ -3,7 +3,7 @@
 //! the session's `generation`, so a job superseded by a newer PATCH writes nothing.
 
 use futures_util::{StreamExt, TryStreamExt};
-use rolemine_domain::{Chip, ChipOperator, PruneThreshold, RoleType, Scope, SessionState};
+use rolemine_domain::{Chip, ChipOperator, PruneThreshold, Scope, SessionState};
 use rolemine_engine::coverage::Coverage;
 use rolemine_engine::mine::{MiningResult, PotentialRole};
 use rolemine_engine::rules::AttributeRule;
@@ -341,9 +341,8 @@ pub struct Completion {
 /// CPU per COPY, so two batches at a time keep both cores of a small server busy.
 const WRITERS: usize = 2;
 
-/// Who a session's potential roles are created by, and their type.
+/// Who a session's potential roles are created by.
 struct RoleOwner {
-    role_type: RoleType,
     created_by_id: Option<String>,
     created_by_name: Option<String>,
 }
@@ -365,8 +364,8 @@ pub async fn write_roles(
 ) -> Result<bool, StoreError> {
     let Some(owner) = sqlx::query_as!(
         RoleOwner,
-        r#"SELECT type AS "role_type: RoleType", created_by_id, created_by_name
-             FROM role_mining_sessions WHERE id = $1 AND generation = $2"#,
+        "SELECT created_by_id, created_by_name
+             FROM role_mining_sessions WHERE id = $1 AND generation = $2",
         session,
         generation,
     )
@@ -515,7 +514,7 @@ async fn write_batch(
                 .push_bind(generation)
                 .push_bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
                 .push_bind(format!("Potential role {}", ordinal + 1))
-                .push_bind(owner.role_type)
+                .push_bind(role.role_type)
                 .push_bind(i32::try_from(role.members.len()).unwrap_or(i32::MAX))
                 .push_bind(i32::try_from(role.metrics.entitlement_count).unwrap_or(i32::MAX))
                 .push_bind(i16::from(role.metrics.density))

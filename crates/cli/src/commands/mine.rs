@@ -43,7 +43,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     bar.progress.stage("writing");
     let write_started = Instant::now();
     let mut summary = output::summary(&data, &params, &result, json!({}));
-    output::write_zip(&args.out, &data, &params, &result, &summary)?;
+    output::write_zip(&args.out, &data, &result, &summary)?;
     bar.finish();
     let extra = json!({
         "loadSeconds": round3(load_seconds),
