@@ -24,6 +24,9 @@ use crate::tiling::{
 pub fn birthright(input: TilingInput<'_>, params: TilingParams) -> Option<Tile> {
     let min = u64::from(params.min_identities.max(1));
     let mut definition = input.definable - input.mined;
+    if definition.is_empty() {
+        return None;
+    }
     let population: Vec<u32> = input.population.iter().collect();
     let mut counts = Counts::new(input.holder_counts.len());
     for _ in 0..MAX_ROUNDS {
