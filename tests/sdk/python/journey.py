@@ -106,7 +106,11 @@ wait(lambda: call("GET", S + "/{sessionId}", session_id=sid).prune_threshold == 
 
 summaries = call("GET", S + "/{sessionId}/potential-role-summaries", session_id=sid, sorters="createdDate", filters="quality ge 0", limit=50, count=True)
 out["summaries"] = len(summaries)
-role = max(summaries, key=lambda s: s.identity_count)
+# The largest specialised role: a session's birthright role (type COMMON, its common access
+# only) would provision nothing without common access, so it would finish before the request
+# returns.
+specialised = [s for s in summaries if str(getattr(getattr(s, "type", None), "value", getattr(s, "type", None))) == "SPECIALIZED"]
+role = max(specialised or summaries, key=lambda s: s.identity_count)
 rid = role.id
 out["never_provisioned_state"] = None if role.provision_state is None else str(role.provision_state)
 detail = call("GET", SUM, session_id=sid, potential_role_id=rid)

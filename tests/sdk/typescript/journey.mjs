@@ -339,7 +339,9 @@ const summariesResponse = await call("getPotentialRoleSummaries", {
 const summaries = summariesResponse.data;
 out.summaries = summaries.length;
 out.summaries_total = summariesResponse.headers["x-total-count"] ?? null;
-const potentialRoleId = summaries[0].id;
+// A specialised role: a session's birthright role (type COMMON) holds only common access, which
+// the provisioning below leaves out.
+const potentialRoleId = (summaries.find((s) => s.type === "SPECIALIZED") ?? summaries[0]).id;
 const role = { sessionId, potentialRoleId };
 const detail = (await call("getPotentialRole", role)).data;
 out.role = { identityIds: detail.identityIds.length, identityCount: detail.identityCount, entitlementCount: detail.entitlementCount };
