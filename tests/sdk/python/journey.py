@@ -85,6 +85,11 @@ def wait(check, what):
         time.sleep(0.2)
 
 
+def text(value):
+    """An enum field as its wire string (SDK models hold enums or, in some versions, strings)."""
+    return str(getattr(value, "value", value))
+
+
 S = "/role-mining-sessions"
 R = "/role-mining-sessions/{sessionId}/potential-roles/{potentialRoleId}"
 SUM = "/role-mining-sessions/{sessionId}/potential-role-summaries/{potentialRoleId}"
@@ -109,7 +114,7 @@ out["summaries"] = len(summaries)
 # The largest specialised role: a session's birthright role (type COMMON, its common access
 # only) would provision nothing without common access, so it would finish before the request
 # returns.
-specialised = [s for s in summaries if str(getattr(getattr(s, "type", None), "value", getattr(s, "type", None))) == "SPECIALIZED"]
+specialised = [s for s in summaries if text(s.type) == "SPECIALIZED"]
 role = max(specialised or summaries, key=lambda s: s.identity_count)
 rid = role.id
 out["never_provisioned_state"] = None if role.provision_state is None else str(role.provision_state)
@@ -158,7 +163,7 @@ requested = call("POST", R + "/provision", body, raw=two_x, session_id=sid, pote
 if two_x:
     out["provision_requested"] = json.loads(requested.data)["provisionState"]
 else:
-    out["provision_requested"] = str(getattr(requested.provision_state, "value", requested.provision_state))
+    out["provision_requested"] = text(requested.provision_state)
 wait(lambda: raw_state() == "COMPLETE", "provisioning did not finish")
 out["provisioned"] = raw_state()
 out["operations"] = len(called)
