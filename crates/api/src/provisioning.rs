@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use rolemine_domain::{AssignmentState, ProvisionJob, RoleOrigin};
-use rolemine_store::potential_roles as roles;
 use rolemine_store::provisioning::{self, GrantedEntitlement, RoleDetail, RoleRow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -102,8 +101,7 @@ pub async fn provision(
         include_common_access,
         membership_from_rule,
     };
-    provisioning::request(&state.pool, &job).await?;
-    let summary = roles::get(&state.pool, Some(row.session_id), row.id).await?;
+    let summary = provisioning::request(&state.pool, &job).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RoleMiningPotentialRoleSummary::from(summary)),

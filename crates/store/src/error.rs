@@ -55,6 +55,19 @@ pub enum Refusal {
     /// the job carries; the worker records this text as the role's failure).
     #[error("ownerId: no identity has the id {0:?}")]
     UnknownOwner(String),
+    /// A provisioning whose filter leaves the potential role no entitlement to grant.
+    #[error(
+        "potential role {role} has no entitlement to grant with min-entitlement-popularity={min_entitlement_popularity} \
+         and include-common-access={include_common_access}: nothing to provision"
+    )]
+    NothingToGrant {
+        /// The potential role.
+        role: uuid::Uuid,
+        /// The request's popularity floor (percent).
+        min_entitlement_popularity: i32,
+        /// Whether common access was kept.
+        include_common_access: bool,
+    },
     /// The potential role holds none of these entitlements (external ids, in the order given).
     #[error("the potential role holds no entitlement {}", .0.join(", "))]
     EntitlementsNotHeld(Vec<String>),

@@ -254,7 +254,11 @@ fn not_found(role: Uuid) -> StoreError {
 
 /// The potential role `role`; with `session`, only if that session mined it (otherwise
 /// [`StoreError::NotFound`], as for an unknown id).
-pub async fn get(pool: &PgPool, session: Option<Uuid>, role: Uuid) -> Result<RoleRow, StoreError> {
+pub async fn get<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    session: Option<Uuid>,
+    role: Uuid,
+) -> Result<RoleRow, StoreError> {
     // A view's columns are all nullable to the macros; `!` restores what the tables promise.
     sqlx::query_as!(
         RoleRow,
@@ -278,7 +282,7 @@ pub async fn get(pool: &PgPool, session: Option<Uuid>, role: Uuid) -> Result<Rol
         role,
         session,
     )
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?
     .ok_or_else(|| not_found(role))
 }

@@ -11,10 +11,14 @@ use uuid::Uuid;
 use crate::error::{Refusal, StoreError};
 use crate::listing::{self, Listing, Page};
 
-/// Moves the potential role to `PENDING` and queues its provisioning, in one transaction. A
-/// role already `PENDING` or `COMPLETE` is a [`Refusal`]; a `FAILED` one may be
-/// provisioned again.
-pub async fn request(pool: &PgPool, job: &ProvisionJob) -> Result<(), StoreError> {
+/// Moves the potential role to `PENDING` and queues its provisioning, in one transaction, and
+/// returns the role as that transaction left it (`PENDING`, whatever a worker has done since). A
+/// role already `PENDING` or `COMPLETE`, or one the job's filter leaves nothing to grant, is a
+/// [`Refusal`]; a `FAILED` one may be provisioned again.
+pub async fn request(
+    pool: &PgPool,
+    job: &ProvisionJob,
+) -> Result<crate::potential_roles::RoleRow, StoreError> {
     let mut tx = pool.begin().await?;
     let current = sqlx::query!(
         r#"SELECT provision_state AS "state: ProvisionState", role_id
@@ -37,6 +41,22 @@ pub async fn request(pool: &PgPool, job: &ProvisionJob) -> Result<(), StoreError
         }
         ProvisionState::Potential | ProvisionState::Failed => {}
     }
+    let grants_some = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM exported_entitlements($1, $2, $3)) AS "grants_some!""#,
+        job.potential_role_id,
+        f64::from(job.min_entitlement_popularity),
+        job.include_common_access,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !grants_some {
+        return Err(Refusal::NothingToGrant {
+            role: job.potential_role_id,
+            min_entitlement_popularity: job.min_entitlement_popularity,
+            include_common_access: job.include_common_access,
+        }
+        .into());
+    }
     sqlx::query!(
         "UPDATE potential_roles SET provision_state = $2, provision_failure = NULL,
                 modified_at = now()
@@ -47,8 +67,10 @@ pub async fn request(pool: &PgPool, job: &ProvisionJob) -> Result<(), StoreError
     .execute(&mut *tx)
     .await?;
     crate::jobs::enqueue(&mut tx, &Job::Provision(job.clone())).await?;
+    // Read before the commit: a worker may provision a small role before this call returns.
+    let pending = crate::potential_roles::get(&mut *tx, None, job.potential_role_id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(pending)
 }
 
 fn not_found(potential_role: Uuid) -> StoreError {
