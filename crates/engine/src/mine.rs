@@ -234,8 +234,9 @@ pub fn mine(
                 min_identities,
                 fit: fit(chosen),
             };
-            let birthright = birthright(tiling_input, tiling_params);
-            tiling::tile(tiling_input, seeds, tiling_params, observer)?
+            let tiles = tiling::tile(tiling_input, seeds, tiling_params, observer)?;
+            let birthright = birthright(tiling_input, tiling_params, &tiles);
+            tiles
                 .into_iter()
                 .map(|tile| (tile.members, tile.definition, params.role_type))
                 .chain(birthright.map(|tile| (tile.members, tile.definition, RoleType::Common)))

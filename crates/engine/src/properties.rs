@@ -372,8 +372,12 @@ fn degenerate_inputs_give_empty_results_or_errors_never_panics() {
         };
         let specialized = run(&same, &all, params, 2);
         // 0-2 are held by everyone (common access); 3 by 60 % is the only mined entitlement.
-        assert_eq!(specialized.roles.len(), 1, "{threshold:?}");
+        // The 20 holding only the common access have the birthright role.
+        assert_eq!(specialized.roles.len(), 2, "{threshold:?}");
         assert_eq!(specialized.roles[0].members.len(), 30);
+        assert_eq!(specialized.roles[0].role_type, RoleType::Specialized);
+        assert_eq!(specialized.roles[1].members, (30..50).collect::<Vec<u32>>());
+        assert_eq!(specialized.roles[1].role_type, RoleType::Common);
         let common = run(
             &same,
             &all,
