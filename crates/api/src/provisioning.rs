@@ -52,7 +52,7 @@ pub struct RoleMiningPotentialRoleProvisionRequest {
     request_body = RoleMiningPotentialRoleProvisionRequest,
     responses(
         (status = 202, description = "Accepted; the summary is PENDING until the role exists", body = RoleMiningPotentialRoleSummary),
-        (status = 400, description = "Bad request, or the role is provisioned or pending already", body = ErrorResponseDto),
+        (status = 400, description = "Bad request, the role is provisioned or pending already, or the filters leave it nothing to grant", body = ErrorResponseDto),
         (status = 404, description = "Unknown session or potential role", body = ErrorResponseDto),
         GuardedErrors,
     ),

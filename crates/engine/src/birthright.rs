@@ -6,22 +6,28 @@
 //! access most of its members hold, so its members have theirs explained; but identities
 //! holding little or nothing else (79 % of americas_small's) would be in no role at all. Their
 //! access is still access a role should explain: this is the role an identity team would grant
-//! everyone on day one. Its candidates are the identities whose tiled roles grant less than
-//! `fit` of the common access. It is settled like a tiling seed (see [`crate::tiling`]): its
-//! members are the candidates holding at least `fit` of its definition, its definition is the
-//! definable entitlements at least half of them hold, and the two repeat until they agree. Where
-//! at least half of the members share mined access, the holders of that access leave (they are
-//! a group for the tiling, and the half rule would make the birthright role theirs), until no
-//! mined entitlement is held by half of those left. It is kept when it still has the minimum
-//! size and explains more than it costs, priced as a tiling candidate is.
+//! everyone on day one. Its candidates are the identities whose tiled roles grant them less than
+//! `fit` of the common access they hold. It is settled like a tiling seed (see
+//! [`crate::tiling`]), round by round: the candidates holding at least `fit` of the definition
+//! are taken; while at least half of them share some mined access, the holders of the most
+//! shared such entitlement leave (they are a group for the tiling, and by the half rule the role
+//! would be theirs); the definition becomes what at least half of those left hold; until the
+//! definition no longer changes. It is kept when it still has the minimum size and explains more
+//! than it costs, priced as a tiling candidate is.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::counts::Counts;
+use crate::metrics::is_defining;
 use crate::tiling::{
     fit_need, half_held, over_grant_cost, Tile, TilingInput, TilingParams, MAX_ROUNDS, MEMBER_PRICE,
 };
+
+/// Counting walks the members' rows when they hold fewer than this many assignments per
+/// entitlement to count; otherwise each entitlement's holders are intersected with the members.
+/// A few hundred members at 1M identities would otherwise intersect 100k holder lists a round.
+const ROW_WALK_FACTOR: u64 = 16;
 
 /// The birthright role of `input`'s population beside the tiled `roles`, if it has one (see
 /// the module documentation). `None` when the session mines everything definable (nothing is
@@ -29,7 +35,10 @@ use crate::tiling::{
 pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) -> Option<Tile> {
     let min = u64::from(params.min_identities.max(1));
     let mut definition = input.definable - input.mined;
-    let candidates = ungranted(input, roles, &definition, params.fit)?;
+    if definition.is_empty() {
+        return None;
+    }
+    let candidates = ungranted(input, roles, &definition, params.fit);
     let mut counts = Counts::new(input.holder_counts.len());
     for _ in 0..MAX_ROUNDS {
         let need = fit_need(definition.len(), params.fit)?;
@@ -44,11 +53,15 @@ pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) 
                 return None;
             }
             count_held(input, &members, &definition, &mut counts);
-            let shared = half_held(counts.iter(), size) & input.mined;
-            if shared.is_empty() {
+            let most_shared = counts
+                .iter()
+                .filter(|&(e, count)| input.mined.contains(e) && is_defining(count, size))
+                .max_by_key(|&(e, count)| (count, std::cmp::Reverse(e)));
+            let Some((shared, _)) = most_shared else {
                 break size;
-            }
-            members.retain(|&i| input.matrix.of_identity(i).is_disjoint(&shared));
+            };
+            let holders = input.matrix.holders(shared);
+            members.retain(|&i| !holders.contains(i));
         };
         let next = half_held(counts.iter(), size);
         if next == definition {
@@ -66,20 +79,14 @@ pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) 
     None
 }
 
-/// The population's identities whose `roles` grant them less than `fit` of the `common` access,
-/// ascending; `None` when there is no common access.
-fn ungranted(
-    input: TilingInput<'_>,
-    roles: &[Tile],
-    common: &RoaringBitmap,
-    fit: f64,
-) -> Option<Vec<u32>> {
-    let need = fit_need(common.len(), fit)?;
+/// The population's identities whose `roles` grant them less than `fit` of the `common` access
+/// they hold, ascending.
+fn ungranted(input: TilingInput<'_>, roles: &[Tile], common: &RoaringBitmap, fit: f64) -> Vec<u32> {
     // Each role's share of the common access, and per identity the roles granting some of it
     // (compressed sparse rows: most identities have one role or none).
     let parts: Vec<RoaringBitmap> = roles.iter().map(|r| &r.definition & common).collect();
     let identities = input.matrix.identities() as usize;
-    let mut offsets = vec![0usize; identities + 1];
+    let mut offsets = vec![0u32; identities + 1];
     for (role, part) in roles.iter().zip(&parts) {
         if !part.is_empty() {
             for &member in &role.members {
@@ -90,44 +97,44 @@ fn ungranted(
     for i in 0..identities {
         offsets[i + 1] += offsets[i];
     }
+    let mut granting = vec![0u32; offsets[identities] as usize];
     let mut fill = offsets.clone();
-    let mut granting = vec![0u32; offsets[identities]];
     for (index, (role, part)) in (0u32..).zip(roles.iter().zip(&parts)) {
         if !part.is_empty() {
             for &member in &role.members {
-                granting[fill[member as usize]] = index;
+                granting[fill[member as usize] as usize] = index;
                 fill[member as usize] += 1;
             }
         }
     }
-    let granted = |i: u32| -> u64 {
+    drop(fill);
+    let is_candidate = |i: u32| -> bool {
         let row = input.matrix.of_identity(i);
-        match &granting[offsets[i as usize]..offsets[i as usize + 1]] {
+        let Some(need) = fit_need(row.intersection_len(common), fit) else {
+            return false; // holds none of it
+        };
+        let roles = &granting[offsets[i as usize] as usize..offsets[i as usize + 1] as usize];
+        let granted = match roles {
             [] => 0,
             [only] => row.intersection_len(&parts[*only as usize]),
-            several => {
-                let union: RoaringBitmap = several.iter().map(|&r| &parts[r as usize]).fold(
-                    RoaringBitmap::new(),
-                    |mut union, part| {
-                        union |= part;
-                        union
-                    },
-                );
-                row.intersection_len(&union)
-            }
-        }
+            several => common
+                .iter()
+                .filter(|&e| {
+                    row.contains(e) && several.iter().any(|&r| parts[r as usize].contains(e))
+                })
+                .count() as u64,
+        };
+        granted < need
     };
     let population: Vec<u32> = input.population.iter().collect();
-    Some(
-        population
-            .into_par_iter()
-            .filter(|&i| granted(i) < need)
-            .collect(),
-    )
+    population
+        .into_par_iter()
+        .filter(|&i| is_candidate(i))
+        .collect()
 }
 
 /// Counts, into `counts`, how many of `members` hold each definable entitlement that could be
-/// held by half of them or is in `definition`.
+/// held by half of them or is in `definition` (no other one can be half held).
 fn count_held(
     input: TilingInput<'_>,
     members: &[u32],
@@ -135,11 +142,27 @@ fn count_held(
     counts: &mut Counts,
 ) {
     let size = members.len() as u64;
-    let members: RoaringBitmap = members.iter().copied().collect();
-    counts.clear();
-    for e in input.definable {
+    let counted = |e: u32| {
         let held_by = input.holder_counts.get(e as usize).copied().unwrap_or(0);
-        if 2 * u64::from(held_by) >= size || definition.contains(e) {
+        2 * u64::from(held_by) >= size || definition.contains(e)
+    };
+    let to_count: Vec<u32> = input.definable.iter().filter(|&e| counted(e)).collect();
+    let assignments: u64 = members
+        .iter()
+        .map(|&i| input.matrix.of_identity(i).len())
+        .sum();
+    counts.clear();
+    if assignments <= ROW_WALK_FACTOR * to_count.len() as u64 {
+        for &i in members {
+            for e in input.matrix.of_identity(i) {
+                if input.definable.contains(e) && counted(e) {
+                    counts.add(e, 1);
+                }
+            }
+        }
+    } else {
+        let members: RoaringBitmap = members.iter().copied().collect();
+        for e in to_count {
             counts.add(e, input.matrix.holders(e).intersection_len(&members));
         }
     }
@@ -232,6 +255,22 @@ mod tests {
             ..specialised
         };
         let tile = run(&m, &[2, 3], 20, &[without_common]).expect("a role");
+        assert_eq!(tile.members, (0..40).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn the_common_access_two_roles_grant_together_counts_as_granted() {
+        let m = matrix(10, 0);
+        let role = |definition: [u32; 2]| Tile {
+            members: (0..10).collect(),
+            definition: definition.into_iter().collect(),
+        };
+        // Together the two roles grant both common entitlements to 0-9.
+        let both = [role([0, 2]), role([1, 3])];
+        let tile = run(&m, &[2, 3], 20, &both).expect("a role");
+        assert_eq!(tile.members, (10..40).collect::<Vec<u32>>());
+        // One of them grants half of it: short of `fit` (all of it here).
+        let tile = run(&m, &[2, 3], 20, &both[..1]).expect("a role");
         assert_eq!(tile.members, (0..40).collect::<Vec<u32>>());
     }
 }

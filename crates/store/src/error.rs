@@ -57,8 +57,9 @@ pub enum Refusal {
     UnknownOwner(String),
     /// A provisioning whose filter leaves the potential role no entitlement to grant.
     #[error(
-        "potential role {role} has no entitlement to grant with min-entitlement-popularity={min_entitlement_popularity} \
-         and include-common-access={include_common_access}: nothing to provision"
+        "min-entitlement-popularity={min_entitlement_popularity}, \
+         include-common-access={include_common_access}: potential role {role} has no entitlement \
+         these filters and its exclusions leave to grant; nothing to provision"
     )]
     NothingToGrant {
         /// The potential role.

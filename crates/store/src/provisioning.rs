@@ -41,22 +41,7 @@ pub async fn request(
         }
         ProvisionState::Potential | ProvisionState::Failed => {}
     }
-    let grants_some = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT FROM exported_entitlements($1, $2, $3)) AS "grants_some!""#,
-        job.potential_role_id,
-        f64::from(job.min_entitlement_popularity),
-        job.include_common_access,
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !grants_some {
-        return Err(Refusal::NothingToGrant {
-            role: job.potential_role_id,
-            min_entitlement_popularity: job.min_entitlement_popularity,
-            include_common_access: job.include_common_access,
-        }
-        .into());
-    }
+    ensure_something_to_grant(&mut tx, job).await?;
     sqlx::query!(
         "UPDATE potential_roles SET provision_state = $2, provision_failure = NULL,
                 modified_at = now()
@@ -71,6 +56,31 @@ pub async fn request(
     let pending = crate::potential_roles::get(&mut *tx, None, job.potential_role_id).await?;
     tx.commit().await?;
     Ok(pending)
+}
+
+/// Refuses a job whose filter, with the role's exclusions, leaves no entitlement to grant.
+async fn ensure_something_to_grant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: &ProvisionJob,
+) -> Result<(), StoreError> {
+    let grants_some = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM exported_entitlements($1, $2, $3)) AS "grants_some!""#,
+        job.potential_role_id,
+        f64::from(job.min_entitlement_popularity),
+        job.include_common_access,
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if grants_some {
+        Ok(())
+    } else {
+        Err(Refusal::NothingToGrant {
+            role: job.potential_role_id,
+            min_entitlement_popularity: job.min_entitlement_popularity,
+            include_common_access: job.include_common_access,
+        }
+        .into())
+    }
 }
 
 fn not_found(potential_role: Uuid) -> StoreError {
@@ -101,6 +111,8 @@ pub async fn provision(pool: &PgPool, job: &ProvisionJob) -> Result<Option<Uuid>
     if potential.state != ProvisionState::Pending {
         return Ok(None);
     }
+    // Entitlements may have been excluded since the request.
+    ensure_something_to_grant(&mut tx, job).await?;
     if let Some(owner) = &job.owner_id {
         let known = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT FROM identities WHERE ext_id = $1) AS "known!""#,
