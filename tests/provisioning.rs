@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::support::{
     assert_contract_shape, assert_error_body, get, import_planted, mine_session, post, provisioned,
-    role_summaries, serve, TestDatabase,
+    role_summaries, serve, specialised, TestDatabase,
 };
 use rolemine_dataset::planted::PlantedSpec;
 use serde_json::{json, Value};
@@ -65,13 +65,6 @@ async fn potential_roles_provision_into_readable_roles() {
     let session = mine_session(&server, &bearer, &create);
     let summaries = role_summaries(&server, &bearer, &session);
     // The birthright role grants common access only; the filters below need specialised roles.
-    let specialised = |summaries: &[Value]| -> Vec<Value> {
-        summaries
-            .iter()
-            .filter(|summary| summary["type"] == "SPECIALIZED")
-            .cloned()
-            .collect()
-    };
     let roles = specialised(&summaries);
     assert!(roles.len() >= 4, "{summaries:?}");
     let role_id = |i: usize| roles[i]["id"].as_str().unwrap().to_owned();

@@ -526,8 +526,17 @@ pub fn role_summaries(server: &Server, bearer: &str, session: &str) -> Vec<serde
     summaries.as_array().unwrap().clone()
 }
 
-/// The first specialised role's summary: a `SPECIALIZED` session's birthright role (typed
+/// The specialised roles' summaries, in order: a `SPECIALIZED` session's birthright role (typed
 /// `COMMON`) holds only common access, which checks of a role's specialised access need beside it.
+pub fn specialised(summaries: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    summaries
+        .iter()
+        .filter(|summary| summary["type"] == "SPECIALIZED")
+        .cloned()
+        .collect()
+}
+
+/// The first specialised role's summary (see [`specialised`]).
 pub fn first_specialised(summaries: &[serde_json::Value]) -> &serde_json::Value {
     summaries
         .iter()

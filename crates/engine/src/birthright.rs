@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::counts::Counts;
+use crate::coverage::roles_of;
 use crate::metrics::is_defining;
 use crate::tiling::{
     fit_need, half_held, over_grant_cost, Tile, TilingInput, TilingParams, MAX_ROUNDS, MEMBER_PRICE,
@@ -82,38 +83,17 @@ pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) 
 /// The population's identities whose `roles` grant them less than `fit` of the `common` access
 /// they hold, ascending.
 fn ungranted(input: TilingInput<'_>, roles: &[Tile], common: &RoaringBitmap, fit: f64) -> Vec<u32> {
-    // Each role's share of the common access, and per identity the roles granting some of it
-    // (compressed sparse rows: most identities have one role or none).
     let parts: Vec<RoaringBitmap> = roles.iter().map(|r| &r.definition & common).collect();
-    let identities = input.matrix.identities() as usize;
-    let mut offsets = vec![0u32; identities + 1];
-    for (role, part) in roles.iter().zip(&parts) {
-        if !part.is_empty() {
-            for &member in &role.members {
-                offsets[member as usize + 1] += 1;
-            }
-        }
-    }
-    for i in 0..identities {
-        offsets[i + 1] += offsets[i];
-    }
-    let mut granting = vec![0u32; offsets[identities] as usize];
-    let mut fill = offsets.clone();
-    for (index, (role, part)) in (0u32..).zip(roles.iter().zip(&parts)) {
-        if !part.is_empty() {
-            for &member in &role.members {
-                granting[fill[member as usize] as usize] = index;
-                fill[member as usize] += 1;
-            }
-        }
-    }
-    drop(fill);
+    let roles_of = roles_of(
+        input.matrix.identities(),
+        roles.iter().map(|r| r.members.as_slice()),
+    );
     let is_candidate = |i: u32| -> bool {
         let row = input.matrix.of_identity(i);
         let Some(need) = fit_need(row.intersection_len(common), fit) else {
             return false; // holds none of it
         };
-        let roles = &granting[offsets[i as usize] as usize..offsets[i as usize + 1] as usize];
+        let roles = roles_of.get(i as usize).map_or(&[][..], Vec::as_slice);
         let granted = match roles {
             [] => 0,
             [only] => row.intersection_len(&parts[*only as usize]),
