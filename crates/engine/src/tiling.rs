@@ -4,14 +4,15 @@
 //! who is in each, so that one identity can be a member of several roles:
 //!
 //! 1. Every *seed* (a set of entitlements: a peer group's definition, or what two of them
-//!    share) gives up to two candidates. *Settled*: its members are the population's
+//!    share) gives up to three candidates. *Settled*: its members are the population's
 //!    identities holding at least `fit` of its mined entitlements, its definition becomes the
 //!    entitlements at least half of those members hold, and the two steps repeat (at most
 //!    [`MAX_ROUNDS`] times) until they agree. *Trimmed* (when the seed's fitting identities
 //!    hold more mined entitlements in common than the seed): members holding most of the
 //!    excess are dropped until no mined entitlement beyond the seed is held by half of them,
 //!    and at least the minimum number of them must hold none of that excess (see
-//!    [`trimmed`]). A candidate has at least the minimum number
+//!    [`trimmed`]). *Core*: those members holding none of the excess alone, when some of the
+//!    trimmed members hold part of it. A candidate has at least the minimum number
 //!    of members, each fitting its definition, and its definition is what at least half of
 //!    them hold.
 //! 2. Candidates are taken greedily by their *saving*: the mined assignments of their members
@@ -495,22 +496,20 @@ fn settle(
     found
 }
 
-/// Marks a profile that is not a member in [`Scratch::position`].
-const NOT_MEMBER: usize = usize::MAX;
-
 /// What settling one seed after another on one thread reuses: allocating and zeroing a counter
 /// over every entitlement per round was a tenth of the settling on americas_large.
 struct Scratch {
     counts: Counts,
-    /// Per profile, its place among the members being trimmed, or [`NOT_MEMBER`].
-    position: Vec<usize>,
+    /// Per entitlement, what the trimming under way takes it for ([`SEED`], [`EXCESS`],
+    /// [`EXTRA`]); all zero between trimmings.
+    marks: Vec<u8>,
 }
 
 impl Scratch {
     fn new(profiles: &Profiles) -> Self {
         Scratch {
             counts: Counts::new(profiles.holders.len()),
-            position: vec![NOT_MEMBER; profiles.rows.len()],
+            marks: vec![0; profiles.holders.len()],
         }
     }
 }
@@ -549,7 +548,12 @@ impl Visited {
 /// held by at least half of them, dropping first the members holding most of what the seed
 /// lacks: a role people hold beside other roles keeps to itself instead of absorbing what most
 /// of its members also hold elsewhere. Common access is left out of the trimming: it is in
-/// whatever definition its holders make. `None` when there is nothing to trim, when fewer than
+/// whatever definition its holders make. Gives the trimmed candidate and, when some of its
+/// members hold part of the excess (everything that was held by half of them at some round),
+/// its *core*: the members holding none of it, with what half of them hold, when every one of
+/// them fits that. Padding members often have the seed's entitlements explained by the role
+/// they were trimmed for, and then only add their membership's price; the core explains the
+/// same fresh assignments without them. Nothing when there is nothing to trim, when fewer than
 /// `min` identities would be left, when the definition keeps no mined entitlement or some
 /// member would not fit it, when fewer than `min` members hold none of the excess, or after
 /// [`MAX_TRIM_ROUNDS`] rounds. `scratch.counts` must count what `members` hold; trimming
@@ -562,47 +566,43 @@ fn trimmed(
     scratch: &mut Scratch,
     fit: f64,
     min: u64,
-) -> Option<Candidate> {
-    for (m, &p) in members.iter().enumerate() {
-        scratch.position[p as usize] = m;
+) -> Vec<Candidate> {
+    for e in seed {
+        scratch.marks[e as usize] |= SEED;
     }
-    let found = trim(input, profiles, seed, &members, scratch, fit, min);
-    for &p in &members {
-        scratch.position[p as usize] = NOT_MEMBER;
+    let mut excess = Vec::new();
+    let found = trim(input, profiles, &members, scratch, &mut excess, fit, min);
+    for e in seed.iter().chain(excess.iter().copied()) {
+        scratch.marks[e as usize] = 0;
     }
     found
 }
 
-/// [`trimmed`], with `scratch.counts` counting `members` and `scratch.position` giving each
-/// member's place among them.
+/// Marks an entitlement of the seed being trimmed for, in [`Scratch::marks`].
+const SEED: u8 = 1;
+/// Marks an entitlement that was held by half the members at some round of the trimming.
+const EXCESS: u8 = 2;
+/// Marks an entitlement held by half the members at the current round.
+const EXTRA: u8 = 4;
+
+/// [`trimmed`], with `scratch.counts` counting `members` and `scratch.marks` marking the
+/// seed; `excess` collects what gets marked beyond it.
 fn trim(
     input: TilingInput<'_>,
     profiles: &Profiles,
-    seed: &RoaringBitmap,
     members: &[u32],
     scratch: &mut Scratch,
+    excess: &mut Vec<u32>,
     fit: f64,
     min: u64,
-) -> Option<Candidate> {
-    let Scratch { counts, position } = scratch;
-    // The places in `members` of those among `holders` (profiles).
-    let positions = |holders: &RoaringBitmap| -> Vec<usize> {
-        holders
-            .iter()
-            .map(|p| position[p as usize])
-            .filter(|&m| m != NOT_MEMBER)
-            .collect()
-    };
+) -> Vec<Candidate> {
+    let Scratch { counts, marks } = scratch;
     let mut alive = vec![true; members.len()];
     let mut size = profiles.size(members);
-    // Every entitlement that was held by half the members at some round.
-    let mut excess: Vec<u32> = Vec::new();
     let mut extra: Vec<u32> = Vec::new();
-    let mut load: Vec<u64> = vec![0; members.len()];
-    let mut loaded: Vec<usize> = Vec::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
-            return None;
+            return Vec::new();
         }
         // Mined entitlements beyond the seed held by half the members. What every member left
         // holds stays: no trimming could take it out.
@@ -611,38 +611,29 @@ fn trim(
             (count < size
                 && is_defining(count, size)
                 && input.mined.contains(e)
-                && !seed.contains(e))
-            .then_some(e)
+                && marks[e as usize] & SEED == 0)
+                .then_some(e)
         }));
         if extra.is_empty() {
             if excess.is_empty() {
                 // Nothing was trimmed: the seed's own members are the settled candidate's
                 // business, not this one's.
-                return None;
+                return Vec::new();
             }
-            let kept: Vec<u32> = (0..members.len())
+            // The members left, split by whether they hold any of the excess.
+            let (core, padding): (Vec<u32>, Vec<u32>) = (0..members.len())
                 .filter(|&m| alive[m])
                 .map(|m| members[m])
-                .collect();
-            let definition = half_held(counts.iter(), size);
-            let mined = &definition & input.mined;
-            let need = fit_need(mined.len(), fit)?;
-            let all_fit = kept.iter().all(|&p| profiles.fits(p, &mined, need));
-            // The role must stand on its own: at least the minimum of its members hold none of
-            // the excess. Otherwise it is a few identities lacking part of a larger role,
-            // padded out with that role's holders to look like a group.
-            let mut tainted = vec![false; members.len()];
-            for &e in &excess {
-                for m in positions(profiles.holders_of(e)) {
-                    tainted[m] = true;
-                }
-            }
-            let core: u64 = (0..members.len())
-                .filter(|&m| alive[m] && !tainted[m])
-                .map(|m| profiles.weight(members[m]))
-                .sum();
-            return (all_fit && core >= min)
-                .then(|| Candidate::new(input, kept, size, counts, definition));
+                .partition(|&p| {
+                    profiles
+                        .row(p)
+                        .iter()
+                        .all(|&e| marks[e as usize] & EXCESS == 0)
+                });
+            return trimmed_candidates(input, profiles, (core, padding), size, counts, fit, min);
+        }
+        for &e in &extra {
+            marks[e as usize] |= EXCESS | EXTRA;
         }
         excess.extend_from_slice(&extra);
         // Dropping r holders of an entitlement held by c of n members takes it under half
@@ -655,33 +646,26 @@ fn trim(
             .max(1);
         // The members holding some of the extra, by how much of it, then by how much beyond
         // the seed they hold at all. (What every member left holds counts as beyond the seed
-        // here; it shortens every member's excess alike, so the order is the same.)
-        for &e in &extra {
-            for m in positions(profiles.holders_of(e)) {
-                if alive[m] {
-                    if load[m] == 0 {
-                        loaded.push(m);
-                    }
-                    load[m] += 1;
-                }
-            }
-        }
-        let mut order: Vec<(u64, u64, u32, usize)> = loaded
-            .iter()
-            .map(|&m| {
-                let row = &profiles.rows[members[m] as usize];
-                (
-                    load[m],
-                    row.len() - row.intersection_len(seed),
-                    members[m],
-                    m,
-                )
+        // here; it shortens every member's excess alike, so the order is the same.) Walking
+        // the members' rows: the extra's holders outside the members can be far more.
+        let mut order: Vec<(usize, usize, u32, usize)> = (0..members.len())
+            .filter(|&m| alive[m])
+            .filter_map(|m| {
+                let row = profiles.row(members[m]);
+                let load = row
+                    .iter()
+                    .filter(|&&e| marks[e as usize] & EXTRA != 0)
+                    .count();
+                let beyond = row
+                    .iter()
+                    .filter(|&&e| marks[e as usize] & SEED == 0)
+                    .count();
+                (load > 0).then_some((load, beyond, members[m], m))
             })
             .collect();
-        for &m in &loaded {
-            load[m] = 0;
+        for &e in &extra {
+            marks[e as usize] &= !EXTRA;
         }
-        loaded.clear();
         order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
         let mut weight = 0;
         for &(_, _, p, m) in &order {
@@ -696,7 +680,52 @@ fn trim(
         }
         size -= weight;
     }
-    None
+    Vec::new()
+}
+
+/// The candidates a finished trimming gives (see [`trimmed`]): the members left, split into
+/// those holding none of the excess and the rest, `size` identities counted in `counts`.
+fn trimmed_candidates(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    (core, padding): (Vec<u32>, Vec<u32>),
+    size: u64,
+    counts: &mut Counts,
+    fit: f64,
+    min: u64,
+) -> Vec<Candidate> {
+    let all_fitting = |kept: &[u32], definition: &RoaringBitmap| {
+        let mined = definition & input.mined;
+        fit_need(mined.len(), fit)
+            .is_some_and(|need| kept.iter().all(|&p| profiles.fits(p, &mined, need)))
+    };
+    // The role must stand on its own: at least the minimum of its members hold none of the
+    // excess. Otherwise it is a few identities lacking part of a larger role, padded out with
+    // that role's holders to look like a group.
+    let core_size = profiles.size(&core);
+    if core_size < min {
+        return Vec::new();
+    }
+    let mut kept = [core.as_slice(), padding.as_slice()].concat();
+    kept.sort_unstable();
+    let definition = half_held(counts.iter(), size);
+    if !all_fitting(&kept, &definition) {
+        return Vec::new();
+    }
+    let mut found = vec![Candidate::new(input, kept, size, counts, definition)];
+    if padding.is_empty() {
+        return found;
+    }
+    for &p in &padding {
+        for &e in profiles.row(p) {
+            counts.remove(e, profiles.weight(p));
+        }
+    }
+    let definition = half_held(counts.iter(), core_size);
+    if all_fitting(&core, &definition) {
+        found.push(Candidate::new(input, core, core_size, counts, definition));
+    }
+    found
 }
 
 /// What granting `definition` to `size` members costs in over-grants, from `counts`, how many
@@ -804,7 +833,7 @@ mod tests {
         members: Vec<u32>,
         fit: f64,
         min: u64,
-    ) -> Option<Candidate> {
+    ) -> Vec<Candidate> {
         let mut scratch = Scratch::new(profiles);
         profiles.count_into(&members, &mut scratch.counts);
         trimmed(input, profiles, seed, members, &mut scratch, fit, min)
@@ -955,7 +984,10 @@ mod tests {
         );
         // Those holding both have the same access: they are dropped together, leaving a role
         // that is A (and the common access) with the identities holding only A.
-        let role = trimmed_alone(input, &profiles, &a, fitting.clone(), 0.9, 20).unwrap();
+        // No member is left holding the excess, so there is no core apart from the role.
+        let [role] = &trimmed_alone(input, &profiles, &a, fitting.clone(), 0.9, 20)[..] else {
+            panic!("one trimmed candidate");
+        };
         assert_eq!(
             profiles.identities_of(&role.members),
             (0..20).collect::<Vec<_>>()
@@ -963,7 +995,7 @@ mod tests {
         assert_eq!(role.definition, [0, 1, 2, 3, 4, 10].into_iter().collect());
         assert_eq!(role.size, 20);
         // Too few would be left for a minimum of 21.
-        assert!(trimmed_alone(input, &profiles, &a, fitting, 0.9, 21).is_none());
+        assert!(trimmed_alone(input, &profiles, &a, fitting, 0.9, 21).is_empty());
     }
 
     #[test]
@@ -989,10 +1021,19 @@ mod tests {
         assert_eq!(profiles.size(&fitting), 80);
         // Trimming to {0-3} would keep the ten lacking 4 and pad them with nine holding it:
         // nineteen members, but only ten stand on their own, fewer than a minimum of 15.
-        assert!(trimmed_alone(input, &profiles, &without_4, fitting.clone(), 1.0, 15).is_none());
-        let role = trimmed_alone(input, &profiles, &without_4, fitting, 1.0, 10).unwrap();
-        assert_eq!(role.size, 19);
-        assert_eq!(role.definition, without_4);
+        assert!(trimmed_alone(input, &profiles, &without_4, fitting.clone(), 1.0, 15).is_empty());
+        // At a minimum of 10 the padded role is a candidate, and so is its core: the ten alone.
+        let [padded, core] = &trimmed_alone(input, &profiles, &without_4, fitting, 1.0, 10)[..]
+        else {
+            panic!("a trimmed candidate and its core");
+        };
+        assert_eq!(padded.size, 19);
+        assert_eq!(padded.definition, without_4);
+        assert_eq!(
+            profiles.identities_of(&core.members),
+            (0..10).collect::<Vec<_>>()
+        );
+        assert_eq!(core.definition, without_4);
     }
 
     #[test]
@@ -1015,11 +1056,48 @@ mod tests {
         let profiles = Profiles::new(input);
         let a: RoaringBitmap = (0..5).collect();
         let fitting = profiles.fitting(input, &a, 0.9);
-        let role = trimmed_alone(input, &profiles, &a, fitting, 0.9, 15).unwrap();
+        let [role] = &trimmed_alone(input, &profiles, &a, fitting, 0.9, 15)[..] else {
+            panic!("one trimmed candidate");
+        };
         assert_eq!(
             profiles.identities_of(&role.members),
             (0..20).collect::<Vec<_>>()
         );
         assert_eq!(role.definition, [0, 1, 2, 3, 4, 10].into_iter().collect());
+    }
+
+    #[test]
+    fn a_role_held_beside_a_larger_one_keeps_only_its_core() {
+        // 0-19 hold A (0-4) only, 20-69 hold A with B (5-9), 70-99 B only, and each of 20-69
+        // has a stray entitlement of its own, so trimming A's holders drops them one by one and
+        // stops once B is under half: A's twenty with nineteen of the others as padding. The
+        // larger roles explain A for the padding already, so only the core is worth keeping.
+        let mut b = AccessMatrixBuilder::new(100, 61);
+        for i in 0..100 {
+            b.push(i, 10);
+            if i < 70 {
+                (0..5).for_each(|e| b.push(i, e));
+            }
+            if i >= 20 {
+                (5..10).for_each(|e| b.push(i, e));
+            }
+            if (20..70).contains(&i) {
+                b.push(i, i - 9);
+            }
+        }
+        let data = TwoOverlappingRoles::of(b.build());
+        let input = data.input();
+        let params = TilingParams {
+            min_identities: 20,
+            fit: 0.9,
+        };
+        let a: RoaringBitmap = (0..5).collect();
+        let both: RoaringBitmap = (0..10).collect();
+        let tiles = tile(input, vec![a.clone(), both], params, &Silent).unwrap();
+        let only_a = tiles
+            .iter()
+            .find(|t| t.definition == [0, 1, 2, 3, 4, 10].into_iter().collect())
+            .expect("a role for A alone");
+        assert_eq!(only_a.members, (0..20).collect::<Vec<_>>());
     }
 }
