@@ -68,7 +68,7 @@ impl DataSource {
     pub fn with_file<T>(
         &mut self,
         name: &str,
-        read: impl FnOnce(&mut dyn Read) -> Result<T, DataError>,
+        read: impl FnOnce(&mut (dyn Read + Send)) -> Result<T, DataError>,
     ) -> Result<Option<T>, DataError> {
         match self {
             DataSource::Directory(dir) => {

@@ -1,8 +1,8 @@
 //! Reading one CSV file of the import format: header checks, then row by row with positions.
 
-use std::cell::Cell;
 use std::io::{self, Read};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 
 use crate::error::{DataError, DataErrors};
 
@@ -31,7 +31,7 @@ struct Bounded<R> {
     /// Bytes handed out so far.
     delivered: u64,
     /// Where the record being read starts (set by the reading loop).
-    record_start: Rc<Cell<u64>>,
+    record_start: Arc<AtomicU64>,
     line: u64,
     line_length: u64,
     /// An error found inside a chunk whose good part was already handed out.
@@ -52,7 +52,7 @@ impl<R: Read> Read for Bounded<R> {
             }
             self.line_length += 1;
             let offset = self.delivered + i as u64;
-            let record = offset.saturating_sub(self.record_start.get());
+            let record = offset.saturating_sub(self.record_start.load(Ordering::Relaxed));
             let problem = if self.line_length > MAX_LINE_BYTES {
                 Some(format!(
                     "line {} is longer than {MAX_LINE_BYTES} bytes; a line of an import file may not be",
@@ -157,7 +157,7 @@ pub struct Header {
 /// `warnings` receives notes such as ignored columns.
 pub fn read(
     file: &str,
-    input: &mut dyn Read,
+    input: &mut (dyn Read + Send),
     columns: Columns,
     errors: &mut DataErrors,
     warnings: &mut Vec<String>,
@@ -166,11 +166,11 @@ pub fn read(
     if errors.total >= STOP_AFTER_ERRORS {
         return Header::default();
     }
-    let record_start = Rc::new(Cell::new(0));
+    let record_start = Arc::new(AtomicU64::new(0));
     let bounded = Bounded {
         inner: input,
         delivered: 0,
-        record_start: Rc::clone(&record_start),
+        record_start: Arc::clone(&record_start),
         line: 1,
         line_length: 0,
         pending: None,
@@ -258,44 +258,163 @@ pub fn read(
             }
         })
         .collect();
-    loop {
-        if errors.total >= STOP_AFTER_ERRORS {
-            errors.stop(DataError::file(
-                file,
-                format!("reading stopped after {STOP_AFTER_ERRORS} errors; fix these first"),
-            ));
-            break;
-        }
-        record_start.set(reader.position().byte());
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(err) => {
-                let stop = !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. });
-                errors.push(csv_error(file, &err, &names));
-                if stop {
-                    break;
+    let stop = AtomicBool::new(false);
+    let (full, filled) = mpsc::sync_channel::<Vec<Parsed>>(BATCHES_AHEAD);
+    let (recycle, recycled) = mpsc::channel::<Vec<csv::ByteRecord>>();
+    let parsing = Parsing {
+        file,
+        names: &names,
+        index: &index,
+        limits: &limits,
+        required: columns.required,
+        stop: &stop,
+    };
+    let mut stopped = false;
+    // Parsing and validating on one thread, interning and storing on this one: a large
+    // assignments.csv takes half the time. Records come back in file order, so what the
+    // import reports (errors and their order included) is what a single pass would report.
+    let at_end = std::thread::scope(|scope| {
+        let parser = scope.spawn(move || parsing.run(reader, &record_start, &full, &recycled));
+        'batches: for batch in filled.iter() {
+            let mut spare = Vec::with_capacity(batch.len());
+            for parsed in batch {
+                if errors.total >= STOP_AFTER_ERRORS {
+                    stopped = true;
+                    break 'batches;
                 }
-                continue;
+                match parsed {
+                    Parsed::Rejected(error) => errors.push(error),
+                    Parsed::Row { record, missing } => {
+                        header.rows += 1;
+                        if missing.is_empty() {
+                            let row = Row {
+                                line: record.position().map_or(0, csv::Position::line),
+                                record: &record,
+                                index: &index,
+                                extra: &extra,
+                            };
+                            visit(&row, errors);
+                        }
+                        for error in missing {
+                            errors.push(error);
+                        }
+                        spare.push(record);
+                    }
+                }
+            }
+            // The parser may have stopped already: then nothing needs the records back.
+            let _ = recycle.send(spare);
+        }
+        stop.store(true, Ordering::Relaxed);
+        // Unblocks a parser waiting to hand over another batch.
+        drop(filled);
+        match parser.join() {
+            Ok(at_end) => at_end,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    // A single pass checks before reading each record, the end included.
+    if stopped || (at_end && errors.total >= STOP_AFTER_ERRORS) {
+        stop_reading(file, errors);
+    }
+    header
+}
+
+/// Batches the parser may be ahead of the consumer by.
+const BATCHES_AHEAD: usize = 4;
+/// Records per batch.
+const BATCH_RECORDS: usize = 2048;
+
+/// One record as the parser leaves it, in file order.
+enum Parsed {
+    /// A record that could not be read or holds an unusable value, with the problem.
+    Rejected(DataError),
+    /// A record whose values are usable, with its required columns left empty (visited only
+    /// when there are none).
+    Row {
+        record: csv::ByteRecord,
+        missing: Vec<DataError>,
+    },
+}
+
+/// What the parsing thread needs of the file.
+struct Parsing<'a> {
+    file: &'a str,
+    names: &'a [String],
+    index: &'a [(&'static str, usize)],
+    limits: &'a [usize],
+    required: &'static [&'static str],
+    /// Set once the consumer wants no more records.
+    stop: &'a AtomicBool,
+}
+
+impl Parsing<'_> {
+    /// Reads records into batches for `full` until the end of the file (`true`), a problem
+    /// that makes the rest unreadable, or `stop`. Records the consumer is done with come back
+    /// through `recycled`, so their buffers are reused.
+    fn run<R: Read>(
+        &self,
+        mut reader: csv::Reader<R>,
+        record_start: &AtomicU64,
+        full: &mpsc::SyncSender<Vec<Parsed>>,
+        recycled: &mpsc::Receiver<Vec<csv::ByteRecord>>,
+    ) -> bool {
+        let mut spare: Vec<csv::ByteRecord> = Vec::new();
+        loop {
+            while let Ok(records) = recycled.try_recv() {
+                spare.extend(records);
+            }
+            let mut batch = Vec::with_capacity(BATCH_RECORDS);
+            let mut at_end = false;
+            while batch.len() < BATCH_RECORDS {
+                let mut record = spare.pop().unwrap_or_default();
+                record_start.store(reader.position().byte(), Ordering::Relaxed);
+                match reader.read_byte_record(&mut record) {
+                    Ok(false) => {
+                        at_end = true;
+                        break;
+                    }
+                    Ok(true) => batch.push(self.check(record)),
+                    Err(err) => {
+                        let fatal = !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. });
+                        batch.push(Parsed::Rejected(csv_error(self.file, &err, self.names)));
+                        if fatal {
+                            let _ = full.send(batch);
+                            return false;
+                        }
+                    }
+                }
+            }
+            if full.send(batch).is_err() || at_end {
+                return at_end;
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
             }
         }
+    }
+
+    /// Checks one record's values: UTF-8, no NUL, within their columns' limits, and which
+    /// required ones are empty.
+    fn check(&self, record: csv::ByteRecord) -> Parsed {
+        let file = self.file;
         let line = record.position().map_or(0, csv::Position::line);
+        let column = |i: usize| self.names.get(i).map(String::as_str);
         // Validate all fields as UTF-8 once; the row then borrows them without copying.
         if let Some(i) = record
             .iter()
             .position(|raw| std::str::from_utf8(raw).is_err())
         {
-            errors.push(DataError::at(
+            return Parsed::Rejected(DataError::at(
                 file,
                 line,
-                names.get(i).map(String::as_str),
+                column(i),
                 "the value is not valid UTF-8",
             ));
-            continue;
         }
         // PostgreSQL text cannot hold NUL, and an id or name past the index limit would fail
         // the whole import in the database instead of here, with its place.
-        let limit = |i: usize| limits.get(i).copied().unwrap_or(MAX_FIELD_BYTES);
+        let limit = |i: usize| self.limits.get(i).copied().unwrap_or(MAX_FIELD_BYTES);
         if let Some((i, raw)) = record
             .iter()
             .enumerate()
@@ -310,38 +429,30 @@ pub fn read(
                     limit(i)
                 )
             };
-            errors.push(DataError::at(
-                file,
-                line,
-                names.get(i).map(String::as_str),
-                message,
-            ));
-            continue;
+            return Parsed::Rejected(DataError::at(file, line, column(i), message));
         }
-        header.rows += 1;
         let row = Row {
             line,
             record: &record,
-            index: &index,
-            extra: &extra,
+            index: self.index,
+            extra: &[],
         };
-        let mut complete = true;
-        for column in columns.required {
-            if row.get(column).is_none() {
-                errors.push(DataError::at(
-                    file,
-                    line,
-                    Some(column),
-                    "required value is empty",
-                ));
-                complete = false;
-            }
-        }
-        if complete {
-            visit(&row, errors);
-        }
+        let missing = self
+            .required
+            .iter()
+            .filter(|c| row.get(c).is_none())
+            .map(|c| DataError::at(file, line, Some(c), "required value is empty"))
+            .collect();
+        Parsed::Row { record, missing }
     }
-    header
+}
+
+/// Records that reading stopped because of too many errors.
+fn stop_reading(file: &str, errors: &mut DataErrors) {
+    errors.stop(DataError::file(
+        file,
+        format!("reading stopped after {STOP_AFTER_ERRORS} errors; fix these first"),
+    ));
 }
 
 fn decode_header(file: &str, record: &csv::ByteRecord) -> Result<Vec<String>, DataError> {
@@ -518,5 +629,78 @@ mod tests {
             .unwrap()
             .message
             .contains("reading stopped"));
+    }
+
+    #[test]
+    fn rows_and_errors_keep_file_order_across_batches() {
+        // Several batches' worth of rows; the parser rejects some (empty id) and the visitor
+        // others (every 777th id), so both threads' errors must interleave by line.
+        let rows = 3 * BATCH_RECORDS + 100;
+        let mut text = b"id,name\n".to_vec();
+        for n in 0..rows {
+            if n % 1000 == 0 {
+                text.extend_from_slice(b",x\n");
+            } else {
+                text.extend_from_slice(format!("u{n},x\n").as_bytes());
+            }
+        }
+        let mut errors = DataErrors::default();
+        let mut seen = Vec::new();
+        read(
+            "t.csv",
+            &mut &text[..],
+            SPEC,
+            &mut errors,
+            &mut Vec::new(),
+            |row, errors| {
+                seen.push(row.line);
+                if row.required("id").ends_with("777") {
+                    errors.push(DataError::at("t.csv", row.line, Some("id"), "visited"));
+                }
+            },
+        );
+        let lines: Vec<u64> = errors.errors.iter().filter_map(|e| e.line).collect();
+        let expected: Vec<u64> = (0..rows as u64)
+            .filter(|n| n % 1000 == 0 || n % 1000 == 777)
+            .map(|n| n + 2)
+            .collect();
+        assert_eq!(lines, expected);
+        let visited: Vec<u64> = (0..rows as u64)
+            .filter(|n| n % 1000 != 0)
+            .map(|n| n + 2)
+            .collect();
+        assert_eq!(seen, visited);
+    }
+
+    #[test]
+    fn the_error_cap_reached_on_the_last_row_or_by_the_visitor_stops_reading() {
+        // Exactly the cap, the last row included: the stop is recorded as a single pass
+        // would, on the check before the end of the file.
+        let mut text = b"id,name\n".to_vec();
+        for _ in 0..STOP_AFTER_ERRORS {
+            text.extend_from_slice(b",x\n");
+        }
+        let (_, errors, _) = run(&text);
+        assert_eq!(errors.total, STOP_AFTER_ERRORS + 1);
+        // Errors the visitor records count too: no row after the cap is visited.
+        let mut text = b"id,name\n".to_vec();
+        for n in 0..(STOP_AFTER_ERRORS + 5000) {
+            text.extend_from_slice(format!("u{n},x\n").as_bytes());
+        }
+        let mut errors = DataErrors::default();
+        let mut visited = 0;
+        read(
+            "t.csv",
+            &mut &text[..],
+            SPEC,
+            &mut errors,
+            &mut Vec::new(),
+            |row, errors| {
+                visited += 1;
+                errors.push(DataError::at("t.csv", row.line, None, "visited"));
+            },
+        );
+        assert_eq!(visited, STOP_AFTER_ERRORS);
+        assert_eq!(errors.total, STOP_AFTER_ERRORS + 1);
     }
 }
