@@ -298,7 +298,9 @@ pub fn read(
                         for error in missing {
                             errors.push(error);
                         }
-                        spare.push(record);
+                        if record.as_slice().len() <= REUSED_RECORD_BYTES {
+                            spare.push(record);
+                        }
                     }
                 }
             }
@@ -322,8 +324,13 @@ pub fn read(
 
 /// Batches the parser may be ahead of the consumer by.
 const BATCHES_AHEAD: usize = 4;
-/// Records per batch.
+/// The most records in a batch.
 const BATCH_RECORDS: usize = 2048;
+/// A batch is closed once its records hold this many bytes, so long rows (attribute columns,
+/// descriptions) keep the records in flight to a few MiB.
+const BATCH_BYTES: usize = 1 << 20;
+/// A record that held more than this is not reused: its buffer would stay that large.
+const REUSED_RECORD_BYTES: usize = 64 * 1024;
 
 /// One record as the parser leaves it, in file order.
 enum Parsed {
@@ -350,8 +357,8 @@ struct Parsing<'a> {
 
 impl Parsing<'_> {
     /// Reads records into batches for `full` until the end of the file (`true`), a problem
-    /// that makes the rest unreadable, or `stop`. Records the consumer is done with come back
-    /// through `recycled`, so their buffers are reused.
+    /// that makes the rest unreadable, `stop`, or the consumer hanging up. Records the
+    /// consumer is done with come back through `recycled`, so their buffers are reused.
     fn run<R: Read>(
         &self,
         mut reader: csv::Reader<R>,
@@ -365,8 +372,12 @@ impl Parsing<'_> {
                 spare.extend(records);
             }
             let mut batch = Vec::with_capacity(BATCH_RECORDS);
+            let mut bytes = 0;
             let mut at_end = false;
-            while batch.len() < BATCH_RECORDS {
+            while batch.len() < BATCH_RECORDS && bytes < BATCH_BYTES {
+                if self.stop.load(Ordering::Relaxed) {
+                    return false;
+                }
                 let mut record = spare.pop().unwrap_or_default();
                 record_start.store(reader.position().byte(), Ordering::Relaxed);
                 match reader.read_byte_record(&mut record) {
@@ -374,7 +385,10 @@ impl Parsing<'_> {
                         at_end = true;
                         break;
                     }
-                    Ok(true) => batch.push(self.check(record)),
+                    Ok(true) => {
+                        bytes += record.as_slice().len();
+                        batch.push(self.check(record));
+                    }
                     Err(err) => {
                         let fatal = !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. });
                         batch.push(Parsed::Rejected(csv_error(self.file, &err, self.names)));
@@ -387,9 +401,6 @@ impl Parsing<'_> {
             }
             if full.send(batch).is_err() || at_end {
                 return at_end;
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
             }
         }
     }
@@ -702,5 +713,19 @@ mod tests {
         );
         assert_eq!(visited, STOP_AFTER_ERRORS);
         assert_eq!(errors.total, STOP_AFTER_ERRORS + 1);
+    }
+
+    #[test]
+    fn long_rows_close_batches_early_and_are_all_read_in_order() {
+        // Sixty rows of 60 KiB attribute values: batches close by bytes, not by count.
+        let mut text = b"id,dept\n".to_vec();
+        for n in 0..60 {
+            text.extend_from_slice(format!("u{n},{}\n", "x".repeat(60 * 1024)).as_bytes());
+        }
+        let (rows, errors, _) = run(&text);
+        assert!(errors.is_empty(), "{errors}");
+        let ids: Vec<&str> = rows.iter().map(|r| r.split(':').nth(1).unwrap()).collect();
+        let expected: Vec<String> = (0..60).map(|n| format!("u{n}")).collect();
+        assert_eq!(ids, expected);
     }
 }

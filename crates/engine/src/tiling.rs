@@ -304,7 +304,7 @@ pub(crate) fn fit_need(size: u64, fit: f64) -> Option<u64> {
     (size > 0).then(|| ((fit * size as f64) - 1e-9).ceil().clamp(1.0, size as f64) as u64)
 }
 
-/// A candidate role (settled or trimmed) with what pricing it needs.
+/// A candidate role (settled, trimmed or a trimmed one's core) with what pricing it needs.
 #[derive(Debug, Clone)]
 struct Candidate {
     /// Member profiles, ascending.
@@ -443,8 +443,8 @@ pub fn tile(
 
 /// Settles one seed (see the module documentation): the candidates it gives with at least
 /// `min` members. The first is the fixpoint of fitting members and their half-majority
-/// definition; when the seed's own fitting members hold more in common than the seed, a second
-/// keeps to the seed and trims its members instead (see [`trimmed`]).
+/// definition; when the seed's own fitting members hold more in common than the seed, the
+/// others keep to the seed and trim its members instead (see [`trimmed`]).
 fn settle(
     input: TilingInput<'_>,
     profiles: &Profiles,
@@ -550,14 +550,14 @@ impl Visited {
 /// of its members also hold elsewhere. Common access is left out of the trimming: it is in
 /// whatever definition its holders make. Gives the trimmed candidate and, when some of its
 /// members hold part of the excess (everything that was held by half of them at some round),
-/// its *core*: the members holding none of it, with what half of them hold, when every one of
-/// them fits that. Padding members often have the seed's entitlements explained by the role
-/// they were trimmed for, and then only add their membership's price; the core explains the
-/// same fresh assignments without them. Nothing when there is nothing to trim, when fewer than
-/// `min` identities would be left, when the definition keeps no mined entitlement or some
-/// member would not fit it, when fewer than `min` members hold none of the excess, or after
-/// [`MAX_TRIM_ROUNDS`] rounds. `scratch.counts` must count what `members` hold; trimming
-/// takes the dropped members out of it.
+/// its *core*: the members holding none of it, with what half of them hold; each only when
+/// every one of its members fits its definition. Padding members often have the seed's
+/// entitlements explained by the role they were trimmed for, and then only add their
+/// membership's price; the core explains the same fresh assignments without them. Nothing
+/// when there is nothing to trim, when fewer than `min` identities would be left, when fewer
+/// than `min` members hold none of the excess, or after [`MAX_TRIM_ROUNDS`] rounds.
+/// `scratch.counts` must count what `members` hold; trimming takes members out of it, so it
+/// is left counting none in particular.
 fn trimmed(
     input: TilingInput<'_>,
     profiles: &Profiles,
@@ -568,12 +568,16 @@ fn trimmed(
     min: u64,
 ) -> Vec<Candidate> {
     for e in seed {
-        scratch.marks[e as usize] |= SEED;
+        if let Some(mark) = scratch.marks.get_mut(e as usize) {
+            *mark |= SEED;
+        }
     }
     let mut excess = Vec::new();
     let found = trim(input, profiles, &members, scratch, &mut excess, fit, min);
     for e in seed.iter().chain(excess.iter().copied()) {
-        scratch.marks[e as usize] = 0;
+        if let Some(mark) = scratch.marks.get_mut(e as usize) {
+            *mark = 0;
+        }
     }
     found
 }
@@ -709,10 +713,10 @@ fn trimmed_candidates(
     let mut kept = [core.as_slice(), padding.as_slice()].concat();
     kept.sort_unstable();
     let definition = half_held(counts.iter(), size);
-    if !all_fitting(&kept, &definition) {
-        return Vec::new();
+    let mut found = Vec::new();
+    if all_fitting(&kept, &definition) {
+        found.push(Candidate::new(input, kept, size, counts, definition));
     }
-    let mut found = vec![Candidate::new(input, kept, size, counts, definition)];
     if padding.is_empty() {
         return found;
     }
