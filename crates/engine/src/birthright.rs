@@ -20,7 +20,9 @@ use roaring::RoaringBitmap;
 
 use crate::counts::Counts;
 use crate::coverage::roles_of;
+use crate::error::EngineError;
 use crate::metrics::is_defining;
+use crate::observer::Observer;
 use crate::tiling::{
     fit_need, half_held, over_grant_cost, Tile, TilingInput, TilingParams, MAX_ROUNDS, MEMBER_PRICE,
 };
@@ -32,17 +34,27 @@ const ROW_WALK_FACTOR: u64 = 16;
 
 /// The birthright role of `input`'s population beside the tiled `roles`, if it has one (see
 /// the module documentation). `None` when the session mines everything definable (nothing is
-/// unmined common access).
-pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) -> Option<Tile> {
+/// unmined common access). Checks `observer` for cancellation between rounds.
+pub fn birthright(
+    input: TilingInput<'_>,
+    params: TilingParams,
+    roles: &[Tile],
+    observer: &dyn Observer,
+) -> Result<Option<Tile>, EngineError> {
     let min = u64::from(params.min_identities.max(1));
     let mut definition = input.definable - input.mined;
     if definition.is_empty() {
-        return None;
+        return Ok(None);
     }
     let candidates = ungranted(input, roles, &definition, params.fit);
     let mut counts = Counts::new(input.holder_counts.len());
     for _ in 0..MAX_ROUNDS {
-        let need = fit_need(definition.len(), params.fit)?;
+        if observer.cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let Some(need) = fit_need(definition.len(), params.fit) else {
+            return Ok(None);
+        };
         let mut members: Vec<u32> = candidates
             .par_iter()
             .copied()
@@ -51,7 +63,7 @@ pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) 
         let size = loop {
             let size = members.len() as u64;
             if size < min {
-                return None;
+                return Ok(None);
             }
             count_held(input, &members, &definition, &mut counts);
             let most_shared = counts
@@ -70,14 +82,14 @@ pub fn birthright(input: TilingInput<'_>, params: TilingParams, roles: &[Tile]) 
             let price = MEMBER_PRICE * size as f64
                 + definition.len() as f64
                 + over_grant_cost(input, &counts, size, &definition);
-            return (explained as f64 > price).then_some(Tile {
+            return Ok((explained as f64 > price).then_some(Tile {
                 members,
                 definition,
-            });
+            }));
         }
         definition = next;
     }
-    None
+    Ok(None)
 }
 
 /// The population's identities whose `roles` grant them less than `fit` of the `common` access
@@ -152,6 +164,7 @@ fn count_held(
 mod tests {
     use super::*;
     use crate::matrix::{AccessMatrix, AccessMatrixBuilder};
+    use crate::observer::Silent;
 
     /// 40 identities: entitlements 0 and 1 are everyone's (the common access), 2 and 3 are held
     /// by `specialized` of them.
@@ -171,6 +184,16 @@ mod tests {
     }
 
     fn run(matrix: &AccessMatrix, mined: &[u32], min: u32, roles: &[Tile]) -> Option<Tile> {
+        run_observed(matrix, mined, min, roles, &Silent).unwrap()
+    }
+
+    fn run_observed(
+        matrix: &AccessMatrix,
+        mined: &[u32],
+        min: u32,
+        roles: &[Tile],
+        observer: &dyn Observer,
+    ) -> Result<Option<Tile>, EngineError> {
         let population: RoaringBitmap = (0..matrix.identities()).collect();
         let mined: RoaringBitmap = mined.iter().copied().collect();
         let definable: RoaringBitmap = (0..matrix.entitlements()).collect();
@@ -191,7 +214,26 @@ mod tests {
                 fit: 1.0,
             },
             roles,
+            observer,
         )
+    }
+
+    /// Asks every check to stop.
+    struct Cancelling;
+
+    impl Observer for Cancelling {
+        fn cancelled(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_cancelled_mining_stops_in_the_birthright_role() {
+        let m = matrix(10, 4);
+        assert!(matches!(
+            run_observed(&m, &[2, 3], 20, &[], &Cancelling),
+            Err(EngineError::Cancelled)
+        ));
     }
 
     #[test]

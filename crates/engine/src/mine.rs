@@ -235,7 +235,7 @@ pub fn mine(
                 fit: fit(chosen),
             };
             let tiles = tiling::tile(tiling_input, seeds, tiling_params, observer)?;
-            let birthright = birthright(tiling_input, tiling_params, &tiles);
+            let birthright = birthright(tiling_input, tiling_params, &tiles, observer)?;
             tiles
                 .into_iter()
                 .map(|tile| (tile.members, tile.definition, params.role_type))
