@@ -525,32 +525,37 @@ mod tests {
         keep_extra: true,
     };
 
-    fn run(text: &[u8]) -> (Vec<String>, DataErrors, Vec<String>) {
+    /// Reads `text` as `t.csv` with `visit`; the errors.
+    fn read_with(text: &[u8], visit: impl FnMut(&Row<'_>, &mut DataErrors)) -> DataErrors {
         let mut errors = DataErrors::default();
-        let mut warnings = Vec::new();
-        let mut seen = Vec::new();
-        let mut extra_names = Vec::new();
         read(
             "t.csv",
             &mut &text[..],
             SPEC,
             &mut errors,
-            &mut warnings,
-            |row, _| {
-                extra_names = row.extra_names();
-                let extra: Vec<String> = row
-                    .extra_values()
-                    .map(|(n, v)| format!("{}={v}", extra_names[n]))
-                    .collect();
-                seen.push(format!(
-                    "{}:{}:{}:{}",
-                    row.line,
-                    row.required("id"),
-                    row.get("name").unwrap_or("-"),
-                    extra.join(";")
-                ));
-            },
+            &mut Vec::new(),
+            visit,
         );
+        errors
+    }
+
+    fn run(text: &[u8]) -> (Vec<String>, DataErrors, Vec<String>) {
+        let mut seen = Vec::new();
+        let mut extra_names = Vec::new();
+        let errors = read_with(text, |row, _| {
+            extra_names = row.extra_names();
+            let extra: Vec<String> = row
+                .extra_values()
+                .map(|(n, v)| format!("{}={v}", extra_names[n]))
+                .collect();
+            seen.push(format!(
+                "{}:{}:{}:{}",
+                row.line,
+                row.required("id"),
+                row.get("name").unwrap_or("-"),
+                extra.join(";")
+            ));
+        });
         (seen, errors, extra_names)
     }
 
@@ -655,21 +660,13 @@ mod tests {
                 text.extend_from_slice(format!("u{n},x\n").as_bytes());
             }
         }
-        let mut errors = DataErrors::default();
         let mut seen = Vec::new();
-        read(
-            "t.csv",
-            &mut &text[..],
-            SPEC,
-            &mut errors,
-            &mut Vec::new(),
-            |row, errors| {
-                seen.push(row.line);
-                if row.required("id").ends_with("777") {
-                    errors.push(DataError::at("t.csv", row.line, Some("id"), "visited"));
-                }
-            },
-        );
+        let errors = read_with(&text, |row, errors| {
+            seen.push(row.line);
+            if row.required("id").ends_with("777") {
+                errors.push(DataError::at("t.csv", row.line, Some("id"), "visited"));
+            }
+        });
         let lines: Vec<u64> = errors.errors.iter().filter_map(|e| e.line).collect();
         let expected: Vec<u64> = (0..rows as u64)
             .filter(|n| n % 1000 == 0 || n % 1000 == 777)
@@ -698,19 +695,11 @@ mod tests {
         for n in 0..(STOP_AFTER_ERRORS + 5000) {
             text.extend_from_slice(format!("u{n},x\n").as_bytes());
         }
-        let mut errors = DataErrors::default();
         let mut visited = 0;
-        read(
-            "t.csv",
-            &mut &text[..],
-            SPEC,
-            &mut errors,
-            &mut Vec::new(),
-            |row, errors| {
-                visited += 1;
-                errors.push(DataError::at("t.csv", row.line, None, "visited"));
-            },
-        );
+        let errors = read_with(&text, |row, errors| {
+            visited += 1;
+            errors.push(DataError::at("t.csv", row.line, None, "visited"));
+        });
         assert_eq!(visited, STOP_AFTER_ERRORS);
         assert_eq!(errors.total, STOP_AFTER_ERRORS + 1);
     }
