@@ -9,9 +9,10 @@
 //! everyone on day one. Its candidates are the identities whose tiled roles grant them less than
 //! `fit` of the common access they hold. It is settled like a tiling seed (see
 //! [`crate::tiling`]), round by round: the candidates holding at least `fit` of the definition
-//! are taken; while at least half of them share some mined access, the holders of the most
-//! shared such entitlement leave (they are a group for the tiling, and by the half rule the role
-//! would be theirs); the definition becomes what at least half of those left hold; until the
+//! are taken; while at least half of them share some mined access, just enough holders of the
+//! most shared such entitlement leave that fewer than half of those left hold it (by the half
+//! rule the role would otherwise grant it), those holding the most mined access first: they are
+//! the least like a birthright member; the definition becomes what at least half of those left hold; until the
 //! definition no longer changes. It is kept when it still has the minimum size and explains more
 //! than it costs, priced as a tiling candidate is.
 
@@ -70,11 +71,11 @@ pub fn birthright(
                 .iter()
                 .filter(|&(e, count)| input.mined.contains(e) && is_defining(count, size))
                 .max_by_key(|&(e, count)| (count, std::cmp::Reverse(e)));
-            let Some((shared, _)) = most_shared else {
+            let Some((shared, count)) = most_shared else {
                 break size;
             };
-            let holders = input.matrix.holders(shared);
-            members.retain(|&i| !holders.contains(i));
+            let leaving = leaving_holders(input, &members, shared, 2 * count + 1 - size);
+            members.retain(|i| leaving.binary_search(i).is_err());
         };
         let next = half_held(counts.iter(), size);
         if next == definition {
@@ -90,6 +91,26 @@ pub fn birthright(
         definition = next;
     }
     Ok(None)
+}
+
+/// The `count` holders of `shared` among `members` (or all of them, when fewer) that leave the
+/// role so that fewer than half of those left hold it: those holding the most mined access
+/// first (the least like a birthright member), then the highest index. Ascending.
+fn leaving_holders(input: TilingInput<'_>, members: &[u32], shared: u32, count: u64) -> Vec<u32> {
+    let holders = input.matrix.holders(shared);
+    let mut holding: Vec<(u64, u32)> = members
+        .iter()
+        .filter(|&&i| holders.contains(i))
+        .map(|&i| (input.matrix.of_identity(i).intersection_len(input.mined), i))
+        .collect();
+    holding.sort_unstable_by(|a, b| b.cmp(a));
+    let mut leaving: Vec<u32> = holding
+        .into_iter()
+        .take(usize::try_from(count).unwrap_or(usize::MAX))
+        .map(|(_, i)| i)
+        .collect();
+    leaving.sort_unstable();
+    leaving
 }
 
 /// The population's identities whose `roles` grant them less than `fit` of the `common` access
@@ -252,14 +273,38 @@ mod tests {
     }
 
     #[test]
-    fn holders_of_mined_access_most_members_share_leave_the_role() {
-        // 30 of the 40 also hold 2 and 3: with them the role would be theirs (2 and 3 held by
-        // more than half), so it is the other 10's, or none when 10 are too few.
+    fn just_enough_holders_of_mined_access_most_members_share_leave_the_role() {
+        // 30 of the 40 also hold 2 and 3: with all of them the role would be theirs (2 and 3
+        // held by more than half). 21 of them leave, the highest indices first as all hold the
+        // same mined access, so that 9 of the 19 left hold 2 and 3: fewer than half.
         let m = matrix(30, 0);
-        let tile = run(&m, &[2, 3], 10, &[]).expect("a birthright role");
-        assert_eq!(tile.members, (30..40).collect::<Vec<u32>>());
+        let tile = run(&m, &[2, 3], 19, &[]).expect("a birthright role");
+        let kept: Vec<u32> = (0..9).chain(30..40).collect();
+        assert_eq!(tile.members, kept);
         assert_eq!(tile.definition.iter().collect::<Vec<u32>>(), vec![0, 1]);
-        assert_eq!(run(&m, &[2, 3], 11, &[]), None);
+        assert_eq!(run(&m, &[2, 3], 20, &[]), None, "19 members, 20 needed");
+    }
+
+    #[test]
+    fn the_holders_with_the_most_mined_access_leave_first() {
+        // 0-9 hold 2 and 3, 10-19 hold 2 only, 20-39 hold neither: 2 is held by half. One holder
+        // must leave, and 9 (holding both) goes before 19 (holding only 2).
+        let mut builder = AccessMatrixBuilder::new(40, 4);
+        for i in 0..40 {
+            builder.push(i, 0);
+            builder.push(i, 1);
+            if i < 20 {
+                builder.push(i, 2);
+            }
+            if i < 10 {
+                builder.push(i, 3);
+            }
+        }
+        let m = builder.build();
+        let tile = run(&m, &[2, 3], 20, &[]).expect("a birthright role");
+        let kept: Vec<u32> = (0..9).chain(10..40).collect();
+        assert_eq!(tile.members, kept);
+        assert_eq!(tile.definition.iter().collect::<Vec<u32>>(), vec![0, 1]);
     }
 
     #[test]
