@@ -15,7 +15,7 @@ use rolemine_dataset::AccessData;
 use rolemine_engine::cluster::peer_groups;
 use rolemine_engine::compress::compress;
 use rolemine_engine::population::Population;
-use rolemine_engine::similarity::similar_pairs;
+use rolemine_engine::similarity::{similar_pairs, Edges};
 use rolemine_engine::threshold::{prescribe, LOWEST};
 use rolemine_engine::{
     mine, AccessMatrixBuilder, MiningInput, MiningMethod, MiningParams, RoleMetrics, RoleType,
@@ -165,7 +165,10 @@ fn phases(c: &mut Criterion) {
         return;
     };
     group.bench_function("threshold_sweep", |b| {
-        b.iter(|| prescribe(&nodes, &edges, 20, LOWEST).threshold)
+        b.iter(|| {
+            let mut given = Edges::given(edges.clone(), LOWEST);
+            prescribe(&nodes, &mut given, 20, LOWEST, &Silent).map(|p| p.threshold)
+        })
     });
     group.bench_function("clustering", |b| {
         b.iter(|| peer_groups(&nodes, &edges, 0.6).len())

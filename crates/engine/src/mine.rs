@@ -20,7 +20,7 @@ use crate::observer::{Observer, Phase};
 use crate::outliers::{outliers, Outlier, PeerRole};
 use crate::population::{popularity, Population};
 use crate::rules::{AttributeIndex, AttributeRule};
-use crate::similarity::Search;
+use crate::similarity::{Edges, Search};
 use crate::threshold::{self, SweepPoint};
 use crate::tiling::{self, TilingInput, TilingParams};
 
@@ -146,7 +146,8 @@ pub struct MiningResult {
     pub features: u64,
     /// Weighted nodes after compression.
     pub nodes: u64,
-    /// Similarity edges at the sweep's lowest threshold.
+    /// Similarity edges found: those at the lowest threshold the sweep visited or the session
+    /// chose.
     pub edges: u64,
     /// Percent of the population in some role.
     pub coverage: f64,
@@ -205,11 +206,17 @@ pub fn mine(
     let lowest = params
         .prune_threshold
         .map_or(affordable, |t| t.min(affordable));
-    let edges = search.pairs(lowest, observer)?;
-    drop(search);
+    // The sweep starts at its first coarse threshold; a lower chosen one needs its own edges.
+    let floor = threshold::first_visited(affordable)
+        .min(params.prune_threshold.unwrap_or(u8::MAX))
+        .max(lowest);
+    let mut edges = Edges::search(&search, floor, observer)?;
 
     clock.start(Phase::ThresholdSweep)?;
-    let prescription = threshold::prescribe(&nodes, &edges, min_identities, affordable);
+    let prescription =
+        threshold::prescribe(&nodes, &mut edges, min_identities, affordable, observer)?;
+    let edges = edges.into_list();
+    drop(search);
     let prescribed = prescription.threshold;
     let chosen = params.prune_threshold.unwrap_or(prescribed);
 

@@ -102,6 +102,70 @@ impl Search {
     }
 }
 
+/// Similarity edges at or above a floor threshold, lowered on demand. The threshold sweep
+/// starts at its lowest coarse threshold and needs the edges below it only when that one is
+/// the best (customer: 172k edges at 30 % in 19 ms, 315k at 25 % in 29 ms).
+pub struct Edges<'s> {
+    list: Vec<Edge>,
+    floor: u8,
+    search: Option<&'s Search>,
+}
+
+impl<'s> Edges<'s> {
+    /// The pairs of `search` at `floor` percent and above; [`Edges::down_to`] searches again
+    /// for a lower threshold.
+    pub fn search(
+        search: &'s Search,
+        floor: u8,
+        observer: &dyn Observer,
+    ) -> Result<Self, EngineError> {
+        Ok(Self {
+            list: search.pairs(floor, observer)?,
+            floor,
+            search: Some(search),
+        })
+    }
+
+    /// Edges found elsewhere, at `floor` percent and above, with no search behind them: a
+    /// threshold below `floor` sees only these.
+    pub fn given(list: Vec<Edge>, floor: u8) -> Self {
+        Self {
+            list,
+            floor,
+            search: None,
+        }
+    }
+
+    /// The edges at or above `threshold` percent, among others above the floor: when
+    /// `threshold` is below the floor, the search runs again at `threshold` first.
+    pub fn down_to(
+        &mut self,
+        threshold: u8,
+        observer: &dyn Observer,
+    ) -> Result<&[Edge], EngineError> {
+        if let Some(search) = self.search.filter(|_| threshold < self.floor) {
+            self.list = search.pairs(threshold, observer)?;
+            self.floor = threshold;
+        }
+        Ok(&self.list)
+    }
+
+    /// The edges found so far, each pair once, sorted by `(a, b)`.
+    pub fn list(&self) -> &[Edge] {
+        &self.list
+    }
+
+    /// The lowest threshold (percent) whose edges are all in [`Edges::list`].
+    pub fn floor(&self) -> u8 {
+        self.floor
+    }
+
+    /// The edges, without the search.
+    pub fn into_list(self) -> Vec<Edge> {
+        self.list
+    }
+}
+
 /// Nodes sampled by [`Degrees::at`].
 const DEGREE_SAMPLE: usize = 1_000;
 

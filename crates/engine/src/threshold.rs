@@ -17,7 +17,8 @@
 //! size. The lowest cost wins; ties go to the lower threshold.
 //!
 //! The sweep runs [`COARSE`] first, then the thresholds 5 either side of the best. Similarity
-//! edges are computed once, at the lowest threshold, and filtered for each run.
+//! edges are computed at the lowest threshold visited first, filtered for each run, and
+//! searched again only when the fine step goes below it.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +27,9 @@ use rayon::prelude::*;
 
 use crate::cluster::peer_groups;
 use crate::compress::Node;
-use crate::similarity::{Edge, Search};
+use crate::error::EngineError;
+use crate::observer::Observer;
+use crate::similarity::{Edges, Search};
 
 /// The thresholds of the first sweep, in percent.
 pub const COARSE: [u8; 5] = [30, 45, 60, 75, 90];
@@ -91,16 +94,34 @@ pub struct Prescription {
     pub groups: BTreeMap<u8, Groups>,
 }
 
-/// Sweeps thresholds from `lowest` up over `nodes` and `edges` (computed at `lowest` or lower)
-/// and returns the prescribed threshold with the sweep and the peer groups of every threshold
-/// visited.
-pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32, lowest: u8) -> Prescription {
+/// The first threshold the sweep visits when it may go down to `lowest`: the lowest coarse
+/// one at or above it (the highest coarse one when none is). Edges from there up serve the
+/// coarse sweep.
+pub fn first_visited(lowest: u8) -> u8 {
+    COARSE
+        .iter()
+        .copied()
+        .find(|t| *t >= lowest)
+        .unwrap_or(COARSE[COARSE.len() - 1])
+}
+
+/// Sweeps thresholds from `lowest` up over `nodes` and `edges` (at least from
+/// [`first_visited`]`(lowest)` up; lowered when the fine step needs it) and returns the
+/// prescribed threshold with the sweep and the peer groups of every threshold visited.
+/// Fails only when `observer` cancels a search for lower edges.
+pub fn prescribe(
+    nodes: &[Node],
+    edges: &mut Edges<'_>,
+    min_identities: u32,
+    lowest: u8,
+    observer: &dyn Observer,
+) -> Result<Prescription, EngineError> {
     let mut groups: BTreeMap<u8, Groups> = BTreeMap::new();
     let total_cells: u64 = nodes
         .iter()
         .map(|n| u64::from(n.weight()) * n.features.len() as u64)
         .sum();
-    let mut score = |thresholds: &[u8]| -> Array2<f64> {
+    let mut score = |thresholds: &[u8], edges: &[crate::similarity::Edge]| -> Array2<f64> {
         let (rows, found): (Vec<[f64; COLUMNS]>, Vec<(u8, Groups)>) = thresholds
             .par_iter()
             .map(|&t| {
@@ -122,17 +143,19 @@ pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32, lowest: u8
         }
         table
     };
-    let mut visited: Vec<u8> = COARSE.iter().copied().filter(|t| *t >= lowest).collect();
-    if visited.is_empty() {
-        visited.push(COARSE[COARSE.len() - 1]);
-    }
-    let coarse = score(&visited);
+    let first = first_visited(lowest);
+    let visited: Vec<u8> = COARSE.iter().copied().filter(|t| *t >= first).collect();
+    let coarse = score(&visited, edges.down_to(first, observer)?);
     let best = best_threshold(&coarse);
     let fine: Vec<u8> = [best.saturating_sub(5), best.saturating_add(5).min(95)]
         .into_iter()
         .filter(|t| *t >= LOWEST.max(lowest) && !COARSE.contains(t))
         .collect();
-    let fine = score(&fine);
+    let fine_edges = match fine.iter().min() {
+        Some(&t) => edges.down_to(t, observer)?,
+        None => edges.list(),
+    };
+    let fine = score(&fine, fine_edges);
     let table = ndarray::concatenate(Axis(0), &[coarse.view(), fine.view()])
         .unwrap_or_else(|_| coarse.clone());
     let mut sweep: Vec<SweepPoint> = table
@@ -145,11 +168,11 @@ pub fn prescribe(nodes: &[Node], edges: &[Edge], min_identities: u32, lowest: u8
         })
         .collect();
     sweep.sort_by_key(|p| p.threshold);
-    Prescription {
+    Ok(Prescription {
         threshold: best_threshold(&table),
         sweep,
         groups,
-    }
+    })
 }
 
 /// The lowest-cost row's threshold; ties to the lower threshold.
@@ -246,7 +269,14 @@ mod tests {
             threshold: best,
             sweep,
             ..
-        } = prescribe(&nodes, &edges, 20, LOWEST);
+        } = prescribe(
+            &nodes,
+            &mut Edges::given(edges, LOWEST),
+            20,
+            LOWEST,
+            &Silent,
+        )
+        .unwrap();
         let at_best = sweep.iter().find(|p| p.threshold == best).unwrap();
         assert_eq!(at_best.roles, 2, "{sweep:?}");
         assert_eq!(at_best.covered_identities, 60);
@@ -259,8 +289,73 @@ mod tests {
             threshold: best,
             sweep,
             ..
-        } = prescribe(&[], &[], 20, LOWEST);
+        } = prescribe(
+            &[],
+            &mut Edges::given(Vec::new(), LOWEST),
+            20,
+            LOWEST,
+            &Silent,
+        )
+        .unwrap();
         assert!(sweep.iter().any(|p| p.threshold == best));
         assert!(sweep.iter().all(|p| p.roles == 0 && p.cost == 0.0));
+    }
+
+    /// Groups of `copies` identities holding `shared` of a group's five entitlements and three
+    /// of their own: alike at 25-45 % within the group depending on `shared`, unlike outside.
+    fn loose_groups(shared: u32, groups: u32, copies: u32) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for g in 0..groups {
+            for i in 0..copies {
+                let id = g * copies + i;
+                let mut features: Vec<u32> = (0..shared).map(|f| g * 10 + f).collect();
+                features.extend((0..3).map(|k| 10_000 + id * 3 + k));
+                features.sort_unstable();
+                nodes.push(Node {
+                    features,
+                    identities: vec![id],
+                });
+            }
+        }
+        nodes
+    }
+
+    #[test]
+    fn edges_searched_from_the_first_coarse_threshold_prescribe_as_all_of_them_do() {
+        let mut lowered = false;
+        for (shared, groups, copies) in [(1, 3, 25), (2, 4, 30), (3, 3, 25), (5, 2, 40)] {
+            let nodes = loose_groups(shared, groups, copies);
+            let search = Search::new(&nodes);
+            let all = search.pairs(LOWEST, &Silent).unwrap();
+            let full = prescribe(
+                &nodes,
+                &mut Edges::given(all.clone(), LOWEST),
+                20,
+                LOWEST,
+                &Silent,
+            )
+            .unwrap();
+            let mut lazy = Edges::search(&search, first_visited(LOWEST), &Silent).unwrap();
+            let found = prescribe(&nodes, &mut lazy, 20, LOWEST, &Silent).unwrap();
+            assert_eq!(found.threshold, full.threshold, "{shared} shared");
+            assert_eq!(found.sweep, full.sweep, "{shared} shared");
+            assert_eq!(found.groups, full.groups, "{shared} shared");
+            if lazy.floor() == LOWEST {
+                lowered = true;
+                assert_eq!(lazy.into_list(), all, "searched again at {LOWEST} %");
+            }
+        }
+        assert!(
+            lowered,
+            "some population's best coarse threshold is the first one"
+        );
+    }
+
+    #[test]
+    fn the_first_visited_threshold_is_the_lowest_coarse_one_at_or_above() {
+        assert_eq!(first_visited(LOWEST), 30);
+        assert_eq!(first_visited(30), 30);
+        assert_eq!(first_visited(31), 45);
+        assert_eq!(first_visited(95), 90);
     }
 }
