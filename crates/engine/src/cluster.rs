@@ -53,21 +53,24 @@ impl Graph {
         2.0 * self.self_loops[v] + self.neighbours(v).map(|(_, w)| w).sum::<f64>()
     }
 
-    /// Builds from an edge list (`a != b`, each pair once) over `n` nodes.
-    fn from_edges(n: usize, edges: &[(u32, u32, f64)], self_loops: Vec<f64>) -> Self {
-        let mut degree = vec![0usize; n + 1];
-        for &(a, b, _) in edges {
-            degree[a as usize] += 1;
-            degree[b as usize] += 1;
-        }
+    /// Builds from an edge list over `n` nodes: `edges()` yields each pair once (`a != b`),
+    /// the same pairs in the same order on both calls (one counts, one fills).
+    fn from_edges<I>(n: usize, edges: impl Fn() -> I, self_loops: Vec<f64>) -> Self
+    where
+        I: Iterator<Item = (u32, u32, f64)>,
+    {
         let mut offsets = vec![0usize; n + 1];
+        for (a, b, _) in edges() {
+            offsets[a as usize + 1] += 1;
+            offsets[b as usize + 1] += 1;
+        }
         for v in 0..n {
-            offsets[v + 1] = offsets[v] + degree[v];
+            offsets[v + 1] += offsets[v];
         }
         let mut fill = offsets.clone();
         let mut targets = vec![0u32; offsets[n]];
         let mut weights = vec![0f64; offsets[n]];
-        for &(a, b, w) in edges {
+        for (a, b, w) in edges() {
             for (from, to) in [(a, b), (b, a)] {
                 let slot = fill[from as usize];
                 targets[slot] = to;
@@ -89,11 +92,12 @@ impl Graph {
 pub fn peer_groups(nodes: &[Node], edges: &[Edge], min_jaccard: f32) -> Vec<Vec<u32>> {
     let n = nodes.len();
     let weight = |i: u32| f64::from(nodes[i as usize].weight());
-    let weighted: Vec<(u32, u32, f64)> = edges
-        .iter()
-        .filter(|e| e.jaccard >= min_jaccard && e.a != e.b)
-        .map(|e| (e.a, e.b, weight(e.a) * weight(e.b) * f64::from(e.jaccard)))
-        .collect();
+    let weighted = || {
+        edges
+            .iter()
+            .filter(|e| e.jaccard >= min_jaccard && e.a != e.b)
+            .map(|e| (e.a, e.b, weight(e.a) * weight(e.b) * f64::from(e.jaccard)))
+    };
     let self_loops = nodes
         .iter()
         .map(|node| {
@@ -101,17 +105,19 @@ pub fn peer_groups(nodes: &[Node], edges: &[Edge], min_jaccard: f32) -> Vec<Vec<
             w * (w - 1.0) / 2.0
         })
         .collect();
-    let graph = Graph::from_edges(n, &weighted, self_loops);
-    let membership = louvain(graph.clone());
+    let graph = Graph::from_edges(n, weighted, self_loops);
+    let membership = louvain(&graph);
     split_disconnected(&graph, &membership)
 }
 
 /// Returns each node's final community index.
-fn louvain(mut graph: Graph) -> Vec<usize> {
+fn louvain(original: &Graph) -> Vec<usize> {
     // membership[v] = community of original node v, refined level by level.
-    let mut membership: Vec<usize> = (0..graph.len()).collect();
+    let mut membership: Vec<usize> = (0..original.len()).collect();
+    let mut collapsed: Option<Graph> = None;
     loop {
-        let (community, moved) = local_moving(&graph);
+        let graph = collapsed.as_ref().unwrap_or(original);
+        let (community, moved) = local_moving(graph);
         if !moved {
             break;
         }
@@ -122,7 +128,7 @@ fn louvain(mut graph: Graph) -> Vec<usize> {
         if count == graph.len() {
             break;
         }
-        graph = aggregate(&graph, &renumbered, count);
+        collapsed = Some(aggregate(graph, &renumbered, count));
     }
     membership
 }
@@ -199,32 +205,51 @@ fn renumber(community: &[usize]) -> (Vec<usize>, usize) {
     (community.iter().map(|&c| map[c]).collect(), next)
 }
 
-/// Collapses each community into one node.
+/// Collapses each community into one node. Each community's links are summed over its nodes in
+/// index order, so the sums are the same on every run.
 fn aggregate(graph: &Graph, community: &[usize], count: usize) -> Graph {
     let mut self_loops = vec![0f64; count];
-    let mut pairs: Vec<(u32, u32, f64)> = Vec::new();
-    for v in 0..graph.len() {
-        let cv = community[v];
-        self_loops[cv] += graph.self_loops[v];
-        for (u, w) in graph.neighbours(v) {
-            let cu = community[u];
-            if cu == cv {
-                // Each internal edge is seen from both ends.
-                self_loops[cv] += w / 2.0;
-            } else if cv < cu {
-                pairs.push((cv as u32, cu as u32, w));
+    // The nodes of each community, by a counting sort.
+    let mut starts = vec![0usize; count + 1];
+    for &c in community {
+        starts[c + 1] += 1;
+    }
+    for c in 0..count {
+        starts[c + 1] += starts[c];
+    }
+    let mut fill = starts.clone();
+    let mut by_community = vec![0usize; community.len()];
+    for (v, &c) in community.iter().enumerate() {
+        by_community[fill[c]] = v;
+        fill[c] += 1;
+    }
+    let mut link = vec![0f64; count];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut merged: Vec<(u32, u32, f64)> = Vec::new();
+    for cv in 0..count {
+        for &v in &by_community[starts[cv]..starts[cv + 1]] {
+            self_loops[cv] += graph.self_loops[v];
+            for (u, w) in graph.neighbours(v) {
+                let cu = community[u];
+                if cu == cv {
+                    // Each internal edge is seen from both ends.
+                    self_loops[cv] += w / 2.0;
+                } else if cv < cu {
+                    if link[cu] == 0.0 {
+                        touched.push(cu);
+                    }
+                    link[cu] += w;
+                }
             }
         }
-    }
-    pairs.sort_unstable_by_key(|&(a, b, _)| (a, b));
-    let mut merged: Vec<(u32, u32, f64)> = Vec::with_capacity(pairs.len());
-    for (a, b, w) in pairs {
-        match merged.last_mut() {
-            Some(last) if last.0 == a && last.1 == b => last.2 += w,
-            _ => merged.push((a, b, w)),
+        touched.sort_unstable();
+        for &cu in &touched {
+            merged.push((cv as u32, cu as u32, link[cu]));
+            link[cu] = 0.0;
         }
+        touched.clear();
     }
-    Graph::from_edges(count, &merged, self_loops)
+    Graph::from_edges(count, || merged.iter().copied(), self_loops)
 }
 
 /// Splits every community into its connected components in `graph`.
