@@ -13,6 +13,9 @@
 //! shorter of the two remainders from there; a candidate that cannot reach the overlap needed
 //! is dropped at that point. The rest are verified exactly. Nodes are probed in parallel and
 //! the edges sorted at the end, so the output is identical on any number of threads.
+//!
+//! When there are few sets of many features, which the prefixes barely filter, every pair is
+//! compared as bitsets instead (`Bitsets`): the same edges, found faster.
 
 use rayon::prelude::*;
 
@@ -48,14 +51,27 @@ pub fn similar_pairs(
 pub struct Search {
     sets: Vec<Vec<u32>>,
     signatures: Vec<Signature>,
+    /// The sets as bitsets, when comparing every pair that way is cheap (see [`Bitsets`]).
+    bitsets: Option<Bitsets>,
 }
 
 impl Search {
     /// Ranks the features of `nodes`.
     pub fn new(nodes: &[Node]) -> Self {
+        Self::build(nodes, Bitsets::affordable)
+    }
+
+    /// Ranks the features of `nodes`; `dense` says, from the node count and the words per
+    /// bitset, whether to compare every pair as bitsets.
+    fn build(nodes: &[Node], dense: impl Fn(usize, usize) -> bool) -> Self {
         let sets = rank_features(nodes);
         let signatures = sets.par_iter().map(|set| signature(set)).collect();
-        Self { sets, signatures }
+        let bitsets = Bitsets::of(&sets, dense);
+        Self {
+            sets,
+            signatures,
+            bitsets,
+        }
     }
 
     /// How many nodes there are.
@@ -67,6 +83,9 @@ impl Search {
     pub fn pairs(&self, threshold: u8, observer: &dyn Observer) -> Result<Vec<Edge>, EngineError> {
         if threshold > 100 {
             return Err(EngineError::ThresholdOutOfRange(u32::from(threshold)));
+        }
+        if let Some(bitsets) = &self.bitsets {
+            return bitsets.pairs(&self.sets, threshold, observer);
         }
         let sets = &self.sets;
         let index = prefix_index(sets, threshold);
@@ -99,6 +118,116 @@ impl Search {
             search: self,
             index: prefix_index(&self.sets, lowest.min(100)),
         }
+    }
+}
+
+/// Every set as a bitset over the features' ranks, for comparing every pair directly: one AND
+/// and one popcount per word, no index, no filters to pass. It costs about the same at any
+/// threshold and beats the prefix index when there are few sets of many features, which the
+/// index's prefixes barely filter: americas_large's 353 sets over 2,965 features (47 words
+/// each) take 0.8 ms instead of the index's 8.7 ms at 25 %. Customer's 3,724 sets of 177
+/// features stay with the index (19 ms at 30 %; every pair takes 27 ms).
+struct Bitsets {
+    /// Words per set.
+    words: usize,
+    /// Set `i`'s bits are `bits[i * words..(i + 1) * words]`.
+    bits: Vec<u64>,
+}
+
+/// The most word operations (pairs times words per set) the pairwise comparison may take:
+/// about 10 ms on one core (americas_large takes 2.9M, customer would take 21M).
+const DENSE_WORK: u64 = 8_000_000;
+/// The most words per set the pairwise comparison works with.
+const DENSE_WORDS: usize = 1_024;
+
+impl Bitsets {
+    /// Whether comparing every pair of `nodes` sets of `words` words each is cheap enough.
+    fn affordable(nodes: usize, words: usize) -> bool {
+        let pairs = (nodes as u64).saturating_mul(nodes.saturating_sub(1) as u64) / 2;
+        words <= DENSE_WORDS && pairs.saturating_mul(words as u64) <= DENSE_WORK
+    }
+
+    /// `sets` (ranks, ascending) as bitsets, when `dense(sets, words)` says so.
+    fn of(sets: &[Vec<u32>], dense: impl Fn(usize, usize) -> bool) -> Option<Self> {
+        // Features no set holds rank first; the bits start at the rarest held one.
+        let first = sets.iter().filter_map(|s| s.first()).min().copied()?;
+        let last = sets.iter().filter_map(|s| s.last()).max().copied()?;
+        let words = (last - first) as usize / 64 + 1;
+        if !dense(sets.len(), words) {
+            return None;
+        }
+        let mut bits = vec![0u64; sets.len() * words];
+        for (set, row) in sets.iter().zip(bits.chunks_mut(words)) {
+            for &f in set {
+                let f = (f - first) as usize;
+                row[f / 64] |= 1 << (f % 64);
+            }
+        }
+        Some(Self { words, bits })
+    }
+
+    /// Set `a`'s pairs with the sets after it at `threshold` percent or more, in order.
+    fn later_pairs(&self, sets: &[Vec<u32>], a: usize, threshold: u8) -> Vec<Edge> {
+        let t = f64::from(threshold) / 100.0;
+        let words = self.words;
+        let row = &self.bits[a * words..(a + 1) * words];
+        let len = sets[a].len();
+        let later = self.bits.get((a + 1) * words..).unwrap_or_default();
+        let mut edges = Vec::new();
+        for (b, other_row) in (a + 1..).zip(later.chunks_exact(words)) {
+            let other = sets[b].len();
+            // Jaccard is at most the smaller size over the larger. In whole numbers: below
+            // the threshold, that share is at least 1 / (100 · 65,536) under it, far more than
+            // the final check's float margin.
+            let (small, large) = (len.min(other) as u64, len.max(other) as u64);
+            if 100 * small < u64::from(threshold) * large {
+                continue;
+            }
+            let common: u32 = row
+                .iter()
+                .zip(other_row)
+                .map(|(x, y)| (x & y).count_ones())
+                .sum();
+            let common = common as usize;
+            if common == 0 {
+                continue;
+            }
+            let jaccard = common as f64 / (len + other - common) as f64;
+            if jaccard + 1e-9 >= t {
+                edges.push(Edge {
+                    a: a as u32,
+                    b: b as u32,
+                    jaccard: jaccard as f32,
+                });
+            }
+        }
+        edges
+    }
+
+    /// Every pair of `sets` with Jaccard ≥ `threshold` percent, as [`Search::pairs`]: each set
+    /// is compared with every later one, so the edges come out sorted.
+    fn pairs(
+        &self,
+        sets: &[Vec<u32>],
+        threshold: u8,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Edge>, EngineError> {
+        let total = sets.len() as u64;
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let per_set: Vec<Vec<Edge>> = (0..sets.len())
+            .into_par_iter()
+            .map(|a| {
+                if a % 1024 == 0 {
+                    if observer.cancelled() {
+                        return Err(EngineError::Cancelled);
+                    }
+                    let finished = done.fetch_add(1024, std::sync::atomic::Ordering::Relaxed);
+                    observer.progress(finished.min(total), total);
+                }
+                Ok(self.later_pairs(sets, a, threshold))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(per_set.into_iter().flatten().collect())
     }
 }
 
@@ -501,17 +630,21 @@ mod tests {
     }
 
     /// The search's pairs of the nodes of `sets` are exactly the brute force's.
+    /// Both ways of searching (the prefix index, every pair as bitsets) give the same edges,
+    /// Jaccard indices included.
     fn search_matches_brute_force(
         sets: &[std::collections::BTreeSet<u32>],
         threshold: u8,
     ) -> Result<(), TestCaseError> {
         let nodes = nodes_of(sets);
-        let found: Vec<_> = similar_pairs(&nodes, threshold, &Silent)
-            .unwrap()
-            .iter()
-            .map(|e| (e.a, e.b))
-            .collect();
-        prop_assert_eq!(found, brute_force(&nodes, threshold));
+        let indexed = Search::build(&nodes, |_, _| false);
+        prop_assert!(indexed.bitsets.is_none());
+        let found = indexed.pairs(threshold, &Silent).unwrap();
+        let pairs: Vec<_> = found.iter().map(|e| (e.a, e.b)).collect();
+        prop_assert_eq!(pairs, brute_force(&nodes, threshold));
+        let dense = Search::build(&nodes, |_, _| true);
+        prop_assert!(dense.bitsets.is_some() || nodes.iter().all(|n| n.features.is_empty()));
+        prop_assert_eq!(dense.pairs(threshold, &Silent).unwrap(), found);
         Ok(())
     }
 
@@ -540,10 +673,23 @@ mod tests {
             node(&[7, 8]),
             node(&[1, 2, 3, 4, 5, 6]),
         ];
-        let edges = similar_pairs(&nodes, 60, &Silent).unwrap();
-        let pairs: Vec<_> = edges.iter().map(|e| (e.a, e.b)).collect();
-        assert_eq!(pairs, vec![(0, 1), (0, 3)]);
-        assert!((edges[0].jaccard - 0.75).abs() < 1e-6);
+        for dense in [false, true] {
+            let edges = Search::build(&nodes, |_, _| dense)
+                .pairs(60, &Silent)
+                .unwrap();
+            let pairs: Vec<_> = edges.iter().map(|e| (e.a, e.b)).collect();
+            assert_eq!(pairs, vec![(0, 1), (0, 3)], "dense: {dense}");
+            assert!((edges[0].jaccard - 0.75).abs() < 1e-6);
+        }
+        assert!(
+            Search::new(&nodes).bitsets.is_some(),
+            "four small sets are compared directly"
+        );
+        assert!(!Bitsets::affordable(100_000, 1), "5e9 pairs are not");
+        assert!(
+            !Bitsets::affordable(2, DENSE_WORDS + 1),
+            "nor sets of too many words"
+        );
         assert!(similar_pairs(&nodes, 101, &Silent).is_err());
         assert!(similar_pairs(&[], 50, &Silent).unwrap().is_empty());
     }
