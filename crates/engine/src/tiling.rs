@@ -285,9 +285,19 @@ impl Profiles {
             .take(probe)
             .map(|&e| self.holders_of(e))
             .union();
+        // One bit per mined entitlement of the definition: walking a candidate's row against
+        // them is cheaper than intersecting bitmaps, and every candidate is walked.
+        let mut bits = vec![0u64; mined.max().map_or(0, |m| m as usize / 64 + 1)];
+        for e in &mined {
+            bits[e as usize / 64] |= 1 << (e % 64);
+        }
+        let held = |e: &&u32| {
+            bits.get(**e as usize / 64)
+                .is_some_and(|word| word & (1 << (**e % 64)) != 0)
+        };
         candidates
             .iter()
-            .filter(|&p| self.fits(p, &mined, need))
+            .filter(|&p| self.row(p).iter().filter(held).count() as u64 >= need)
             .collect()
     }
 }
