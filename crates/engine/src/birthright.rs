@@ -12,9 +12,9 @@
 //! are taken; while at least half of them share some mined access, just enough holders of the
 //! most shared such entitlement leave that fewer than half of those left hold it (by the half
 //! rule the role would otherwise grant it), those holding the most mined access first: they are
-//! the least like a birthright member; the definition becomes what at least half of those left hold; until the
-//! definition no longer changes. It is kept when it still has the minimum size and explains more
-//! than it costs, priced as a tiling candidate is.
+//! the least like a birthright member; the definition becomes what at least half of those left
+//! hold; until the definition no longer changes. It is kept when it still has the minimum size
+//! and explains more than it costs, priced as a tiling candidate is.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;

@@ -203,13 +203,7 @@ pub fn mine(
     clock.start(Phase::Similarity)?;
     let search = Search::new(&nodes);
     let affordable = threshold::affordable_lowest(&search);
-    let lowest = params
-        .prune_threshold
-        .map_or(affordable, |t| t.min(affordable));
-    // The sweep starts at its first coarse threshold; a lower chosen one needs its own edges.
-    let floor = threshold::first_visited(affordable)
-        .min(params.prune_threshold.unwrap_or(u8::MAX))
-        .max(lowest);
+    let floor = threshold::search_floor(affordable, params.prune_threshold);
     let mut edges = Edges::search(&search, floor, observer)?;
 
     clock.start(Phase::ThresholdSweep)?;

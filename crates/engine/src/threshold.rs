@@ -17,7 +17,7 @@
 //! size. The lowest cost wins; ties go to the lower threshold.
 //!
 //! The sweep runs [`COARSE`] first, then the thresholds 5 either side of the best. Similarity
-//! edges are computed at the lowest threshold visited first, filtered for each run, and
+//! edges are searched from the first coarse threshold visited, filtered for each run, and
 //! searched again only when the fine step goes below it.
 
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ use crate::similarity::{Edges, Search};
 
 /// The thresholds of the first sweep, in percent.
 pub const COARSE: [u8; 5] = [30, 45, 60, 75, 90];
-/// The lowest threshold the sweep can visit; similarity edges must be computed at or below it.
+/// The lowest threshold the sweep can visit (in its fine step, when 30 is the best coarse one).
 pub const LOWEST: u8 = 25;
 /// The most similarity edges per node the sweep works with. When many identities hold several
 /// roles, each links to every variant of each of its roles at about 50 % and the graph at the
@@ -103,6 +103,14 @@ pub fn first_visited(lowest: u8) -> u8 {
         .copied()
         .find(|t| *t >= lowest)
         .unwrap_or(COARSE[COARSE.len() - 1])
+}
+
+/// The threshold similarity edges are first searched from, for a sweep that may go down to
+/// `affordable` (see [`affordable_lowest`]) and a session's `chosen` threshold, if any: the
+/// first coarse threshold visited, or the chosen one when lower (its peer groups need its own
+/// edges). Lower edges are searched only when the fine step needs them.
+pub fn search_floor(affordable: u8, chosen: Option<u8>) -> u8 {
+    first_visited(affordable).min(chosen.unwrap_or(u8::MAX))
 }
 
 /// Sweeps thresholds from `lowest` up over `nodes` and `edges` (at least from
@@ -349,6 +357,17 @@ mod tests {
             lowered,
             "some population's best coarse threshold is the first one"
         );
+    }
+
+    #[test]
+    fn edges_are_searched_from_the_first_coarse_threshold_or_a_lower_chosen_one() {
+        assert_eq!(search_floor(LOWEST, None), 30);
+        assert_eq!(search_floor(LOWEST, Some(27)), 27);
+        assert_eq!(search_floor(LOWEST, Some(10)), 10);
+        assert_eq!(search_floor(LOWEST, Some(50)), 30);
+        assert_eq!(search_floor(60, None), 60);
+        assert_eq!(search_floor(60, Some(50)), 50);
+        assert_eq!(search_floor(90, Some(100)), 90);
     }
 
     #[test]
