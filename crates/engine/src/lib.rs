@@ -39,6 +39,7 @@ pub mod population;
 mod properties;
 pub mod rules;
 pub mod similarity;
+pub mod stray;
 pub mod threshold;
 pub mod tiling;
 

@@ -22,6 +22,12 @@
 //!    its saving is positive. Savings only shrink as more is explained, so a stale saving bounds the fresh
 //!    one and candidates are re-priced lazily (the greedy of weighted set cover).
 //!
+//! 3. *Standalone entitlements*: once no candidate saves anything, every mined entitlement
+//!    whose unexplained holders with nothing else in common number at least the minimum and
+//!    more than stray grants give an entitlement (see [`crate::stray`]) is one more seed,
+//!    settled in at most two rounds (or trimmed) and taken the same way. Access held for its
+//!    own sake, with nothing else in common, is no peer group's definition.
+//!
 //! Only mined assignments count towards a saving: common access is in every definition its
 //! members mostly hold and would otherwise make any stray entitlement a role. Membership
 //! depends only on what identities hold, never on what other roles explain already, so kept
@@ -42,6 +48,7 @@ use crate::greedy::lazy_greedy;
 use crate::matrix::AccessMatrix;
 use crate::metrics::is_defining;
 use crate::observer::Observer;
+use crate::stray::standalone_bound;
 
 /// A seed that has not settled after this many rounds is dropped.
 pub const MAX_ROUNDS: usize = 6;
@@ -380,8 +387,9 @@ impl Saving {
     }
 }
 
-/// Tiles the population's access with the candidates `seeds` give and returns the kept roles in the order
-/// they were taken (largest saving first). Deterministic for any thread count.
+/// Tiles the population's access with the candidates `seeds` give, then with the standalone
+/// entitlements left (see [`standalone_seeds`]), and returns the kept roles in the order they
+/// were taken (largest saving first). Deterministic for any thread count.
 pub fn tile(
     input: TilingInput<'_>,
     seeds: Vec<RoaringBitmap>,
@@ -390,72 +398,200 @@ pub fn tile(
 ) -> Result<Vec<Tile>, EngineError> {
     let min = u64::from(params.min_identities.max(1));
     let fit = params.fit.clamp(f64::MIN_POSITIVE, 1.0);
-    let mut seeds: Vec<Vec<u32>> = seeds
-        .into_iter()
-        .map(|s| (s & input.definable).iter().collect::<Vec<u32>>())
-        .filter(|s| s.iter().any(|&e| input.mined.contains(e)))
-        .collect();
-    seeds.sort_unstable();
-    seeds.dedup();
     let profiles = Profiles::new(input);
     let visited = Visited::default();
-    let settled: Vec<Vec<Candidate>> = seeds
-        .into_par_iter()
-        .map_init(
-            || Scratch::new(&profiles),
-            |scratch, seed| {
-                if observer.cancelled() {
-                    return Err(EngineError::Cancelled);
-                }
-                Ok(settle(
-                    input,
-                    &profiles,
-                    seed.into_iter().collect(),
-                    fit,
-                    min,
-                    &visited,
-                    scratch,
-                ))
-            },
-        )
-        .collect::<Result<_, _>>()?;
-    let mut candidates: Vec<Candidate> = settled.into_iter().flatten().collect();
-    candidates.sort_by(|a, b| {
-        a.definition
-            .iter()
-            .cmp(b.definition.iter())
-            .then(a.members.cmp(&b.members))
-    });
-    candidates.dedup_by(|a, b| a.definition == b.definition && a.members == b.members);
+    let settling = Settling {
+        input,
+        profiles: &profiles,
+        fit,
+        min,
+        visited: &visited,
+        observer,
+        rounds: MAX_ROUNDS,
+    };
     // Per profile, what the roles kept so far explain.
     let mut explained: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); profiles.rows.len()];
     let mut kept = Vec::new();
+    let candidates = settling.candidates(seeds)?;
+    take_greedily(&profiles, &candidates, &mut explained, &mut kept, observer)?;
+    let standalone = standalone_seeds(input, &profiles, &explained, min);
+    if !standalone.is_empty() {
+        // A standalone entitlement is a role as it is, with the common access its holders
+        // mostly hold (the second round), or trimmed: what its holders settle into beyond that
+        // is a peer group's, which the seeds before had every chance to reach.
+        let settling = Settling {
+            rounds: 2,
+            ..settling
+        };
+        let candidates = settling.candidates(standalone)?;
+        take_greedily(&profiles, &candidates, &mut explained, &mut kept, observer)?;
+    }
+    Ok(kept)
+}
+
+/// What settling seeds into candidates needs.
+struct Settling<'a> {
+    input: TilingInput<'a>,
+    profiles: &'a Profiles,
+    fit: f64,
+    min: u64,
+    visited: &'a Visited,
+    observer: &'a dyn Observer,
+    /// At most this many rounds per seed.
+    rounds: usize,
+}
+
+impl Settling<'_> {
+    /// The candidates `seeds` settle into, each once, in an order independent of threads.
+    fn candidates(&self, seeds: Vec<RoaringBitmap>) -> Result<Vec<Candidate>, EngineError> {
+        let input = self.input;
+        let mut seeds: Vec<Vec<u32>> = seeds
+            .into_iter()
+            .map(|s| (s & input.definable).iter().collect::<Vec<u32>>())
+            .filter(|s| s.iter().any(|&e| input.mined.contains(e)))
+            .collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let settled: Vec<Vec<Candidate>> = seeds
+            .into_par_iter()
+            .map_init(
+                || Scratch::new(self.profiles),
+                |scratch, seed| {
+                    if self.observer.cancelled() {
+                        return Err(EngineError::Cancelled);
+                    }
+                    Ok(settle(
+                        input,
+                        self.profiles,
+                        seed.into_iter().collect(),
+                        self.fit,
+                        self.min,
+                        (self.visited, self.rounds),
+                        scratch,
+                    ))
+                },
+            )
+            .collect::<Result<_, _>>()?;
+        let mut candidates: Vec<Candidate> = settled.into_iter().flatten().collect();
+        candidates.sort_by(|a, b| {
+            a.definition
+                .iter()
+                .cmp(b.definition.iter())
+                .then(a.members.cmp(&b.members))
+        });
+        candidates.dedup_by(|a, b| a.definition == b.definition && a.members == b.members);
+        Ok(candidates)
+    }
+}
+
+/// Takes `candidates` greedily by their saving given what `explained` (per profile) holds
+/// already, adding each kept one to `explained` and to `kept`.
+fn take_greedily(
+    profiles: &Profiles,
+    candidates: &[Candidate],
+    explained: &mut Vec<RoaringBitmap>,
+    kept: &mut Vec<Tile>,
+    observer: &dyn Observer,
+) -> Result<(), EngineError> {
     lazy_greedy(
-        &mut explained,
+        explained,
         candidates.len(),
-        |explained, i| candidates[i].saving(&profiles, explained),
+        |explained, i| candidates[i].saving(profiles, explained),
         Saving::positive,
         |explained, i| {
-            for &p in &candidates[i].members {
-                explained[p as usize] |= &candidates[i].definition;
+            let candidate = &candidates[i];
+            for &p in &candidate.members {
+                explained[p as usize] |= &candidate.definition;
             }
-            kept.push(i);
+            kept.push(Tile {
+                members: profiles.identities_of(&candidate.members),
+                definition: candidate.definition.clone(),
+            });
             Ok(())
         },
         observer,
-    )?;
-    Ok(kept
-        .into_iter()
-        .map(|i| Tile {
-            members: profiles.identities_of(&candidates[i].members),
-            definition: candidates[i].definition.clone(),
+    )
+}
+
+/// The mined entitlements that stand alone once the tiled roles are kept: those whose
+/// unexplained holders holding nothing else most of its holders hold are at least `min` and
+/// more than stray grants give an entitlement ([`standalone_bound`] of the unexplained holders
+/// of each mined entitlement the population holds), each as a seed of its own. An entitlement people hold with nothing else in common
+/// is no peer group's definition, so no other seed reaches it.
+fn standalone_seeds(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    explained: &[RoaringBitmap],
+    min: u64,
+) -> Vec<RoaringBitmap> {
+    let entitlements = profiles.holders.len();
+    let unexplained: Vec<u64> = (0..profiles.rows.len() as u32)
+        .into_par_iter()
+        .fold(
+            || vec![0u64; entitlements],
+            |mut counts, p| {
+                let weight = profiles.weight(p);
+                let explained = &explained[p as usize];
+                for &e in profiles.row(p) {
+                    if input.mined.contains(e) && !explained.contains(e) {
+                        counts[e as usize] += weight;
+                    }
+                }
+                counts
+            },
+        )
+        .reduce_with(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
         })
-        .collect())
+        .unwrap_or_default();
+    let held: Vec<u32> = input
+        .mined
+        .iter()
+        .filter(|&e| input.holder_counts.get(e as usize).is_some_and(|&c| c > 0))
+        .collect();
+    let counts: Vec<u64> = held
+        .iter()
+        .map(|&e| unexplained.get(e as usize).copied().unwrap_or(0))
+        .collect();
+    let bound = standalone_bound(&counts).max(min);
+    // Entitlements with the same holders settle the same way: the first of them stands for all.
+    let mut seen = FxHashMap::default();
+    let mut counts = Counts::new(entitlements);
+    held.into_iter()
+        .filter(|&e| unexplained.get(e as usize).is_some_and(|&u| u >= bound))
+        .filter(|&e| {
+            let holders: Vec<u32> = profiles.holders_of(e).iter().collect();
+            if seen.contains_key(&holders) {
+                return false;
+            }
+            // Holders of part of a larger role (members lacking one of its entitlements) are
+            // unexplained too; only those holding nothing else their fellow holders mostly
+            // hold count towards the bound.
+            counts.clear();
+            profiles.count_into(&holders, &mut counts);
+            let mut with = half_held(counts.iter(), profiles.size(&holders)) & input.mined;
+            with.remove(e);
+            let alone: u64 = holders
+                .iter()
+                .filter(|&&p| {
+                    !explained[p as usize].contains(e)
+                        && profiles.row(p).iter().all(|&x| !with.contains(x))
+                })
+                .map(|&p| profiles.weight(p))
+                .sum();
+            seen.insert(holders, e);
+            alone >= bound
+        })
+        .map(|e| std::iter::once(e).collect())
+        .collect()
 }
 
 /// Settles one seed (see the module documentation): the candidates it gives with at least
 /// `min` members. The first is the fixpoint of fitting members and their half-majority
-/// definition; when the seed's own fitting members hold more in common than the seed, the
+/// definition, if reached within `rounds` (at most [`MAX_ROUNDS`]); when the seed's own fitting members hold more in common than the seed, the
 /// others keep to the seed and trim its members instead (see [`trimmed`]).
 fn settle(
     input: TilingInput<'_>,
@@ -463,12 +599,12 @@ fn settle(
     seed: RoaringBitmap,
     fit: f64,
     min: u64,
-    visited: &Visited,
+    (visited, rounds): (&Visited, usize),
     scratch: &mut Scratch,
 ) -> Vec<Candidate> {
     let mut found = Vec::new();
     let mut definition = seed;
-    for round in 0..MAX_ROUNDS {
+    for round in 0..rounds.min(MAX_ROUNDS) {
         if definition.is_disjoint(input.mined) || !visited.claim(&definition, round) {
             break;
         }
@@ -567,7 +703,9 @@ impl Visited {
 /// entitlements explained by the role they were trimmed for, and then only add their
 /// membership's price; the core explains the same fresh assignments without them. Nothing
 /// when there is nothing to trim, when fewer than `min` identities would be left, when fewer
-/// than `min` members hold none of the excess, or after [`MAX_TRIM_ROUNDS`] rounds.
+/// than `min` members hold none of the excess (half of `min` when the excess is larger than
+/// the seed: those members then hold less than half of the larger role and are no part of it;
+/// the core alone still needs `min`), or after [`MAX_TRIM_ROUNDS`] rounds.
 /// `scratch.counts` must count what `members` hold; trimming takes members out of it, so it
 /// is left counting none in particular.
 fn trimmed(
@@ -585,7 +723,16 @@ fn trimmed(
         }
     }
     let mut excess = Vec::new();
-    let found = trim(input, profiles, &members, scratch, &mut excess, fit, min);
+    let seed_mined = seed.intersection_len(input.mined);
+    let found = trim(
+        input,
+        profiles,
+        &members,
+        scratch,
+        (seed_mined, &mut excess),
+        fit,
+        min,
+    );
     for e in seed.iter().chain(excess.iter().copied()) {
         if let Some(mark) = scratch.marks.get_mut(e as usize) {
             *mark = 0;
@@ -602,13 +749,14 @@ const EXCESS: u8 = 2;
 const EXTRA: u8 = 4;
 
 /// [`trimmed`], with `scratch.counts` counting `members` and `scratch.marks` marking the
-/// seed; `excess` collects what gets marked beyond it.
+/// seed, which holds `seed_mined` mined entitlements; `excess` collects what gets marked
+/// beyond it.
 fn trim(
     input: TilingInput<'_>,
     profiles: &Profiles,
     members: &[u32],
     scratch: &mut Scratch,
-    excess: &mut Vec<u32>,
+    (seed_mined, excess): (u64, &mut Vec<u32>),
     fit: f64,
     min: u64,
 ) -> Vec<Candidate> {
@@ -646,7 +794,22 @@ fn trim(
                         .iter()
                         .all(|&e| marks[e as usize] & EXCESS == 0)
                 });
-            return trimmed_candidates(input, profiles, (core, padding), size, counts, fit, min);
+            // A core holding less than half of the seed with its excess is no part of that
+            // larger role: it is a role beside it, whose members are simply fewer.
+            let core_min = if excess.len() as u64 > seed_mined {
+                min.div_ceil(2)
+            } else {
+                min
+            };
+            return trimmed_candidates(
+                input,
+                profiles,
+                (core, padding),
+                size,
+                counts,
+                fit,
+                (min, core_min),
+            );
         }
         for &e in &extra {
             marks[e as usize] |= EXCESS | EXTRA;
@@ -708,18 +871,18 @@ fn trimmed_candidates(
     size: u64,
     counts: &mut Counts,
     fit: f64,
-    min: u64,
+    (min, core_min): (u64, u64),
 ) -> Vec<Candidate> {
     let all_fitting = |kept: &[u32], definition: &RoaringBitmap| {
         let mined = definition & input.mined;
         fit_need(mined.len(), fit)
             .is_some_and(|need| kept.iter().all(|&p| profiles.fits(p, &mined, need)))
     };
-    // The role must stand on its own: at least the minimum of its members hold none of the
+    // The role must stand on its own: at least `core_min` of its members hold none of the
     // excess. Otherwise it is a few identities lacking part of a larger role, padded out with
     // that role's holders to look like a group.
     let core_size = profiles.size(&core);
-    if core_size < min {
+    if core_size < core_min.max(1) {
         return Vec::new();
     }
     let mut kept = [core.as_slice(), padding.as_slice()].concat();
@@ -729,7 +892,7 @@ fn trimmed_candidates(
     if all_fitting(&kept, &definition) {
         found.push(Candidate::new(input, kept, size, counts, definition));
     }
-    if padding.is_empty() {
+    if padding.is_empty() || core_size < min {
         return found;
     }
     for &p in &padding {
@@ -1115,5 +1278,61 @@ mod tests {
             .find(|t| t.definition == [0, 1, 2, 3, 4, 10].into_iter().collect())
             .expect("a role for A alone");
         assert_eq!(only_a.members, (0..20).collect::<Vec<_>>());
+    }
+
+    /// 100 identities: 0-49 hold A (0-4), 50-79 hold entitlement 11 and nothing else in
+    /// common, and each identity holds `strays` of the forty entitlements 12-51 as a pattern
+    /// spreads them (`strays` × 2.5 holders each); all hold the common access 10.
+    fn with_standalone(strays: u32) -> TwoOverlappingRoles {
+        let mut b = AccessMatrixBuilder::new(100, 52);
+        for i in 0..100 {
+            b.push(i, 10);
+            if i < 50 {
+                (0..5).for_each(|e| b.push(i, e));
+            } else if i < 80 {
+                b.push(i, 11);
+            }
+            for j in 0..strays {
+                b.push(i, 12 + (i * 3 + j * 4) % 40);
+            }
+        }
+        TwoOverlappingRoles::of(b.build())
+    }
+
+    fn tiled(data: &TwoOverlappingRoles) -> Vec<(Vec<u32>, Vec<u32>)> {
+        let params = TilingParams {
+            min_identities: 20,
+            fit: 0.8,
+        };
+        let a: RoaringBitmap = [0, 1, 2, 3, 4, 10].into_iter().collect();
+        let mut found: Vec<(Vec<u32>, Vec<u32>)> = tile(data.input(), vec![a], params, &Silent)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.definition.iter().collect(), t.members))
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn an_entitlement_many_hold_with_nothing_else_in_common_is_a_role_of_its_own() {
+        // Strays give each of 12-51 2.5 holders; 11's 30 are far more than that.
+        assert_eq!(
+            tiled(&with_standalone(1)),
+            vec![
+                (vec![0, 1, 2, 3, 4, 10], (0..50).collect()),
+                (vec![10, 11], (50..80).collect()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_entitlement_held_by_about_as_many_as_stray_grants_give_is_no_role() {
+        // Ten strays each: 25 holders of every one of 12-51, so 11's 30 are no sign of a
+        // role; neither are the strays' own 25, though above the minimum.
+        assert_eq!(
+            tiled(&with_standalone(10)),
+            vec![(vec![0, 1, 2, 3, 4, 10], (0..50).collect())]
+        );
     }
 }
