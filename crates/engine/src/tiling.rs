@@ -40,7 +40,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::counts::Counts;
 use crate::error::EngineError;
@@ -525,28 +525,38 @@ fn standalone_seeds(
     min: u64,
 ) -> Vec<RoaringBitmap> {
     let entitlements = profiles.holders.len();
-    let unexplained: Vec<u64> = (0..profiles.rows.len() as u32)
-        .into_par_iter()
-        .fold(
-            || vec![0u64; entitlements],
-            |mut counts, p| {
+    let mut is_mined = vec![false; entitlements];
+    for e in input.mined {
+        if let Some(mined) = is_mined.get_mut(e as usize) {
+            *mined = true;
+        }
+    }
+    // A counter per chunk of profiles, a few chunks per thread: at 1M profiles one pass alone
+    // took seconds, and a counter per rayon split would be as many counters as profiles.
+    let chunk = (explained.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let unexplained: Vec<u64> = explained
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(i, rows)| {
+            let mut counts = vec![0u64; entitlements];
+            for (j, explained) in rows.iter().enumerate() {
+                let p = (i * chunk + j) as u32;
                 let weight = profiles.weight(p);
-                let explained = &explained[p as usize];
                 for &e in profiles.row(p) {
-                    if input.mined.contains(e) && !explained.contains(e) {
+                    if is_mined.get(e as usize) == Some(&true) && !explained.contains(e) {
                         counts[e as usize] += weight;
                     }
                 }
-                counts
-            },
-        )
-        .reduce_with(|mut a, b| {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
             }
-            a
+            counts
         })
-        .unwrap_or_default();
+        .reduce(
+            || vec![0u64; entitlements],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     let held: Vec<u32> = input
         .mined
         .iter()
@@ -558,41 +568,45 @@ fn standalone_seeds(
         .collect();
     let bound = standalone_bound(&counts).max(min);
     // Entitlements with the same holders settle the same way: the first of them stands for all.
-    let mut seen = FxHashMap::default();
-    let mut counts = Counts::new(entitlements);
-    held.into_iter()
+    let mut seen = FxHashSet::default();
+    let above: Vec<(u32, Vec<u32>)> = held
+        .into_iter()
         .filter(|&e| unexplained.get(e as usize).is_some_and(|&u| u >= bound))
-        .filter(|&e| {
-            let holders: Vec<u32> = profiles.holders_of(e).iter().collect();
-            if seen.contains_key(&holders) {
-                return false;
-            }
-            // Holders of part of a larger role (members lacking one of its entitlements) are
-            // unexplained too; only those holding nothing else their fellow holders mostly
-            // hold count towards the bound.
-            counts.clear();
-            profiles.count_into(&holders, &mut counts);
-            let mut with = half_held(counts.iter(), profiles.size(&holders)) & input.mined;
-            with.remove(e);
-            let alone: u64 = holders
-                .iter()
-                .filter(|&&p| {
-                    !explained[p as usize].contains(e)
-                        && profiles.row(p).iter().all(|&x| !with.contains(x))
-                })
-                .map(|&p| profiles.weight(p))
-                .sum();
-            seen.insert(holders, e);
-            alone >= bound
-        })
-        .map(|e| std::iter::once(e).collect())
+        .map(|e| (e, profiles.holders_of(e).iter().collect::<Vec<u32>>()))
+        .filter(|(_, holders)| seen.insert(holders.clone()))
+        .collect();
+    above
+        .into_par_iter()
+        .map_init(
+            || Counts::new(entitlements),
+            |counts, (e, holders)| {
+                // Holders of part of a larger role (members lacking one of its entitlements)
+                // are unexplained too; only those holding nothing else their fellow holders
+                // mostly hold count towards the bound.
+                counts.clear();
+                profiles.count_into(&holders, counts);
+                let mut with = half_held(counts.iter(), profiles.size(&holders)) & input.mined;
+                with.remove(e);
+                let alone: u64 = holders
+                    .iter()
+                    .filter(|&&p| {
+                        !explained[p as usize].contains(e)
+                            && profiles.row(p).iter().all(|&x| !with.contains(x))
+                    })
+                    .map(|&p| profiles.weight(p))
+                    .sum();
+                (alone >= bound).then(|| std::iter::once(e).collect())
+            },
+        )
+        .flatten()
         .collect()
 }
 
 /// Settles one seed (see the module documentation): the candidates it gives with at least
 /// `min` members. The first is the fixpoint of fitting members and their half-majority
-/// definition, if reached within `rounds` (at most [`MAX_ROUNDS`]); when the seed's own fitting members hold more in common than the seed, the
-/// others keep to the seed and trim its members instead (see [`trimmed`]).
+/// definition, if reached within `rounds` (at most [`MAX_ROUNDS`]); when the seed's own
+/// fitting members hold more in common than the seed, the others keep to the seed and trim
+/// its members instead (see [`trimmed`]).
 fn settle(
     input: TilingInput<'_>,
     profiles: &Profiles,
