@@ -516,8 +516,9 @@ fn take_greedily(
 /// The mined entitlements that stand alone once the tiled roles are kept: those whose
 /// unexplained holders holding nothing else most of its holders hold are at least `min` and
 /// more than stray grants give an entitlement ([`standalone_bound`] of the unexplained holders
-/// of each mined entitlement the population holds), each as a seed of its own. An entitlement people hold with nothing else in common
-/// is no peer group's definition, so no other seed reaches it.
+/// of each mined entitlement the population holds), each as a seed of its own. An entitlement
+/// people hold with nothing else in common is no peer group's definition, so no other seed
+/// reaches it.
 fn standalone_seeds(
     input: TilingInput<'_>,
     profiles: &Profiles,
