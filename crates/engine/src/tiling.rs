@@ -568,13 +568,14 @@ fn standalone_seeds(
         .map(|&e| unexplained.get(e as usize).copied().unwrap_or(0))
         .collect();
     let bound = standalone_bound(&counts).max(min);
-    // Entitlements with the same holders settle the same way: the first of them stands for all.
-    let mut seen = FxHashSet::default();
+    // An entitlement whose holders all hold another one is never alone (that one is held by
+    // all of them); most of a large population's are (americas_large: a third of this pass).
+    let twinned = twinned(profiles, &held);
     let above: Vec<(u32, Vec<u32>)> = held
         .into_iter()
         .filter(|&e| unexplained.get(e as usize).is_some_and(|&u| u >= bound))
+        .filter(|e| !twinned.contains(e))
         .map(|e| (e, profiles.holders_of(e).iter().collect::<Vec<u32>>()))
-        .filter(|(_, holders)| seen.insert(holders.clone()))
         .collect();
     above
         .into_par_iter()
@@ -601,6 +602,38 @@ fn standalone_seeds(
         )
         .flatten()
         .collect()
+}
+
+/// The `entitlements` held by exactly the same profiles as another of them.
+fn twinned(profiles: &Profiles, entitlements: &[u32]) -> FxHashSet<u32> {
+    let mut keyed: Vec<(u64, u32)> = entitlements
+        .par_iter()
+        .map(|&e| {
+            let mut hasher = FxHasher::default();
+            // Shifted by one: hashing a 0 into a fresh hasher leaves it unchanged.
+            for p in profiles.holders_of(e) {
+                (u64::from(p) + 1).hash(&mut hasher);
+            }
+            (hasher.finish(), e)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    let mut twinned = FxHashSet::default();
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let mut rest: Vec<u32> = run.iter().map(|&(_, e)| e).collect();
+        // Equal hashes of different holders (rare) are told apart by the holders themselves.
+        while let Some(&first) = rest.first() {
+            let holders = profiles.holders_of(first);
+            let (same, other): (Vec<u32>, Vec<u32>) = rest
+                .into_iter()
+                .partition(|&e| profiles.holders_of(e) == holders);
+            if same.len() > 1 {
+                twinned.extend(same);
+            }
+            rest = other;
+        }
+    }
+    twinned
 }
 
 /// Settles one seed (see the module documentation): the candidates it gives with at least
@@ -778,6 +811,15 @@ fn trim(
     let Scratch { counts, marks } = scratch;
     let mut alive = vec![true; members.len()];
     let mut size = profiles.size(members);
+    // Counts only fall and the members never drop under `min`: what half of `min` do not hold
+    // now is never held by half of them later (americas_large: most of the members' access).
+    let possible: Vec<u32> = counts
+        .iter()
+        .filter(|&(e, count)| {
+            is_defining(count, min) && input.mined.contains(e) && marks[e as usize] & SEED == 0
+        })
+        .map(|(e, _)| e)
+        .collect();
     let mut extra: Vec<u32> = Vec::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
@@ -786,12 +828,9 @@ fn trim(
         // Mined entitlements beyond the seed held by half the members. What every member left
         // holds stays: no trimming could take it out.
         extra.clear();
-        extra.extend(counts.iter().filter_map(|(e, count)| {
-            (count < size
-                && is_defining(count, size)
-                && input.mined.contains(e)
-                && marks[e as usize] & SEED == 0)
-                .then_some(e)
+        extra.extend(possible.iter().copied().filter(|&e| {
+            let count = counts.get(e);
+            count < size && is_defining(count, size)
         }));
         if extra.is_empty() {
             if excess.is_empty() {
@@ -947,8 +986,44 @@ pub(crate) fn over_grant_cost(
         .sum()
 }
 
+/// The matrix rows of some identities, one flat ascending list each.
+struct FlatRows {
+    /// Where each identity's row starts in `flat` (and the end, last); identities not read
+    /// have empty rows.
+    offsets: Vec<usize>,
+    flat: Vec<u32>,
+}
+
+impl FlatRows {
+    /// The rows of `identities` in `matrix`.
+    fn of(matrix: &AccessMatrix, identities: &RoaringBitmap) -> Self {
+        let mut offsets = Vec::with_capacity(matrix.identities() as usize + 1);
+        offsets.push(0);
+        let mut flat = Vec::new();
+        for i in 0..matrix.identities() {
+            if identities.contains(i) {
+                flat.extend(matrix.of_identity(i));
+            }
+            offsets.push(flat.len());
+        }
+        Self { offsets, flat }
+    }
+
+    /// Identity `i`'s row; empty when it was not read.
+    fn row(&self, i: u32) -> &[u32] {
+        let i = i as usize;
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&start), Some(&end)) => &self.flat[start..end],
+            _ => &[],
+        }
+    }
+}
+
 /// Per group of identities, the definable entitlements at least half of its members hold.
 pub fn definitions_of(input: TilingInput<'_>, groups: &[Vec<u32>]) -> Vec<RoaringBitmap> {
+    // The groups of several thresholds hold each identity several times: its row is read from
+    // the matrix once, into a flat list that is cheaper to walk than a bitmap.
+    let rows = FlatRows::of(input.matrix, input.population);
     groups
         .par_iter()
         .map_init(
@@ -958,7 +1033,7 @@ pub fn definitions_of(input: TilingInput<'_>, groups: &[Vec<u32>]) -> Vec<Roarin
                 // Everything is counted and the definable kept at the end: asking per
                 // assignment whether it is definable cost more than the counting.
                 for &m in members {
-                    for e in input.matrix.of_identity(m) {
+                    for &e in rows.row(m) {
                         counts.add(e, 1);
                     }
                 }
@@ -1088,6 +1163,35 @@ mod tests {
                 definable: &self.definable,
             }
         }
+    }
+
+    #[test]
+    fn entitlements_with_the_same_holders_are_twinned_and_no_others() {
+        // Entitlements 0-4 share holders (0-59), as do 5-9 (40-99); 11 is held by 0-59 but
+        // for one, 12 by identity 99 alone.
+        let mut b = AccessMatrixBuilder::new(100, 13);
+        for i in 0..100 {
+            b.push(i, 10);
+            if i < 60 {
+                (0..5).for_each(|e| b.push(i, e));
+            }
+            if i >= 40 {
+                (5..10).for_each(|e| b.push(i, e));
+            }
+            if (1..60).contains(&i) {
+                b.push(i, 11);
+            }
+        }
+        b.push(99, 12);
+        let data = TwoOverlappingRoles::of(b.build());
+        let profiles = Profiles::new(data.input());
+        let mut twins: Vec<u32> = twinned(&profiles, &[0, 2, 4, 5, 9, 11, 12])
+            .into_iter()
+            .collect();
+        twins.sort_unstable();
+        assert_eq!(twins, vec![0, 2, 4, 5, 9]);
+        assert!(twinned(&profiles, &[0, 5, 11]).is_empty());
+        assert!(twinned(&profiles, &[]).is_empty());
     }
 
     #[test]
