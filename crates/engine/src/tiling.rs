@@ -820,6 +820,18 @@ fn trim(
         })
         .map(|(e, _)| e)
         .collect();
+    // How much beyond the seed each member holds at all: the seed's marks stay put while
+    // trimming, so this is walked once, not every round.
+    let beyond: Vec<usize> = members
+        .iter()
+        .map(|&p| {
+            profiles
+                .row(p)
+                .iter()
+                .filter(|&&e| marks[e as usize] & SEED == 0)
+                .count()
+        })
+        .collect();
     let mut extra: Vec<u32> = Vec::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
@@ -884,16 +896,12 @@ fn trim(
         let mut order: Vec<(usize, usize, u32, usize)> = (0..members.len())
             .filter(|&m| alive[m])
             .filter_map(|m| {
-                let row = profiles.row(members[m]);
-                let load = row
+                let load = profiles
+                    .row(members[m])
                     .iter()
                     .filter(|&&e| marks[e as usize] & EXTRA != 0)
                     .count();
-                let beyond = row
-                    .iter()
-                    .filter(|&&e| marks[e as usize] & SEED == 0)
-                    .count();
-                (load > 0).then_some((load, beyond, members[m], m))
+                (load > 0).then_some((load, beyond[m], members[m], m))
             })
             .collect();
         for &e in &extra {
