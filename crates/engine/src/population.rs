@@ -25,12 +25,14 @@ pub struct Population {
     pub mined: RoaringBitmap,
     /// Mined entitlements that can shape clusters (see [`Population::select`]). The others
     /// cannot define a role; leaving them out of similarity removes per-identity noise, which
-    /// is what lets identical access compress into one node.
+    /// is what lets identical access compress into one node. Read-only after
+    /// [`Population::select`], which also indexes it for [`Population::features_of`].
     pub features: RoaringBitmap,
     /// Per entitlement: the (up to) two mined entitlements its holders most often also hold;
     /// [`NO_PARTNER`] where there is none or the entitlement is not a feature.
     pub partners: Vec<[u32; 2]>,
     /// Features that define a group on their own (their holders have no other well-held access).
+    /// Read-only after [`Population::select`], as `features`.
     pub standalone: RoaringBitmap,
     /// Per entitlement, [`FEATURE`] and [`STANDALONE`] bits: looked up along every member's row,
     /// where a bitmap lookup per assignment was most of the compression's time.

@@ -568,8 +568,9 @@ fn standalone_seeds(
         .map(|&e| unexplained.get(e as usize).copied().unwrap_or(0))
         .collect();
     let bound = standalone_bound(&counts).max(min);
-    // An entitlement whose holders all hold another one is never alone (that one is held by
-    // all of them); most of a large population's are (americas_large: a third of this pass).
+    // An entitlement held by exactly the same profiles as another mined one is never alone
+    // (that one is held by all its holders); most of a large population's are (americas_large:
+    // a third of this pass).
     let twinned = twinned(profiles, &held);
     let above: Vec<(u32, Vec<u32>)> = held
         .into_iter()
@@ -811,8 +812,9 @@ fn trim(
     let Scratch { counts, marks } = scratch;
     let mut alive = vec![true; members.len()];
     let mut size = profiles.size(members);
-    // Counts only fall and the members never drop under `min`: what half of `min` do not hold
-    // now is never held by half of them later (americas_large: most of the members' access).
+    // Counts only fall, and the extra is only looked for while at least `min` members are
+    // left: what half of `min` do not hold now is never held by half of them later
+    // (americas_large: most of the members' access).
     let possible: Vec<u32> = counts
         .iter()
         .filter(|&(e, count)| {
@@ -821,17 +823,8 @@ fn trim(
         .map(|(e, _)| e)
         .collect();
     // How much beyond the seed each member holds at all: the seed's marks stay put while
-    // trimming, so this is walked once, not every round.
-    let beyond: Vec<usize> = members
-        .iter()
-        .map(|&p| {
-            profiles
-                .row(p)
-                .iter()
-                .filter(|&&e| marks[e as usize] & SEED == 0)
-                .count()
-        })
-        .collect();
+    // trimming, so this is walked once, when the first round finds an extra to trim for.
+    let mut beyond: Vec<usize> = Vec::new();
     let mut extra: Vec<u32> = Vec::new();
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
@@ -893,6 +886,18 @@ fn trim(
         // the seed they hold at all. (What every member left holds counts as beyond the seed
         // here; it shortens every member's excess alike, so the order is the same.) Walking
         // the members' rows: the extra's holders outside the members can be far more.
+        if beyond.is_empty() {
+            beyond = members
+                .iter()
+                .map(|&p| {
+                    profiles
+                        .row(p)
+                        .iter()
+                        .filter(|&&e| marks[e as usize] & SEED == 0)
+                        .count()
+                })
+                .collect();
+        }
         let mut order: Vec<(usize, usize, u32, usize)> = (0..members.len())
             .filter(|&m| alive[m])
             .filter_map(|m| {
@@ -997,9 +1002,11 @@ pub(crate) fn over_grant_cost(
 /// The matrix rows of some identities, one flat ascending list each.
 struct FlatRows {
     /// Where each identity's row starts in `flat` (and the end, last); identities not read
-    /// have empty rows.
+    /// have empty ranges.
     offsets: Vec<usize>,
     flat: Vec<u32>,
+    /// Per identity, whether its row was read.
+    read: Vec<bool>,
 }
 
 impl FlatRows {
@@ -1008,26 +1015,35 @@ impl FlatRows {
         let mut offsets = Vec::with_capacity(matrix.identities() as usize + 1);
         offsets.push(0);
         let mut flat = Vec::new();
+        let mut read = vec![false; matrix.identities() as usize];
         for i in 0..matrix.identities() {
             if identities.contains(i) {
                 flat.extend(matrix.of_identity(i));
+                read[i as usize] = true;
             }
             offsets.push(flat.len());
         }
-        Self { offsets, flat }
+        Self {
+            offsets,
+            flat,
+            read,
+        }
     }
 
-    /// Identity `i`'s row; empty when it was not read.
-    fn row(&self, i: u32) -> &[u32] {
+    /// Identity `i`'s row, or `None` when it was not read.
+    fn row(&self, i: u32) -> Option<&[u32]> {
         let i = i as usize;
-        match (self.offsets.get(i), self.offsets.get(i + 1)) {
-            (Some(&start), Some(&end)) => &self.flat[start..end],
-            _ => &[],
+        if !self.read.get(i).copied().unwrap_or(false) {
+            return None;
         }
+        let (start, end) = (*self.offsets.get(i)?, *self.offsets.get(i + 1)?);
+        self.flat.get(start..end)
     }
 }
 
 /// Per group of identities, the definable entitlements at least half of its members hold.
+/// Members of `input.population` are read from flat copies of their rows, any others from the
+/// matrix.
 pub fn definitions_of(input: TilingInput<'_>, groups: &[Vec<u32>]) -> Vec<RoaringBitmap> {
     // The groups of several thresholds hold each identity several times: its row is read from
     // the matrix once, into a flat list that is cheaper to walk than a bitmap.
@@ -1041,8 +1057,13 @@ pub fn definitions_of(input: TilingInput<'_>, groups: &[Vec<u32>]) -> Vec<Roarin
                 // Everything is counted and the definable kept at the end: asking per
                 // assignment whether it is definable cost more than the counting.
                 for &m in members {
-                    for &e in rows.row(m) {
-                        counts.add(e, 1);
+                    match rows.row(m) {
+                        Some(row) => row.iter().for_each(|&e| counts.add(e, 1)),
+                        None => input
+                            .matrix
+                            .of_identity(m)
+                            .iter()
+                            .for_each(|e| counts.add(e, 1)),
                     }
                 }
                 half_held(counts.iter(), members.len() as u64) & input.definable
@@ -1200,6 +1221,26 @@ mod tests {
         assert_eq!(twins, vec![0, 2, 4, 5, 9]);
         assert!(twinned(&profiles, &[0, 5, 11]).is_empty());
         assert!(twinned(&profiles, &[]).is_empty());
+    }
+
+    #[test]
+    fn definitions_read_members_outside_the_population_from_the_matrix() {
+        let mut data = TwoOverlappingRoles::new();
+        data.population = (0..40).collect();
+        let groups: Vec<Vec<u32>> =
+            vec![(0..40).collect(), (30..70).collect(), (60..100).collect()];
+        let definitions: Vec<Vec<u32>> = definitions_of(data.input(), &groups)
+            .iter()
+            .map(|d| d.iter().collect())
+            .collect();
+        assert_eq!(
+            definitions,
+            vec![
+                vec![0, 1, 2, 3, 4, 10],
+                vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                vec![5, 6, 7, 8, 9, 10]
+            ]
+        );
     }
 
     #[test]
