@@ -227,6 +227,7 @@ mod tests {
             mined: &mined,
             holder_counts: &holder_counts,
             definable: &definable,
+            twinned: &RoaringBitmap::new(),
         };
         birthright(
             input,

@@ -226,6 +226,7 @@ pub fn mine(
         mined: &population.mined,
         holder_counts: &population.holder_counts,
         definable: &definable,
+        twinned: &population.twinned,
     };
     // Each role's members with its definition and type.
     let mut groups: Vec<(Vec<u32>, RoaringBitmap, RoleType)> = match params.method {

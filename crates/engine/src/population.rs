@@ -34,6 +34,9 @@ pub struct Population {
     /// Features that define a group on their own (their holders have no other well-held access).
     /// Read-only after [`Population::select`], as `features`.
     pub standalone: RoaringBitmap,
+    /// Mined entitlements held by exactly the same members as another mined one: such an
+    /// entitlement is never held for its own sake (see [`crate::tiling`]).
+    pub twinned: RoaringBitmap,
     /// Per entitlement, [`FEATURE`] and [`STANDALONE`] bits: looked up along every member's row,
     /// where a bitmap lookup per assignment was most of the compression's time.
     kinds: Vec<u8>,
@@ -117,6 +120,7 @@ impl Population {
             features: coherence.features,
             partners: coherence.partners,
             standalone: coherence.standalone,
+            twinned: coherence.twinned,
             kinds,
         })
     }
@@ -202,6 +206,8 @@ struct Coherence {
     features: RoaringBitmap,
     partners: Vec<[u32; 2]>,
     standalone: RoaringBitmap,
+    /// The mined entitlements of classes of more than one.
+    twinned: RoaringBitmap,
 }
 
 /// Tests every well-held mined entitlement for coherence (see [`Population::select`]) on a
@@ -317,6 +323,13 @@ fn coherent_features(
         features: RoaringBitmap::new(),
         partners: vec![[NO_PARTNER; 2]; matrix.entitlements() as usize],
         standalone: RoaringBitmap::new(),
+        twinned: classes
+            .members
+            .iter()
+            .filter(|class| class.len() > 1)
+            .flatten()
+            .copied()
+            .collect(),
     };
     for (e, partners, standalone) in coherent.into_iter().flatten() {
         result.features.insert(e);
@@ -490,6 +503,30 @@ mod tests {
         let some: RoaringBitmap = [1, 3, 4].into_iter().collect();
         assert_eq!(holder_counts(&m, &some), vec![3, 1, 1]);
         assert_eq!(holder_counts(&m, &RoaringBitmap::new()), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn mined_entitlements_with_the_same_holders_among_the_members_are_twinned() {
+        // 1 and 3 are held by identities 0-2 (3 also by identity 5, outside the members);
+        // 2 and 4 by identity 3 alone; 0 by everyone, which is common access.
+        let mut b = AccessMatrixBuilder::new(6, 5);
+        for i in 0..6 {
+            b.push(i, 0);
+        }
+        for i in 0..3 {
+            b.push(i, 1);
+            b.push(i, 3);
+        }
+        b.push(5, 3);
+        b.push(3, 2);
+        b.push(3, 4);
+        let m = b.build();
+        let members: RoaringBitmap = (0..5).collect();
+        let p = Population::select(&m, members, RoleType::Specialized, 80.0, 2).unwrap();
+        assert_eq!(p.twinned, [1, 2, 3, 4].into_iter().collect());
+        let all: RoaringBitmap = (0..6).collect();
+        let p = Population::select(&m, all, RoleType::Specialized, 80.0, 2).unwrap();
+        assert_eq!(p.twinned, [2, 4].into_iter().collect());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::counts::Counts;
 use crate::error::EngineError;
@@ -79,6 +79,10 @@ pub struct TilingInput<'a> {
     /// The entitlements a role's definition may hold: the mined ones and, for a session that
     /// mines the rest, the common access its members hold too.
     pub definable: &'a RoaringBitmap,
+    /// Mined entitlements held by exactly the same identities as another mined one
+    /// ([`crate::population::Population::twinned`]), which are never standalone. It only
+    /// saves work: with none given, the same roles are found.
+    pub twinned: &'a RoaringBitmap,
 }
 
 /// How to tile.
@@ -568,14 +572,13 @@ fn standalone_seeds(
         .map(|&e| unexplained.get(e as usize).copied().unwrap_or(0))
         .collect();
     let bound = standalone_bound(&counts).max(min);
-    // An entitlement held by exactly the same profiles as another mined one is never alone
+    // An entitlement held by exactly the same identities as another mined one is never alone
     // (that one is held by all its holders); most of a large population's are (americas_large:
     // a third of this pass).
-    let twinned = twinned(profiles, &held);
     let above: Vec<(u32, Vec<u32>)> = held
         .into_iter()
         .filter(|&e| unexplained.get(e as usize).is_some_and(|&u| u >= bound))
-        .filter(|e| !twinned.contains(e))
+        .filter(|&e| !input.twinned.contains(e))
         .map(|e| (e, profiles.holders_of(e).iter().collect::<Vec<u32>>()))
         .collect();
     above
@@ -603,38 +606,6 @@ fn standalone_seeds(
         )
         .flatten()
         .collect()
-}
-
-/// The `entitlements` held by exactly the same profiles as another of them.
-fn twinned(profiles: &Profiles, entitlements: &[u32]) -> FxHashSet<u32> {
-    let mut keyed: Vec<(u64, u32)> = entitlements
-        .par_iter()
-        .map(|&e| {
-            let mut hasher = FxHasher::default();
-            // Shifted by one: hashing a 0 into a fresh hasher leaves it unchanged.
-            for p in profiles.holders_of(e) {
-                (u64::from(p) + 1).hash(&mut hasher);
-            }
-            (hasher.finish(), e)
-        })
-        .collect();
-    keyed.par_sort_unstable();
-    let mut twinned = FxHashSet::default();
-    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
-        let mut rest: Vec<u32> = run.iter().map(|&(_, e)| e).collect();
-        // Equal hashes of different holders (rare) are told apart by the holders themselves.
-        while let Some(&first) = rest.first() {
-            let holders = profiles.holders_of(first);
-            let (same, other): (Vec<u32>, Vec<u32>) = rest
-                .into_iter()
-                .partition(|&e| profiles.holders_of(e) == holders);
-            if same.len() > 1 {
-                twinned.extend(same);
-            }
-            rest = other;
-        }
-    }
-    twinned
 }
 
 /// Settles one seed (see the module documentation): the candidates it gives with at least
@@ -1145,6 +1116,7 @@ mod tests {
         mined: RoaringBitmap,
         definable: RoaringBitmap,
         counts: Vec<u32>,
+        twinned: RoaringBitmap,
     }
 
     impl TwoOverlappingRoles {
@@ -1174,12 +1146,22 @@ mod tests {
             let counts = (0..entitlements)
                 .map(|e| u32::try_from(matrix.holders(e).len()).unwrap())
                 .collect();
+            let mined: RoaringBitmap = (0..entitlements).filter(|&e| e != 10).collect();
+            let twinned = mined
+                .iter()
+                .filter(|&e| {
+                    let holders = matrix.holders(e);
+                    !holders.is_empty()
+                        && mined.iter().any(|f| f != e && matrix.holders(f) == holders)
+                })
+                .collect();
             Self {
                 matrix,
                 population: (0..100).collect(),
-                mined: (0..entitlements).filter(|&e| e != 10).collect(),
+                mined,
                 definable: (0..entitlements).collect(),
                 counts,
+                twinned,
             }
         }
 
@@ -1190,37 +1172,9 @@ mod tests {
                 mined: &self.mined,
                 holder_counts: &self.counts,
                 definable: &self.definable,
+                twinned: &self.twinned,
             }
         }
-    }
-
-    #[test]
-    fn entitlements_with_the_same_holders_are_twinned_and_no_others() {
-        // Entitlements 0-4 share holders (0-59), as do 5-9 (40-99); 11 is held by 0-59 but
-        // for one, 12 by identity 99 alone.
-        let mut b = AccessMatrixBuilder::new(100, 13);
-        for i in 0..100 {
-            b.push(i, 10);
-            if i < 60 {
-                (0..5).for_each(|e| b.push(i, e));
-            }
-            if i >= 40 {
-                (5..10).for_each(|e| b.push(i, e));
-            }
-            if (1..60).contains(&i) {
-                b.push(i, 11);
-            }
-        }
-        b.push(99, 12);
-        let data = TwoOverlappingRoles::of(b.build());
-        let profiles = Profiles::new(data.input());
-        let mut twins: Vec<u32> = twinned(&profiles, &[0, 2, 4, 5, 9, 11, 12])
-            .into_iter()
-            .collect();
-        twins.sort_unstable();
-        assert_eq!(twins, vec![0, 2, 4, 5, 9]);
-        assert!(twinned(&profiles, &[0, 5, 11]).is_empty());
-        assert!(twinned(&profiles, &[]).is_empty());
     }
 
     #[test]
@@ -1492,6 +1446,17 @@ mod tests {
                 (vec![10, 11], (50..80).collect()),
             ]
         );
+    }
+
+    #[test]
+    fn skipping_twinned_entitlements_finds_the_same_roles() {
+        for strays in [0, 1, 3, 10] {
+            let mut data = with_standalone(strays);
+            assert!(!data.twinned.is_empty());
+            let skipping = tiled(&data);
+            data.twinned = RoaringBitmap::new();
+            assert_eq!(tiled(&data), skipping, "{strays} strays each");
+        }
     }
 
     #[test]
