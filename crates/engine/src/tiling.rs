@@ -26,12 +26,21 @@
 //!    whose unexplained holders with nothing else in common number at least the minimum and
 //!    more than stray grants give an entitlement (see [`crate::stray`]) is one more seed,
 //!    settled in at most two rounds (or trimmed) and taken the same way. Access held for its
-//!    own sake, with nothing else in common, is no peer group's definition.
+//!    own sake, with nothing else in common, is no peer group's definition. Each is also
+//!    tried given only to the holders it would explain something to.
+//! 4. *Residual passes* (at most [`RESIDUAL_PASSES`]): every definition the seeds settled
+//!    into, and every entitlement standalone by then, settled again over only the fitting
+//!    profiles it would explain something to, and taken the same way, until a pass keeps
+//!    nothing: what the roles leave unexplained, mined again.
+//!
+//! A trimmed role that dropping a whole profile takes under the minimum is topped up with part
+//! of the dropped profiles (see [`top_up`]); no other role splits a profile.
 //!
 //! Only mined assignments count towards a saving: common access is in every definition its
-//! members mostly hold and would otherwise make any stray entitlement a role. Membership
-//! depends only on what identities hold, never on what other roles explain already, so kept
-//! roles overlap. All of it works on access profiles (identities holding the same definable
+//! members mostly hold and would otherwise make any stray entitlement a role. Outside the
+//! residual passes (and the standalone roles given to their needy holders), membership depends
+//! only on what identities hold, never on what other roles explain already, so kept roles
+//! overlap. All of it works on access profiles (identities holding the same definable
 //! entitlements), each weighted by its identities.
 
 use std::collections::hash_map::Entry;
@@ -50,6 +59,8 @@ use crate::metrics::is_defining;
 use crate::observer::Observer;
 use crate::stray::standalone_bound;
 
+/// At most this many passes over what the kept roles leave unexplained.
+pub const RESIDUAL_PASSES: usize = 3;
 /// A seed that has not settled after this many rounds is dropped.
 pub const MAX_ROUNDS: usize = 6;
 /// A seed whose members are not trimmed to it after this many rounds gives no trimmed candidate.
@@ -282,6 +293,17 @@ impl Profiles {
     /// The profiles holding at least `fit` of the mined entitlements of `definition`, ascending.
     /// Common access does not decide membership: nearly everyone holds it.
     fn fitting(&self, input: TilingInput<'_>, definition: &RoaringBitmap, fit: f64) -> Vec<u32> {
+        self.fitting_among(input, definition, fit, None)
+    }
+
+    /// [`Profiles::fitting`], of the profiles `within` only when given.
+    fn fitting_among(
+        &self,
+        input: TilingInput<'_>,
+        definition: &RoaringBitmap,
+        fit: f64,
+        within: Option<&RoaringBitmap>,
+    ) -> Vec<u32> {
         let mined = definition & input.mined;
         let Some(need) = fit_need(mined.len(), fit) else {
             return Vec::new();
@@ -291,11 +313,15 @@ impl Profiles {
         by_rarity.sort_by_key(|&e| (self.holders_of(e).len(), e));
         let probe = (mined.len() - need + 1) as usize;
         // One union of them all, not one union per entitlement: this was half the settling.
-        let candidates: RoaringBitmap = by_rarity
-            .iter()
-            .take(probe)
-            .map(|&e| self.holders_of(e))
-            .union();
+        // A few profiles `within` are cheaper to walk than the union of the rarest holders.
+        let candidates: RoaringBitmap = match within {
+            Some(within) => within.clone(),
+            None => by_rarity
+                .iter()
+                .take(probe)
+                .map(|&e| self.holders_of(e))
+                .union(),
+        };
         // One bit per mined entitlement of the definition: walking a candidate's row against
         // them is cheaper than intersecting bitmaps, and every candidate is walked.
         let mut bits = vec![0u64; mined.max().map_or(0, |m| m as usize / 64 + 1)];
@@ -332,7 +358,10 @@ pub(crate) fn fit_need(size: u64, fit: f64) -> Option<u64> {
 struct Candidate {
     /// Member profiles, ascending.
     members: Vec<u32>,
-    /// How many identities they stand for.
+    /// Profiles only some of whose identities are members (see [`top_up`]): each with how many
+    /// of its identities, the first by index.
+    partial: Vec<(u32, u64)>,
+    /// How many identities they all stand for.
     size: u64,
     definition: RoaringBitmap,
     /// The definition's mined entitlements: what the role is worth is what it explains of them.
@@ -355,12 +384,30 @@ impl Candidate {
             mined: (&definition & input.mined).iter().collect(),
             size,
             members,
+            partial: Vec::new(),
             definition,
         }
     }
 
+    /// Its member identities, ascending.
+    fn identities(&self, profiles: &Profiles) -> Vec<u32> {
+        let mut identities = profiles.identities_of(&self.members);
+        for &(p, taken) in &self.partial {
+            identities.extend(
+                profiles.identities[p as usize]
+                    .iter()
+                    .take(usize::try_from(taken).unwrap_or(usize::MAX)),
+            );
+        }
+        identities.sort_unstable();
+        identities
+    }
+
     /// The saving of keeping this role given what is explained already (per profile), in
-    /// assignments. Whole numbers of half assignments keep the greedy's order exact.
+    /// assignments. Whole numbers of half assignments keep the greedy's order exact. Identities
+    /// of a profile taken in part pay their price but explain nothing fresh here, and keeping
+    /// the role marks nothing explained for their profile: what is explained is kept per
+    /// profile, and most of the rest of it does not hold the role.
     fn saving(&self, profiles: &Profiles, explained: &[RoaringBitmap]) -> Saving {
         let mut new = 0u64;
         for &p in &self.members {
@@ -412,23 +459,67 @@ pub fn tile(
         visited: &visited,
         observer,
         rounds: MAX_ROUNDS,
+        unexplained: None,
     };
     // Per profile, what the roles kept so far explain.
     let mut explained: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); profiles.rows.len()];
     let mut kept = Vec::new();
     let candidates = settling.candidates(seeds)?;
     take_greedily(&profiles, &candidates, &mut explained, &mut kept, observer)?;
-    let standalone = standalone_seeds(input, &profiles, &explained, min);
+    let mut unexplained = unexplained_holders(input, &profiles, &explained);
+    let standalone = standalone_seeds(input, &profiles, &unexplained, min);
     if !standalone.is_empty() {
         // A standalone entitlement is a role as it is, with the common access its holders
         // mostly hold (the second round), or trimmed: what its holders settle into beyond that
-        // is a peer group's, which the seeds before had every chance to reach.
+        // is a peer group's, which the seeds before had every chance to reach. Given to all its
+        // holders or to those it explains something to, whichever saves more.
         let settling = Settling {
             rounds: 2,
             ..settling
         };
-        let candidates = settling.candidates(standalone)?;
-        take_greedily(&profiles, &candidates, &mut explained, &mut kept, observer)?;
+        let needy_visited = Visited::default();
+        let mut standalone_candidates = Settling {
+            unexplained: Some(&unexplained),
+            visited: &needy_visited,
+            ..settling
+        }
+        .candidates(standalone.clone())?;
+        standalone_candidates.extend(settling.candidates(standalone)?);
+        let before = kept.len();
+        take_greedily(
+            &profiles,
+            &standalone_candidates,
+            &mut explained,
+            &mut kept,
+            observer,
+        )?;
+        if kept.len() > before {
+            unexplained = unexplained_holders(input, &profiles, &explained);
+        }
+    }
+    // What the roles leave unexplained, mined again: every definition the seeds settled into,
+    // and the entitlements standing alone now, each given only to those it explains something
+    // to, until a pass keeps nothing.
+    let mut definitions: Vec<RoaringBitmap> =
+        candidates.into_iter().map(|c| c.definition).collect();
+    definitions.sort_unstable_by(|a, b| a.iter().cmp(b.iter()));
+    definitions.dedup();
+    for _ in 0..RESIDUAL_PASSES {
+        let before = kept.len();
+        let mut seeds = definitions.clone();
+        seeds.extend(standalone_seeds(input, &profiles, &unexplained, min));
+        let needy_visited = Visited::default();
+        let needy = Settling {
+            unexplained: Some(&unexplained),
+            visited: &needy_visited,
+            ..settling
+        }
+        .candidates(seeds)?;
+        take_greedily(&profiles, &needy, &mut explained, &mut kept, observer)?;
+        if kept.len() == before {
+            break;
+        }
+        unexplained = unexplained_holders(input, &profiles, &explained);
     }
     Ok(kept)
 }
@@ -443,6 +534,10 @@ struct Settling<'a> {
     observer: &'a dyn Observer,
     /// At most this many rounds per seed.
     rounds: usize,
+    /// Per entitlement, the profiles holding it that no kept role explains it to: when given,
+    /// a seed's members are only the fitting profiles it would explain something to (see
+    /// [`tile`]).
+    unexplained: Option<&'a [RoaringBitmap]>,
 }
 
 impl Settling<'_> {
@@ -470,7 +565,7 @@ impl Settling<'_> {
                         seed.into_iter().collect(),
                         self.fit,
                         self.min,
-                        (self.visited, self.rounds),
+                        (self.visited, self.rounds, self.unexplained),
                         scratch,
                     ))
                 },
@@ -482,8 +577,11 @@ impl Settling<'_> {
                 .iter()
                 .cmp(b.definition.iter())
                 .then(a.members.cmp(&b.members))
+                .then(a.partial.cmp(&b.partial))
         });
-        candidates.dedup_by(|a, b| a.definition == b.definition && a.members == b.members);
+        candidates.dedup_by(|a, b| {
+            a.definition == b.definition && a.members == b.members && a.partial == b.partial
+        });
         Ok(candidates)
     }
 }
@@ -508,7 +606,7 @@ fn take_greedily(
                 explained[p as usize] |= &candidate.definition;
             }
             kept.push(Tile {
-                members: profiles.identities_of(&candidate.members),
+                members: candidate.identities(profiles),
                 definition: candidate.definition.clone(),
             });
             Ok(())
@@ -526,42 +624,14 @@ fn take_greedily(
 fn standalone_seeds(
     input: TilingInput<'_>,
     profiles: &Profiles,
-    explained: &[RoaringBitmap],
+    unexplained: &[RoaringBitmap],
     min: u64,
 ) -> Vec<RoaringBitmap> {
     let entitlements = profiles.holders.len();
-    let mut is_mined = vec![false; entitlements];
-    for e in input.mined {
-        if let Some(mined) = is_mined.get_mut(e as usize) {
-            *mined = true;
-        }
-    }
-    // A counter per chunk of profiles, a few chunks per thread: at 1M profiles one pass alone
-    // took seconds, and a counter per rayon split would be as many counters as profiles.
-    let chunk = (explained.len() / (rayon::current_num_threads() * 4)).max(1024);
-    let unexplained: Vec<u64> = explained
-        .par_chunks(chunk)
-        .enumerate()
-        .map(|(i, rows)| {
-            let mut counts = vec![0u64; entitlements];
-            for (j, explained) in rows.iter().enumerate() {
-                let p = (i * chunk + j) as u32;
-                let weight = profiles.weight(p);
-                for &e in profiles.row(p) {
-                    if is_mined.get(e as usize) == Some(&true) && !explained.contains(e) {
-                        counts[e as usize] += weight;
-                    }
-                }
-            }
-            counts
-        })
-        .reduce(
-            || vec![0u64; entitlements],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+    let unexplained_counts: Vec<u64> = unexplained
+        .par_iter()
+        .map(|holders| holders.iter().map(|p| profiles.weight(p)).sum())
+        .collect();
     let held: Vec<u32> = input
         .mined
         .iter()
@@ -569,7 +639,7 @@ fn standalone_seeds(
         .collect();
     let counts: Vec<u64> = held
         .iter()
-        .map(|&e| unexplained.get(e as usize).copied().unwrap_or(0))
+        .map(|&e| unexplained_counts.get(e as usize).copied().unwrap_or(0))
         .collect();
     let bound = standalone_bound(&counts).max(min);
     // An entitlement held by exactly the same identities as another mined one is never alone
@@ -577,7 +647,11 @@ fn standalone_seeds(
     // a third of this pass).
     let above: Vec<(u32, Vec<u32>)> = held
         .into_iter()
-        .filter(|&e| unexplained.get(e as usize).is_some_and(|&u| u >= bound))
+        .filter(|&e| {
+            unexplained_counts
+                .get(e as usize)
+                .is_some_and(|&u| u >= bound)
+        })
         .filter(|&e| !input.twinned.contains(e))
         .map(|e| (e, profiles.holders_of(e).iter().collect::<Vec<u32>>()))
         .collect();
@@ -593,10 +667,11 @@ fn standalone_seeds(
                 profiles.count_into(&holders, counts);
                 let mut with = half_held(counts.iter(), profiles.size(&holders)) & input.mined;
                 with.remove(e);
+                let unexplained_e = unexplained.get(e as usize).unwrap_or(&profiles.none);
                 let alone: u64 = holders
                     .iter()
                     .filter(|&&p| {
-                        !explained[p as usize].contains(e)
+                        unexplained_e.contains(p)
                             && profiles.row(p).iter().all(|&x| !with.contains(x))
                     })
                     .map(|&p| profiles.weight(p))
@@ -605,6 +680,51 @@ fn standalone_seeds(
             },
         )
         .flatten()
+        .collect()
+}
+
+/// Per entitlement (indexed as the matrix's), the profiles holding it that `explained` (per
+/// profile) does not explain it to; empty for entitlements not mined.
+fn unexplained_holders(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    explained: &[RoaringBitmap],
+) -> Vec<RoaringBitmap> {
+    let entitlements = profiles.holders.len();
+    let mut is_mined = vec![false; entitlements];
+    for e in input.mined {
+        if let Some(mined) = is_mined.get_mut(e as usize) {
+            *mined = true;
+        }
+    }
+    // (entitlement, profile) pairs, walking each profile's row against what is explained to
+    // it in one merge; chunks in profile order keep each entitlement's profiles ascending.
+    let chunk = (explained.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let pairs: Vec<Vec<(u32, u32)>> = explained
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(i, rows)| {
+            let mut pairs = Vec::new();
+            for (j, explained) in rows.iter().enumerate() {
+                let p = (i * chunk + j) as u32;
+                let mut done = explained.iter().peekable();
+                for &e in profiles.row(p) {
+                    while done.next_if(|&x| x < e).is_some() {}
+                    if done.next_if_eq(&e).is_none() && is_mined.get(e as usize) == Some(&true) {
+                        pairs.push((e, p));
+                    }
+                }
+            }
+            pairs
+        })
+        .collect();
+    let mut by_entitlement: Vec<Vec<u32>> = vec![Vec::new(); entitlements];
+    for (e, p) in pairs.into_iter().flatten() {
+        by_entitlement[e as usize].push(p);
+    }
+    by_entitlement
+        .into_par_iter()
+        .map(|holders| RoaringBitmap::from_sorted_iter(holders).unwrap_or_default())
         .collect()
 }
 
@@ -619,7 +739,7 @@ fn settle(
     seed: RoaringBitmap,
     fit: f64,
     min: u64,
-    (visited, rounds): (&Visited, usize),
+    (visited, rounds, unexplained): (&Visited, usize, Option<&[RoaringBitmap]>),
     scratch: &mut Scratch,
 ) -> Vec<Candidate> {
     let mut found = Vec::new();
@@ -628,7 +748,16 @@ fn settle(
         if definition.is_disjoint(input.mined) || !visited.claim(&definition, round) {
             break;
         }
-        let members = profiles.fitting(input, &definition, fit);
+        let members = match unexplained {
+            None => profiles.fitting(input, &definition, fit),
+            Some(unexplained) => {
+                let needing: RoaringBitmap = (&definition & input.mined)
+                    .iter()
+                    .filter_map(|e| unexplained.get(e as usize))
+                    .union();
+                profiles.fitting_among(input, &definition, fit, Some(&needing))
+            }
+        };
         let size = profiles.size(&members);
         if size < min {
             break;
@@ -797,9 +926,19 @@ fn trim(
     // trimming, so this is walked once, when the first round finds an extra to trim for.
     let mut beyond: Vec<usize> = Vec::new();
     let mut extra: Vec<u32> = Vec::new();
+    let mut partial: Vec<(u32, u64)> = Vec::new();
+    let mut topped = false;
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
-            return Vec::new();
+            if topped {
+                return Vec::new();
+            }
+            let Some(filled) = top_up(
+                input, profiles, members, &mut alive, counts, marks, size, min,
+            ) else {
+                return Vec::new();
+            };
+            (size, partial, topped) = (filled.0, filled.1, true);
         }
         // Mined entitlements beyond the seed held by half the members. What every member left
         // holds stays: no trimming could take it out.
@@ -808,6 +947,10 @@ fn trim(
             let count = counts.get(e);
             count < size && is_defining(count, size)
         }));
+        if topped && !extra.is_empty() {
+            // Topping up keeps everything beyond the seed under half; nothing more to trim.
+            return Vec::new();
+        }
         if extra.is_empty() {
             if excess.is_empty() {
                 // Nothing was trimmed: the seed's own members are the settled candidate's
@@ -834,7 +977,7 @@ fn trim(
             return trimmed_candidates(
                 input,
                 profiles,
-                (core, padding),
+                (core, padding, partial),
                 size,
                 counts,
                 fit,
@@ -900,12 +1043,81 @@ fn trim(
     Vec::new()
 }
 
+/// Tops up trimmed `members` (those still `alive`, `size` identities counted in `counts`) that
+/// fell under `min` with identities of the profiles trimmed off, those holding least of the
+/// excess first, then by profile, until there are `min` of them: of each profile as many as keep
+/// every mined entitlement beyond the seed that the members do not all hold under half of them,
+/// the first by index. Dropping whole profiles overshoots: a role of 13 identities holding
+/// nothing else, beside 46 who hold it with a larger role, is a role of 20 with 7 of those 46
+/// (firewall2). Gives the new size and the profiles taken in part, or nothing when `min` is out
+/// of reach.
+#[allow(clippy::too_many_arguments)]
+fn top_up(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    members: &[u32],
+    alive: &mut [bool],
+    counts: &mut Counts,
+    marks: &[u8],
+    mut size: u64,
+    min: u64,
+) -> Option<(u64, Vec<(u32, u64)>)> {
+    let mut order: Vec<(usize, u32, usize)> = (0..members.len())
+        .filter(|&m| !alive[m])
+        .map(|m| {
+            let load = profiles
+                .row(members[m])
+                .iter()
+                .filter(|&&e| marks[e as usize] & EXCESS != 0)
+                .count();
+            (load, members[m], m)
+        })
+        .collect();
+    order.sort_unstable();
+    let mut partial = Vec::new();
+    for (_, p, m) in order {
+        if size >= min {
+            break;
+        }
+        // Adding t holders of an entitlement c of n members hold keeps it under half while
+        // 2(c + t) < n + t, that is t < n - 2c.
+        let mut take = profiles.weight(p).min(min - size);
+        for &e in profiles.row(p) {
+            if take == 0 {
+                break;
+            }
+            if marks[e as usize] & SEED != 0 || !input.mined.contains(e) {
+                continue;
+            }
+            let held = counts.get(e);
+            if held < size {
+                take = take.min(size.saturating_sub(2 * held + 1));
+            }
+        }
+        if take == 0 {
+            continue;
+        }
+        for &e in profiles.row(p) {
+            counts.add(e, take);
+        }
+        size += take;
+        if take == profiles.weight(p) {
+            alive[m] = true;
+        } else {
+            partial.push((p, take));
+        }
+    }
+    partial.sort_unstable();
+    (size >= min).then_some((size, partial))
+}
+
 /// The candidates a finished trimming gives (see [`trimmed`]): the members left, split into
-/// those holding none of the excess and the rest, `size` identities counted in `counts`.
+/// those holding none of the excess, the rest, and the profiles taken in part when topped up,
+/// `size` identities counted in `counts`.
 fn trimmed_candidates(
     input: TilingInput<'_>,
     profiles: &Profiles,
-    (core, padding): (Vec<u32>, Vec<u32>),
+    (core, padding, partial): (Vec<u32>, Vec<u32>, Vec<(u32, u64)>),
     size: u64,
     counts: &mut Counts,
     fit: f64,
@@ -927,15 +1139,23 @@ fn trimmed_candidates(
     kept.sort_unstable();
     let definition = half_held(counts.iter(), size);
     let mut found = Vec::new();
-    if all_fitting(&kept, &definition) {
-        found.push(Candidate::new(input, kept, size, counts, definition));
+    let partial_profiles: Vec<u32> = partial.iter().map(|&(p, _)| p).collect();
+    if all_fitting(&kept, &definition) && all_fitting(&partial_profiles, &definition) {
+        let mut candidate = Candidate::new(input, kept, size, counts, definition);
+        candidate.partial.clone_from(&partial);
+        found.push(candidate);
     }
-    if padding.is_empty() || core_size < min {
+    if (padding.is_empty() && partial.is_empty()) || core_size < min {
         return found;
     }
     for &p in &padding {
         for &e in profiles.row(p) {
             counts.remove(e, profiles.weight(p));
+        }
+    }
+    for &(p, taken) in &partial {
+        for &e in profiles.row(p) {
+            counts.remove(e, taken);
         }
     }
     let definition = half_held(counts.iter(), core_size);
@@ -1422,18 +1642,38 @@ mod tests {
     }
 
     fn tiled(data: &TwoOverlappingRoles) -> Vec<(Vec<u32>, Vec<u32>)> {
+        let a: RoaringBitmap = [0, 1, 2, 3, 4, 10].into_iter().collect();
+        sorted_tiles(data, vec![a], 0.8)
+    }
+
+    /// The (definition, members) of the roles `seeds` tile `data` into at a minimum of 20,
+    /// sorted.
+    fn sorted_tiles(
+        data: &TwoOverlappingRoles,
+        seeds: Vec<RoaringBitmap>,
+        fit: f64,
+    ) -> Vec<(Vec<u32>, Vec<u32>)> {
         let params = TilingParams {
             min_identities: 20,
-            fit: 0.8,
+            fit,
         };
-        let a: RoaringBitmap = [0, 1, 2, 3, 4, 10].into_iter().collect();
-        let mut found: Vec<(Vec<u32>, Vec<u32>)> = tile(data.input(), vec![a], params, &Silent)
+        let mut found: Vec<(Vec<u32>, Vec<u32>)> = tile(data.input(), seeds, params, &Silent)
             .unwrap()
             .into_iter()
             .map(|t| (t.definition.iter().collect(), t.members))
             .collect();
         found.sort();
         found
+    }
+
+    /// 100 identities, each holding the common access 10 and what `access` gives it.
+    fn built(entitlements: u32, access: impl Fn(u32) -> Vec<u32>) -> TwoOverlappingRoles {
+        let mut b = AccessMatrixBuilder::new(100, entitlements);
+        for i in 0..100 {
+            b.push(i, 10);
+            access(i).into_iter().for_each(|e| b.push(i, e));
+        }
+        TwoOverlappingRoles::of(b.build())
     }
 
     #[test]
@@ -1466,6 +1706,68 @@ mod tests {
         assert_eq!(
             tiled(&with_standalone(10)),
             vec![(vec![0, 1, 2, 3, 4, 10], (0..50).collect())]
+        );
+    }
+
+    #[test]
+    fn a_role_its_own_holders_are_too_few_for_is_topped_up_with_holders_of_a_larger_one() {
+        // 0-12 hold A (0-4) alone, 13-58 hold A with B (5-9, 11-16), 59-99 nothing else: the
+        // 46 holding both are one profile, and dropping it leaves 13, under a minimum of 20.
+        // Seven of them (the first by index) make A a role of 20 that B stays out of.
+        let data = built(17, |i| match i {
+            0..13 => (0..5).collect(),
+            13..59 => (0..10).chain(11..17).collect(),
+            _ => Vec::new(),
+        });
+        let input = data.input();
+        let profiles = Profiles::new(input);
+        let a: RoaringBitmap = [0, 1, 2, 3, 4, 10].into_iter().collect();
+        let fitting = profiles.fitting(input, &a, 1.0);
+        let [topped] = &trimmed_alone(input, &profiles, &a, fitting.clone(), 1.0, 20)[..] else {
+            panic!("one topped-up candidate");
+        };
+        assert_eq!(topped.size, 20);
+        assert_eq!(topped.identities(&profiles), (0..20).collect::<Vec<_>>());
+        assert_eq!(topped.definition, a);
+        // Thirteen cannot be topped up to 27: 14 of the 46 would hold B with half the role.
+        assert!(trimmed_alone(input, &profiles, &a, fitting, 1.0, 27).is_empty());
+
+        let both: RoaringBitmap = (0..17).collect();
+        assert_eq!(
+            sorted_tiles(&data, vec![a, both], 0.9),
+            vec![
+                ((0..17).collect(), (13..59).collect()),
+                (vec![0, 1, 2, 3, 4, 10], (0..20).collect()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_entitlement_other_roles_explain_to_most_of_its_holders_is_a_role_of_the_rest() {
+        // Everyone holds x (11) and the common access; 0-24 hold A (0-4) too, 25-49 B (5-9),
+        // 50-74 C (12-16), so those roles explain x to three quarters of its holders. Given to
+        // all 100, a role of x would cost more than the 25 it explains; 75-99 are a role.
+        let data = built(17, |i| {
+            let role = match i {
+                0..25 => 0..5,
+                25..50 => 5..10,
+                50..75 => 12..17,
+                _ => 0..0,
+            };
+            role.chain(11..12).collect()
+        });
+        let seeds = [0..5, 5..10, 12..17]
+            .into_iter()
+            .map(|role| role.collect())
+            .collect();
+        assert_eq!(
+            sorted_tiles(&data, seeds, 0.9),
+            vec![
+                (vec![0, 1, 2, 3, 4, 10, 11], (0..25).collect()),
+                (vec![5, 6, 7, 8, 9, 10, 11], (25..50).collect()),
+                (vec![10, 11], (75..100).collect()),
+                (vec![10, 11, 12, 13, 14, 15, 16], (50..75).collect()),
+            ]
         );
     }
 }
