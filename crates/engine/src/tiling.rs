@@ -29,9 +29,11 @@
 //!    own sake, with nothing else in common, is no peer group's definition. Each is also
 //!    tried given only to the holders it would explain something to.
 //! 4. *Residual passes* (at most [`RESIDUAL_PASSES`]): every definition the seeds settled
-//!    into, and every entitlement standalone by then, settled again over only the fitting
-//!    profiles it would explain something to, and taken the same way, until a pass keeps
-//!    nothing: what the roles leave unexplained, mined again.
+//!    into, and every entitlement standalone by then, settled again (in up to [`MAX_ROUNDS`]
+//!    rounds) over only the fitting profiles it would explain something to, and taken the same
+//!    way, until a pass keeps nothing: what the roles leave unexplained, mined again. An
+//!    identity of a profile a topped-up role took in part still counts as unexplained there,
+//!    so it can be given a second role with the same entitlements.
 //!
 //! A trimmed role that dropping a whole profile takes under the minimum is topped up with part
 //! of the dropped profiles (see [`top_up`]); no other role splits a profile.
@@ -439,8 +441,9 @@ impl Saving {
 }
 
 /// Tiles the population's access with the candidates `seeds` give, then with the standalone
-/// entitlements left (see [`standalone_seeds`]), and returns the kept roles in the order they
-/// were taken (largest saving first). Deterministic for any thread count.
+/// entitlements left (see [`standalone_seeds`]), then in residual passes (see the module
+/// documentation), and returns the kept roles in the order they were taken (largest saving
+/// first within each step). Deterministic for any thread count.
 pub fn tile(
     input: TilingInput<'_>,
     seeds: Vec<RoaringBitmap>,
@@ -850,8 +853,11 @@ impl Visited {
 /// its *core*: the members holding none of it, with what half of them hold; each only when
 /// every one of its members fits its definition. Padding members often have the seed's
 /// entitlements explained by the role they were trimmed for, and then only add their
-/// membership's price; the core explains the same fresh assignments without them. Nothing
-/// when there is nothing to trim, when fewer than `min` identities would be left, when fewer
+/// membership's price; the core explains the same fresh assignments without them. When
+/// dropping whole profiles leaves fewer than `min`, the members are topped up to `min` (see
+/// [`top_up`]), only when the excess is larger than the seed (the core needs only half of
+/// `min` then; topping up adds none to it). Nothing when there is nothing to trim, when `min`
+/// identities cannot be kept, when fewer
 /// than `min` members hold none of the excess (half of `min` when the excess is larger than
 /// the seed: those members then hold less than half of the larger role and are no part of it;
 /// the core alone still needs `min`), or after [`MAX_TRIM_ROUNDS`] rounds.
@@ -930,11 +936,20 @@ fn trim(
     let mut topped = false;
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
-            if topped {
+            // Topping up adds only members holding part of the excess, so the core stays under
+            // `min`: worth it only when half of `min` is enough for the core.
+            if topped || excess.len() as u64 <= seed_mined {
                 return Vec::new();
             }
             let Some(filled) = top_up(
-                input, profiles, members, &mut alive, counts, marks, size, min,
+                input,
+                profiles,
+                (members, &possible),
+                &mut alive,
+                counts,
+                marks,
+                size,
+                min,
             ) else {
                 return Vec::new();
             };
@@ -1051,17 +1066,26 @@ fn trim(
 /// nothing else, beside 46 who hold it with a larger role, is a role of 20 with 7 of those 46
 /// (firewall2). Gives the new size and the profiles taken in part, or nothing when `min` is out
 /// of reach.
+/// `possible` holds every mined entitlement beyond the seed that could be held by half of them;
+/// a profile lacking one that all of them hold is not taken (that one would be held by half
+/// but not all).
 #[allow(clippy::too_many_arguments)]
 fn top_up(
     input: TilingInput<'_>,
     profiles: &Profiles,
-    members: &[u32],
+    (members, possible): (&[u32], &[u32]),
     alive: &mut [bool],
     counts: &mut Counts,
     marks: &[u8],
     mut size: u64,
     min: u64,
 ) -> Option<(u64, Vec<(u32, u64)>)> {
+    // Nobody is added lacking one of these, so they stay held by all.
+    let everyone: Vec<u32> = possible
+        .iter()
+        .copied()
+        .filter(|&e| counts.get(e) == size)
+        .collect();
     let mut order: Vec<(usize, u32, usize)> = (0..members.len())
         .filter(|&m| !alive[m])
         .map(|m| {
@@ -1081,8 +1105,12 @@ fn top_up(
         }
         // Adding t holders of an entitlement c of n members hold keeps it under half while
         // 2(c + t) < n + t, that is t < n - 2c.
+        let row = profiles.row(p);
+        if !everyone.iter().all(|e| row.binary_search(e).is_ok()) {
+            continue;
+        }
         let mut take = profiles.weight(p).min(min - size);
-        for &e in profiles.row(p) {
+        for &e in row {
             if take == 0 {
                 break;
             }
@@ -1145,17 +1173,13 @@ fn trimmed_candidates(
         candidate.partial.clone_from(&partial);
         found.push(candidate);
     }
-    if (padding.is_empty() && partial.is_empty()) || core_size < min {
+    // A topped-up role's core is under `min` (topping up adds only padding).
+    if padding.is_empty() || core_size < min {
         return found;
     }
     for &p in &padding {
         for &e in profiles.row(p) {
             counts.remove(e, profiles.weight(p));
-        }
-    }
-    for &(p, taken) in &partial {
-        for &e in profiles.row(p) {
-            counts.remove(e, taken);
         }
     }
     let definition = half_held(counts.iter(), core_size);
