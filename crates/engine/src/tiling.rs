@@ -310,19 +310,22 @@ impl Profiles {
         let Some(need) = fit_need(mined.len(), fit) else {
             return Vec::new();
         };
-        // Whoever holds `need` of them holds one of the `size - need + 1` rarest.
-        let mut by_rarity: Vec<u32> = mined.iter().collect();
-        by_rarity.sort_by_key(|&e| (self.holders_of(e).len(), e));
-        let probe = (mined.len() - need + 1) as usize;
-        // One union of them all, not one union per entitlement: this was half the settling.
         // A few profiles `within` are cheaper to walk than the union of the rarest holders.
         let candidates: RoaringBitmap = match within {
             Some(within) => within.clone(),
-            None => by_rarity
-                .iter()
-                .take(probe)
-                .map(|&e| self.holders_of(e))
-                .union(),
+            None => {
+                // Whoever holds `need` of them holds one of the `size - need + 1` rarest.
+                let mut by_rarity: Vec<u32> = mined.iter().collect();
+                by_rarity.sort_by_key(|&e| (self.holders_of(e).len(), e));
+                let probe = (mined.len() - need + 1) as usize;
+                // One union of them all, not one union per entitlement: this was half the
+                // settling.
+                by_rarity
+                    .iter()
+                    .take(probe)
+                    .map(|&e| self.holders_of(e))
+                    .union()
+            }
         };
         // One bit per mined entitlement of the definition: walking a candidate's row against
         // them is cheaper than intersecting bitmaps, and every candidate is walked.
@@ -480,13 +483,7 @@ pub fn tile(
             rounds: 2,
             ..settling
         };
-        let needy_visited = Visited::default();
-        let mut standalone_candidates = Settling {
-            unexplained: Some(&unexplained),
-            visited: &needy_visited,
-            ..settling
-        }
-        .candidates(standalone.clone())?;
+        let mut standalone_candidates = settling.needy(&unexplained, standalone.clone())?;
         standalone_candidates.extend(settling.candidates(standalone)?);
         let before = kept.len();
         take_greedily(
@@ -511,13 +508,7 @@ pub fn tile(
         let before = kept.len();
         let mut seeds = definitions.clone();
         seeds.extend(standalone_seeds(input, &profiles, &unexplained, min));
-        let needy_visited = Visited::default();
-        let needy = Settling {
-            unexplained: Some(&unexplained),
-            visited: &needy_visited,
-            ..settling
-        }
-        .candidates(seeds)?;
+        let needy = settling.needy(&unexplained, seeds)?;
         take_greedily(&profiles, &needy, &mut explained, &mut kept, observer)?;
         if kept.len() == before {
             break;
@@ -544,6 +535,24 @@ struct Settling<'a> {
 }
 
 impl Settling<'_> {
+    /// The candidates `seeds` settle into given only to the fitting profiles they would
+    /// explain something to (`unexplained`, per entitlement: see [`unexplained_holders`]).
+    /// Membership differs from [`Settling::candidates`]', so seeds share what they reached
+    /// only among themselves.
+    fn needy(
+        &self,
+        unexplained: &[RoaringBitmap],
+        seeds: Vec<RoaringBitmap>,
+    ) -> Result<Vec<Candidate>, EngineError> {
+        let visited = Visited::default();
+        Settling {
+            unexplained: Some(unexplained),
+            visited: &visited,
+            ..*self
+        }
+        .candidates(seeds)
+    }
+
     /// The candidates `seeds` settle into, each once, in an order independent of threads.
     fn candidates(&self, seeds: Vec<RoaringBitmap>) -> Result<Vec<Candidate>, EngineError> {
         let input = self.input;
@@ -937,8 +946,9 @@ fn trim(
     for _ in 0..MAX_TRIM_ROUNDS {
         if size < min {
             // Topping up adds only members holding part of the excess, so the core stays under
-            // `min`: worth it only when half of `min` is enough for the core.
-            if topped || excess.len() as u64 <= seed_mined {
+            // `min`: worth it only when half of `min` is enough for the core. (A topped-up
+            // trimming ends in the round it was topped up in.)
+            if excess.len() as u64 <= seed_mined {
                 return Vec::new();
             }
             let Some(filled) = top_up(
@@ -1125,7 +1135,7 @@ fn top_up(
         if take == 0 {
             continue;
         }
-        for &e in profiles.row(p) {
+        for &e in row {
             counts.add(e, take);
         }
         size += take;
