@@ -61,6 +61,8 @@ use crate::metrics::is_defining;
 use crate::observer::Observer;
 use crate::stray::standalone_bound;
 
+mod growth;
+
 /// At most this many passes over what the kept roles leave unexplained.
 pub const RESIDUAL_PASSES: usize = 3;
 /// A seed that has not settled after this many rounds is dropped.
@@ -504,11 +506,13 @@ pub fn tile(
         candidates.into_iter().map(|c| c.definition).collect();
     definitions.sort_unstable_by(|a, b| a.iter().cmp(b.iter()));
     definitions.dedup();
+    let mut growing = growth::Growth::default();
     for _ in 0..RESIDUAL_PASSES {
         let before = kept.len();
         let mut seeds = definitions.clone();
         seeds.extend(standalone_seeds(input, &profiles, &unexplained, min));
-        let needy = settling.needy(&unexplained, seeds)?;
+        let mut needy = settling.needy(&unexplained, seeds)?;
+        needy.extend(growing.candidates(input, &profiles, &unexplained, min, observer)?);
         take_greedily(&profiles, &needy, &mut explained, &mut kept, observer)?;
         if kept.len() == before {
             break;
@@ -640,20 +644,12 @@ fn standalone_seeds(
     min: u64,
 ) -> Vec<RoaringBitmap> {
     let entitlements = profiles.holders.len();
-    let unexplained_counts: Vec<u64> = unexplained
-        .par_iter()
-        .map(|holders| holders.iter().map(|p| profiles.weight(p)).sum())
-        .collect();
+    let (unexplained_counts, bound) = unexplained_weights(input, profiles, unexplained, min);
     let held: Vec<u32> = input
         .mined
         .iter()
         .filter(|&e| input.holder_counts.get(e as usize).is_some_and(|&c| c > 0))
         .collect();
-    let counts: Vec<u64> = held
-        .iter()
-        .map(|&e| unexplained_counts.get(e as usize).copied().unwrap_or(0))
-        .collect();
-    let bound = standalone_bound(&counts).max(min);
     // An entitlement held by exactly the same identities as another mined one is never alone
     // (that one is held by all its holders); most of a large population's are (americas_large:
     // a third of this pass).
@@ -695,6 +691,42 @@ fn standalone_seeds(
         .collect()
 }
 
+/// Per entitlement below `entitlements`, whether it is mined: looked up along rows, where a
+/// bitmap lookup per entry costs several times more.
+fn mined_flags(input: TilingInput<'_>, entitlements: usize) -> Vec<bool> {
+    let mut is_mined = vec![false; entitlements];
+    for e in input.mined {
+        if let Some(mined) = is_mined.get_mut(e as usize) {
+            *mined = true;
+        }
+    }
+    is_mined
+}
+
+/// Per entitlement, how many identities hold it unexplained (`unexplained`: see
+/// [`unexplained_holders`]), and how many of them, at least `min`, are more than stray grants
+/// give an entitlement ([`standalone_bound`] of those of the mined entitlements the population
+/// holds).
+fn unexplained_weights(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    unexplained: &[RoaringBitmap],
+    min: u64,
+) -> (Vec<u64>, u64) {
+    let weights: Vec<u64> = unexplained
+        .par_iter()
+        .map(|holders| holders.iter().map(|p| profiles.weight(p)).sum())
+        .collect();
+    let counts: Vec<u64> = input
+        .mined
+        .iter()
+        .filter(|&e| input.holder_counts.get(e as usize).is_some_and(|&c| c > 0))
+        .map(|e| weights.get(e as usize).copied().unwrap_or(0))
+        .collect();
+    let bound = standalone_bound(&counts).max(min);
+    (weights, bound)
+}
+
 /// Per entitlement (indexed as the matrix's), the profiles holding it that `explained` (per
 /// profile) does not explain it to; empty for entitlements not mined.
 fn unexplained_holders(
@@ -703,12 +735,7 @@ fn unexplained_holders(
     explained: &[RoaringBitmap],
 ) -> Vec<RoaringBitmap> {
     let entitlements = profiles.holders.len();
-    let mut is_mined = vec![false; entitlements];
-    for e in input.mined {
-        if let Some(mined) = is_mined.get_mut(e as usize) {
-            *mined = true;
-        }
-    }
+    let is_mined = mined_flags(input, entitlements);
     // (entitlement, profile) pairs, walking each profile's row against what is explained to
     // it in one merge; chunks in profile order keep each entitlement's profiles ascending.
     let chunk = (explained.len() / (rayon::current_num_threads() * 4)).max(1024);
@@ -1802,6 +1829,83 @@ mod tests {
                 (vec![10, 11], (75..100).collect()),
                 (vec![10, 11, 12, 13, 14, 15, 16], (50..75).collect()),
             ]
+        );
+    }
+
+    #[test]
+    fn an_entitlement_held_with_roles_explained_elsewhere_grows_into_a_role() {
+        // 11 is held by 0-39 and by nobody else. B (0-2) is held by 0-35 and 40-119, C (3-5) by
+        // 0-23 and 120-169, D (6-8) by 0-11 and 170-199: three roles of their own. Settling 11
+        // takes all that half of its holders hold at once: B and C, held together by 24, half
+        // of whom hold D, then B, C and D, held by 12. Grown one entitlement at a time, with
+        // those holding most of C trimmed off, 11 is a role of 23 holders of 11 and B. Each holder of
+        // 11 also holds an entitlement of its own, so that no two are alike (trimming drops
+        // whole access profiles).
+        let mut b = AccessMatrixBuilder::new(200, 57);
+        for i in 0..200 {
+            b.push(i, 10);
+            let mut access = Vec::new();
+            if i < 40 {
+                access.extend([11, 17 + i]);
+            }
+            if i < 36 || (40..120).contains(&i) {
+                access.extend(0..3);
+            }
+            if i < 24 || (120..170).contains(&i) {
+                access.extend(3..6);
+            }
+            if !(12..170).contains(&i) {
+                access.extend(6..9);
+            }
+            access.into_iter().for_each(|e| b.push(i, e));
+        }
+        let mut data = TwoOverlappingRoles::of(b.build());
+        data.population = (0..200).collect();
+        data.counts = (0..57)
+            .map(|e| u32::try_from(data.matrix.holders(e).len()).unwrap())
+            .collect();
+        let seeds = [0..3, 3..6, 6..9]
+            .into_iter()
+            .map(|role| role.collect())
+            .collect();
+        let tiles = sorted_tiles(&data, seeds, 0.9);
+        let role = |entitlements: &[u32], members: Vec<u32>| {
+            let mut definition = entitlements.to_vec();
+            definition.extend([10]);
+            definition.sort_unstable();
+            (definition, members)
+        };
+        let [b, (grown, members), c, d] = &tiles[..] else {
+            panic!("four roles: {tiles:?}");
+        };
+        assert_eq!(b, &role(&[0, 1, 2], (0..36).chain(40..120).collect()));
+        assert_eq!(c, &role(&[3, 4, 5], (0..24).chain(120..170).collect()));
+        assert_eq!(d, &role(&[6, 7, 8], (0..12).chain(170..200).collect()));
+        // The holders of D go first (they hold most beyond B), then one more holder of C.
+        assert_eq!(grown, &vec![0, 1, 2, 10, 11]);
+        assert_eq!(members.len(), 23);
+        assert!(members.iter().all(|m| (12..36).contains(m)), "{members:?}");
+    }
+
+    #[test]
+    fn identities_lacking_part_of_a_role_are_no_role_of_what_they_hold_of_it() {
+        // A (0-3) is held whole by 45-79; 0-44 each lack one of 1-3, and 80-99 hold only 0 (a
+        // stray grant). Among those A leaves 0 unexplained to, each of 1-3 is held by fewer
+        // than half, but most of them hold part of A unexplained: 0 is no role of theirs.
+        let data = built(17, |i| match i {
+            0..45 => std::iter::once(0)
+                .chain((1..4).filter(|e| e % 3 != i % 3))
+                .collect(),
+            45..80 => (0..4).collect(),
+            _ => vec![0],
+        });
+        let a: RoaringBitmap = (0..4).collect();
+        let tiles = sorted_tiles(&data, vec![a], 0.9);
+        assert!(
+            tiles
+                .iter()
+                .all(|(definition, _)| definition != &vec![0, 10]),
+            "{tiles:?}"
         );
     }
 }
