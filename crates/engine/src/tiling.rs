@@ -33,7 +33,9 @@
 //!    rounds) over only the fitting profiles it would explain something to, and taken the same
 //!    way, until a pass keeps nothing: what the roles leave unexplained, mined again. An
 //!    identity of a profile a topped-up role took in part still counts as unexplained there,
-//!    so it can be given a second role with the same entitlements.
+//!    so it can be given a second role with the same entitlements. Each pass also grows roles
+//!    from the holders of every entitlement left unexplained, one entitlement at a time (see
+//!    [`growth`]).
 //!
 //! A trimmed role that dropping a whole profile takes under the minimum is topped up with part
 //! of the dropped profiles (see [`top_up`]); no other role splits a profile.
