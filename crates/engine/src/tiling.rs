@@ -673,10 +673,7 @@ fn standalone_seeds(
                 // Holders of part of a larger role (members lacking one of its entitlements)
                 // are unexplained too; only those holding nothing else their fellow holders
                 // mostly hold count towards the bound.
-                counts.clear();
-                profiles.count_into(&holders, counts);
-                let mut with = half_held(counts.iter(), profiles.size(&holders)) & input.mined;
-                with.remove(e);
+                let with = held_with(input, profiles, e, &holders, counts);
                 let unexplained_e = unexplained.get(e as usize).unwrap_or(&profiles.none);
                 let alone: u64 = holders
                     .iter()
@@ -691,6 +688,22 @@ fn standalone_seeds(
         )
         .flatten()
         .collect()
+}
+
+/// The mined entitlements other than `e` that at least half of `holders` (the profiles holding
+/// it) hold; `counts` is scratch.
+fn held_with(
+    input: TilingInput<'_>,
+    profiles: &Profiles,
+    e: u32,
+    holders: &[u32],
+    counts: &mut Counts,
+) -> RoaringBitmap {
+    counts.clear();
+    profiles.count_into(holders, counts);
+    let mut with = half_held(counts.iter(), profiles.size(holders)) & input.mined;
+    with.remove(e);
+    with
 }
 
 /// Per entitlement below `entitlements`, whether it is mined: looked up along rows, where a

@@ -11,40 +11,48 @@
 //! `customer` at the default parameters this took what the roles explain from 84.1 % to
 //! 91.6 %, with no over-grant.
 //!
-//! A grown role is refused when most of its members hold, unexplained, something most holders
-//! of the entitlement it grew from hold with it (see [`Grower::lacking_more`]): on planted data
-//! those are identities that lost one entitlement of a small role, padded out with stray
-//! holders, and 100,000 identities gave 100 such roles beside the 300 planted.
+//! A grown role is refused when at least half of its members hold, unexplained, any of what at
+//! least half of the holders of the entitlement it grew from hold with it (see
+//! [`Grower::lacking_more`]): on planted data those are identities that lost one entitlement of
+//! a small role, padded out with stray holders, and without this rule 100,000 identities gave
+//! 100 such roles beside the 300 planted.
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::{
-    half_held, mined_flags, unexplained_weights, Candidate, Counts, Profiles, TilingInput,
+    half_held, held_with, mined_flags, unexplained_weights, Candidate, Counts, Profiles,
+    TilingInput,
 };
 use crate::error::EngineError;
 use crate::metrics::is_defining;
 use crate::observer::Observer;
 
-/// A growth adds at most this many entitlements to the one it starts from.
+/// A growth takes at most this many steps (each adds the entitlement most members hold, and
+/// those every member holds); one that has not ended by then gives what it found on the way.
 pub const MAX_GROWTH: usize = 64;
 
 /// Grows roles pass after pass, remembering the holders it has grown from.
 #[derive(Default)]
 pub(super) struct Growth {
-    /// The sets of needy profiles grown from in earlier passes, sorted. Growing depends on
-    /// nothing else, and what a candidate saves only shrinks as more is explained: growing from
-    /// one of them again would give nothing worth taking.
+    /// The sets of needy profiles grown from in earlier passes without a candidate refused,
+    /// sorted. Growing from a set depends on nothing else, and what a candidate saves only
+    /// shrinks as more is explained: growing from one of them again would give nothing worth
+    /// taking. (Whether a candidate is refused depends on what is left unexplained, so a set
+    /// that gave a refused one is grown again.)
     grown_from: Vec<RoaringBitmap>,
 }
 
 impl Growth {
-    /// The candidates grown from every mined entitlement whose unexplained holders stand out
-    /// from stray grants (as a standalone entitlement's must, see [`super::standalone_seeds`]),
-    /// given only to those holders: `unexplained` holds, per entitlement, the profiles holding
-    /// it that no kept role explains it to. Entitlements left unexplained to the same profiles
-    /// (twins, held by the same identities) grow alike: one of them is grown, and only when no
-    /// earlier pass grew from those profiles. In an order independent of threads.
+    /// The candidates grown from every mined entitlement whose unexplained holders are at
+    /// least the minimum and more than stray grants give an entitlement (the bar of
+    /// [`super::standalone_seeds`], over all of them), given only to those holders:
+    /// `unexplained` holds, per entitlement, the profiles holding it that no kept role explains
+    /// it to. Of entitlements left unexplained to the same profiles (twins, held by the same
+    /// identities, and any others every one of those profiles holds), only the lowest-numbered
+    /// is grown from: they grow alike, each held by every member from the start. Sets an
+    /// earlier pass grew from are skipped (see [`Growth::grown_from`]). In an order independent
+    /// of threads.
     pub(super) fn candidates(
         &mut self,
         input: TilingInput<'_>,
@@ -75,7 +83,7 @@ impl Growth {
             unexplained,
             min,
         };
-        let grown: Vec<Vec<Candidate>> = starts
+        let grown: Vec<(bool, Vec<Candidate>)> = starts
             .par_iter()
             .map_init(
                 || GrowScratch::new(profiles.holders.len()),
@@ -84,18 +92,25 @@ impl Growth {
                         return Err(EngineError::Cancelled);
                     }
                     let mut found = grower.grow(start, needy, scratch);
-                    if !found.is_empty() {
-                        let with = grower.held_with(start, &mut scratch.other);
+                    let grown = found.len();
+                    if grown > 0 {
+                        let holders: Vec<u32> = profiles.holders_of(start).iter().collect();
+                        let with = held_with(input, profiles, start, &holders, &mut scratch.other);
                         found.retain(|candidate| !grower.lacking_more(candidate, &with));
                     }
-                    Ok(found)
+                    Ok((found.len() == grown, found))
                 },
             )
             .collect::<Result<_, _>>()?;
-        self.grown_from
-            .extend(starts.into_iter().map(|(needy, _)| needy.clone()));
+        let mut candidates = Vec::new();
+        for ((needy, _), (none_refused, found)) in starts.into_iter().zip(grown) {
+            if none_refused {
+                self.grown_from.push(needy.clone());
+            }
+            candidates.extend(found);
+        }
         self.grown_from.sort_by(|a, b| a.iter().cmp(b.iter()));
-        Ok(grown.into_iter().flatten().collect())
+        Ok(candidates)
     }
 }
 
@@ -110,6 +125,7 @@ struct GrowScratch {
 }
 
 impl GrowScratch {
+    /// Zeroed for entitlements `0..entitlements`.
     fn new(entitlements: usize) -> Self {
         Self {
             counts: Counts::new(entitlements),
@@ -121,44 +137,34 @@ impl GrowScratch {
 
 /// What growing a role needs.
 struct Grower<'a> {
+    /// The population's access.
     input: TilingInput<'a>,
+    /// The population grouped by access.
     profiles: &'a Profiles,
     /// Per entitlement, whether it is mined: looked up for every entitlement the members hold.
     is_mined: &'a [bool],
     /// Per entitlement, the profiles holding it unexplained.
     unexplained: &'a [RoaringBitmap],
+    /// Fewest identities of a role.
     min: u64,
 }
 
 impl Grower<'_> {
+    /// Whether `e` is mined.
     fn mined(&self, e: u32) -> bool {
         self.is_mined.get(e as usize).copied().unwrap_or(false)
     }
 
-    /// The mined entitlements other than `start` that at least half of its holders hold;
-    /// `counts` is scratch.
-    fn held_with(&self, start: u32, counts: &mut Counts) -> Vec<u32> {
-        let holders: Vec<u32> = self.profiles.holders_of(start).iter().collect();
-        counts.clear();
-        self.profiles.count_into(&holders, counts);
-        let size = self.profiles.size(&holders);
-        counts
-            .iter()
-            .filter(|&(e, count)| e != start && self.mined(e) && is_defining(count, size))
-            .map(|(e, _)| e)
-            .collect()
-    }
-
-    /// Whether at least half of `candidate`'s members hold unexplained something of `with`
-    /// (what most holders of the entitlement it grew from hold with it) that its definition
-    /// lacks: identities lacking part of a larger role nobody's role explains to them (a
+    /// Whether at least half of `candidate`'s members hold unexplained any of `with` (what at
+    /// least half of the holders of the entitlement it grew from hold with it) that its
+    /// definition lacks: identities lacking part of a larger role nobody's role explains to them (a
     /// dropped entitlement), padded out with stray holders of the one it grew from. A role of
     /// them would cut that larger role into pieces.
-    fn lacking_more(&self, candidate: &Candidate, with: &[u32]) -> bool {
+    fn lacking_more(&self, candidate: &Candidate, with: &RoaringBitmap) -> bool {
         let beyond: Vec<&RoaringBitmap> = with
             .iter()
-            .filter(|&&e| !candidate.definition.contains(e))
-            .filter_map(|&e| self.unexplained.get(e as usize))
+            .filter(|&e| !candidate.definition.contains(e))
+            .filter_map(|e| self.unexplained.get(e as usize))
             .collect();
         if beyond.is_empty() {
             return false;
@@ -193,7 +199,7 @@ impl Grower<'_> {
             .filter(|&(e, count)| e != start && is_defining(count, self.min) && self.mined(e))
             .map(|(e, _)| e)
             .collect();
-        for _ in 0..=MAX_GROWTH {
+        for _ in 0..MAX_GROWTH {
             if size < self.min {
                 break;
             }
@@ -229,13 +235,8 @@ impl Grower<'_> {
                 ));
                 break;
             };
-            // Dropping r holders of an entitlement c of n members hold takes it under half
-            // once r > 2c - n: when that leaves too few, no trimming can.
-            let needed = extra
-                .iter()
-                .map(|&(count, _)| (2 * count + 1).saturating_sub(size))
-                .max()
-                .unwrap_or(1);
+            // When dropping what the extra needs leaves too few, no trimming can.
+            let needed = to_drop(extra.iter().map(|&(count, _)| count), size);
             if size.saturating_sub(needed) >= self.min {
                 found.extend(self.trimmed(
                     &members,
@@ -291,14 +292,7 @@ impl Grower<'_> {
             if extra.is_empty() {
                 break true;
             }
-            // Dropping r holders of an entitlement c of n members hold takes it under half
-            // once r > 2c - n.
-            let needed = extra
-                .iter()
-                .map(|&i| (2 * held[i] + 1).saturating_sub(size))
-                .max()
-                .unwrap_or(1)
-                .max(1);
+            let needed = to_drop(extra.iter().map(|&i| held[i]), size);
             if extra.iter().any(|&i| held[i] >= size) || size.saturating_sub(needed) < self.min {
                 break false;
             }
@@ -356,4 +350,15 @@ impl Grower<'_> {
             definition,
         ))
     }
+}
+
+/// The fewest of `size` members to drop before each entitlement held by one of `counts` of them
+/// is held by fewer than half (at least one): dropping r holders of an entitlement c of n
+/// members hold takes it under half once r > 2c - n.
+fn to_drop(counts: impl Iterator<Item = u64>, size: u64) -> u64 {
+    counts
+        .map(|count| (2 * count + 1).saturating_sub(size))
+        .max()
+        .unwrap_or(1)
+        .max(1)
 }
