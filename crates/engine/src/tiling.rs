@@ -1055,14 +1055,8 @@ fn trim(
             marks[e as usize] |= EXCESS | EXTRA;
         }
         excess.extend_from_slice(&extra);
-        // Dropping r holders of an entitlement held by c of n members takes it under half
-        // once r > 2c - n: the most holders any extra needs dropped bounds this round.
-        let needed = extra
-            .iter()
-            .map(|&e| (2 * counts.get(e) + 1).saturating_sub(size))
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        // The most holders any extra needs dropped bounds this round.
+        let needed = to_drop(extra.iter().map(|&e| counts.get(e)), size);
         // The members holding some of the extra, by how much of it, then by how much beyond
         // the seed they hold at all. (What every member left holds counts as beyond the seed
         // here; it shortens every member's excess alike, so the order is the same.) Walking
@@ -1079,7 +1073,7 @@ fn trim(
                 })
                 .collect();
         }
-        let mut order: Vec<(usize, usize, u32, usize)> = (0..members.len())
+        let order: Vec<(usize, usize, u32, usize)> = (0..members.len())
             .filter(|&m| alive[m])
             .filter_map(|m| {
                 let load = profiles
@@ -1093,21 +1087,48 @@ fn trim(
         for &e in &extra {
             marks[e as usize] &= !EXTRA;
         }
-        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-        let mut weight = 0;
-        for &(_, _, p, m) in &order {
-            if weight >= needed {
-                break;
-            }
-            alive[m] = false;
-            weight += profiles.weight(p);
+        size -= drop_most_loaded(profiles, order, needed, &mut alive, |p| {
             for &e in profiles.row(p) {
                 counts.remove(e, profiles.weight(p));
             }
-        }
-        size -= weight;
+        });
     }
     Vec::new()
+}
+
+/// The fewest of `size` members to drop before each entitlement held by one of `counts` of them
+/// is held by fewer than half (at least one): dropping r holders of an entitlement c of n
+/// members hold takes it under half once r > 2c - n.
+fn to_drop(counts: impl Iterator<Item = u64>, size: u64) -> u64 {
+    counts
+        .map(|count| (2 * count + 1).saturating_sub(size))
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Marks members dead in `alive`, in the order of `order` (each member's load of the extra
+/// being trimmed for, how much it holds beyond the role, its profile and its index in `alive`):
+/// most load first, then most beyond, then by profile, until at least `needed` identities are
+/// dropped. `dropped` is told each profile dropped; gives how many identities were.
+fn drop_most_loaded(
+    profiles: &Profiles,
+    mut order: Vec<(usize, usize, u32, usize)>,
+    needed: u64,
+    alive: &mut [bool],
+    mut dropped: impl FnMut(u32),
+) -> u64 {
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    let mut weight = 0;
+    for (_, _, p, m) in order {
+        if weight >= needed {
+            break;
+        }
+        alive[m] = false;
+        weight += profiles.weight(p);
+        dropped(p);
+    }
+    weight
 }
 
 /// Tops up trimmed `members` (those still `alive`, `size` identities counted in `counts`) that
@@ -1853,9 +1874,9 @@ mod tests {
         // 0-23 and 120-169, D (6-8) by 0-11 and 170-199: three roles of their own. Settling 11
         // takes all that half of its holders hold at once: B and C, held together by 24, half
         // of whom hold D, then B, C and D, held by 12. Grown one entitlement at a time, with
-        // those holding most of C trimmed off, 11 is a role of 23 holders of 11 and B. Each holder of
-        // 11 also holds an entitlement of its own, so that no two are alike (trimming drops
-        // whole access profiles).
+        // those holding most of C trimmed off, 11 is a role of 23 holders of 11 and B. Each
+        // holder of 11 also holds an entitlement of its own, so that no two are alike
+        // (trimming drops whole access profiles).
         let mut b = AccessMatrixBuilder::new(200, 57);
         for i in 0..200 {
             b.push(i, 10);

@@ -21,8 +21,8 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::{
-    half_held, held_with, mined_flags, unexplained_weights, Candidate, Counts, Profiles,
-    TilingInput,
+    drop_most_loaded, half_held, held_with, mined_flags, to_drop, unexplained_weights, Candidate,
+    Counts, Profiles, TilingInput,
 };
 use crate::error::EngineError;
 use crate::metrics::is_defining;
@@ -298,7 +298,7 @@ impl Grower<'_> {
             }
             // Those holding most of the extra first, then those holding most at all. The extra
             // is a few entitlements; members' rows can be hundreds long.
-            let mut order: Vec<(usize, usize, u32, usize)> = (0..members.len())
+            let order: Vec<(usize, usize, u32, usize)> = (0..members.len())
                 .filter(|&m| alive[m])
                 .filter_map(|m| {
                     let p = members[m];
@@ -309,21 +309,14 @@ impl Grower<'_> {
                     (load > 0).then_some((load, profiles.row(p).len(), p, m))
                 })
                 .collect();
-            order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-            let mut dropped = 0;
-            for &(_, _, p, m) in &order {
-                if dropped >= needed {
-                    break;
-                }
-                alive[m] = false;
-                dropped += profiles.weight(p);
+            let dropped = drop_most_loaded(profiles, order, needed, &mut alive, |p| {
                 for &e in profiles.row(p) {
                     if let Some(&slot) = slots.get(e as usize).filter(|&&slot| slot > 0) {
                         let count = &mut held[slot as usize - 1];
                         *count = count.saturating_sub(profiles.weight(p));
                     }
                 }
-            }
+            });
             size = size.saturating_sub(dropped);
             if size < self.min {
                 break false;
@@ -350,15 +343,4 @@ impl Grower<'_> {
             definition,
         ))
     }
-}
-
-/// The fewest of `size` members to drop before each entitlement held by one of `counts` of them
-/// is held by fewer than half (at least one): dropping r holders of an entitlement c of n
-/// members hold takes it under half once r > 2c - n.
-fn to_drop(counts: impl Iterator<Item = u64>, size: u64) -> u64 {
-    counts
-        .map(|count| (2 * count + 1).saturating_sub(size))
-        .max()
-        .unwrap_or(1)
-        .max(1)
 }
